@@ -1,0 +1,106 @@
+"""Verify the result the way KODO will use it.
+
+1. Re-read the tenant and re-plan: the plan must be empty. Reads may lag behind writes
+   (https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/),
+   so the re-plan is polled within a budget rather than judged on one read.
+2. Get an app-only token with the secret KODO will use and check its `roles` claim holds
+   every application permission: reading requiredResourceAccess is not proof of consent
+   (CIPP#650). A brand-new secret is not accepted for a few seconds (graph-docs#17966), so
+   the token request is polled too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from ..auth import acquire_app_token
+from ..cloud import Cloud
+from ..errors import SignInError
+from ..manifest.resolve import DesiredState
+from ..plan.model import Plan
+
+log = structlog.get_logger("kodo_provision.verify")
+
+
+@dataclass(frozen=True)
+class PermissionCheck:
+    resource: str
+    permission: str
+    granted: bool
+
+
+@dataclass
+class VerificationReport:
+    """Per-permission results; `ok` only when the re-plan is empty and every role is present."""
+
+    replan: Plan
+    permissions: list[PermissionCheck] = field(default_factory=list)
+    token_errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.replan.is_empty and all(p.granted for p in self.permissions) and not self.token_errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "replan_empty": self.replan.is_empty,
+            "remaining_steps": [s.describe() for s in self.replan.steps],
+            "permissions": [p.__dict__ for p in self.permissions],
+            "token_errors": self.token_errors,
+        }
+
+
+async def poll_until_empty(replan: Callable[[], Awaitable[Plan]], budget_s: float,
+                           initial_s: float = 0.25, max_s: float = 4.0) -> Plan:
+    """Re-plan until empty or out of budget; returns the last plan."""
+    deadline = time.monotonic() + budget_s
+    delay = initial_s
+    while True:
+        plan = await replan()
+        if plan.is_empty or time.monotonic() + delay > deadline:
+            return plan
+        log.info("verify.replan_pending", steps=len(plan.steps), wait_s=delay)
+        await asyncio.sleep(delay)
+        delay = min(max_s, delay * 2)
+
+
+async def check_app_token(cloud: Cloud, tenant_id: str, client_id: str, secret: str, desired: DesiredState,
+                          *, ca_bundle: str | None, budget_s: float) -> tuple[list[PermissionCheck], list[str]]:
+    """Per resource with application permissions: an app-only token, and its roles compared."""
+    checks: list[PermissionCheck] = []
+    errors: list[str] = []
+    for resource in desired.resources:
+        if not resource.application or resource.sp is None:
+            continue
+        audience = resource.sp.token_resource
+        if audience is None:
+            errors.append(f"{resource.name}: no token audience (servicePrincipalNames has no https URI)")
+            continue
+        wanted = {p.name for p in resource.application}
+        deadline = time.monotonic() + budget_s
+        delay = 0.5
+        roles: set[str] = set()
+        while True:
+            try:
+                claims = await asyncio.to_thread(acquire_app_token, cloud, tenant_id, client_id, secret, audience,
+                                                 ca_bundle=ca_bundle)
+                roles = set(claims.get("roles") or ())
+                error = None
+            except SignInError as exc:
+                error = exc.one_line()
+            if (error is None and wanted <= roles) or time.monotonic() + delay > deadline:
+                break
+            log.info("verify.token_pending", resource=resource.name, error=error, missing=sorted(wanted - roles))
+            await asyncio.sleep(delay)
+            delay = min(4.0, delay * 2)
+        if error is not None:
+            errors.append(f"{resource.name}: {error}")
+        checks.extend(PermissionCheck(resource.name, name, name in roles) for name in sorted(wanted))
+    return checks, errors

@@ -1,0 +1,222 @@
+"""Sign-in. The only module that imports azure.identity.
+
+Device-code sign-in works over SSH and in Cloud Shell: the prompt goes to stderr and the
+admin approves on any device. The credential is synchronous (azure-identity has no async
+device-code credential), so Graph calls reach it through a thread (see AsyncCredential).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+from urllib.parse import urlparse
+
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+from azure.identity import AuthenticationRecord, ClientSecretCredential, DeviceCodeCredential
+
+from .cloud import Cloud
+from .errors import KodoError, NetworkError, SignInError
+
+# Microsoft Graph Command Line Tools: a public client that may request explicit Graph scopes
+# (so the admin consents to exactly the least-privilege set below). Azure CLI's client ID,
+# azure-identity's default, is preauthorised for a fixed scope set and fails explicit scopes
+# with AADSTS65002. Pass --client-id to use KODO's or the customer's own public client.
+GRAPH_CLI_CLIENT_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+
+# Least-privilege delegated scopes: create the app, add its secret and service principal
+# (Application.ReadWrite.All), grant application permissions (AppRoleAssignment.ReadWrite.All),
+# grant delegated permissions (DelegatedPermissionGrant.ReadWrite.All), read the signed-in
+# user and tenant (User.Read) and the user's directory roles for the preflight check
+# (RoleManagement.Read.Directory).
+# https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-approleassignedto
+# https://learn.microsoft.com/en-us/graph/api/oauth2permissiongrant-post
+# https://learn.microsoft.com/en-us/graph/api/application-upsert
+ADMIN_SCOPES = (
+    "Application.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "RoleManagement.Read.Directory",
+    "User.Read",
+)
+
+TENANT_PATTERN = re.compile(r"^(?:[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|"
+                            r"(?=.{4,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+                            r"[A-Za-z]{2,63})$")
+
+# AADSTS codes a sign-in can end with, and what the admin should do about each.
+# https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
+_AADSTS_HINTS = {
+    "90002": "tenant not found: check the tenant ID or domain (and --cloud)",
+    "900023": "the tenant is not a valid tenant ID or domain",
+    "70000": "the sign-in was declined: run again and approve the sign-in",
+    "70016": "the sign-in was not completed in time: run again and enter the code sooner",
+    "7000218": "the code expired: run again",
+    "50076": "multi-factor authentication is required: complete it in the browser",
+    "53003": "blocked by Conditional Access (device-code flow may be blocked): ask an admin to allow it",
+    "50105": "the signed-in user is not assigned to the client app",
+    "65001": "the client app is not consented in this tenant: an admin must consent at sign-in",
+    "65002": "this client ID cannot request explicit Graph scopes: use the default --client-id",
+    "700016": "the client app does not exist in this tenant or cloud: check --client-id and --cloud",
+    "7000215": "the client secret is wrong or not yet active",
+}
+
+
+def validate_tenant(tenant: str) -> str:
+    """A tenant GUID or a verified domain; anything else is refused before sign-in."""
+    value = tenant.strip()
+    if not TENANT_PATTERN.match(value):
+        from .errors import UsageError
+
+        raise UsageError(f"{tenant!r} is not a tenant ID or domain",
+                         hint="pass the directory (tenant) GUID or a verified domain such as "
+                              "contoso.onmicrosoft.com")
+    return value.lower()
+
+
+def _aadsts(message: str) -> str | None:
+    match = re.search(r"AADSTS(\d+)", message)
+    return match.group(1) if match else None
+
+
+def translate_auth_error(exc: Exception, *, host: str, what: str = "sign-in") -> KodoError:
+    """ClientAuthenticationError / transport errors -> a one-line error with a hint."""
+    message = getattr(exc, "message", None) or str(exc)
+    first_line = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+    if isinstance(exc, ServiceRequestError) or "ServiceRequestError" in type(exc).__name__:
+        if "CERTIFICATE_VERIFY_FAILED" in message:
+            return NetworkError(f"TLS certificate of {host} is not trusted", detail=first_line,
+                                hint="behind a TLS-inspecting proxy pass --ca-bundle PATH "
+                                     "(or set REQUESTS_CA_BUNDLE)")
+        return NetworkError(f"cannot reach {host}", detail=first_line,
+                            hint="check the network, DNS, HTTPS_PROXY, or --authority-host")
+    code = _aadsts(message)
+    lowered = message.lower()
+    if code in _AADSTS_HINTS:
+        hint = _AADSTS_HINTS[code]
+    elif "declined" in lowered or "access_denied" in lowered:
+        hint = _AADSTS_HINTS["70000"]
+    elif "expired" in lowered or "timed out" in lowered:
+        hint = _AADSTS_HINTS["7000218"]
+    else:
+        hint = "run again; if it persists, check --tenant, --cloud and --client-id"
+    summary = f"{what} failed" + (f" with AADSTS{code}" if code else "")
+    return SignInError(summary, detail=first_line[:300], hint=hint)
+
+
+def decode_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, without verifying it (we only read what the issuer told us)."""
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        return json.loads(base64.urlsafe_b64decode(payload))
+    except (IndexError, ValueError):
+        return {}
+
+
+def print_device_code_prompt(stream: TextIO) -> Callable[[str, str, datetime], None]:
+    """A prompt callback that writes the code to `stream` (stderr), never to stdout."""
+    def prompt(verification_uri: str, user_code: str, expires_on: datetime) -> None:
+        stream.write(f"To sign in, open {verification_uri} and enter the code {user_code} "
+                     f"(valid until {expires_on:%H:%M} UTC).\n")
+        stream.flush()
+    return prompt
+
+
+@dataclass
+class SignedInUser:
+    """Who signed in, from the ID token the authority returned."""
+
+    username: str
+    tenant_id: str
+    home_account_id: str
+
+
+class AsyncCredential:
+    """Runs the synchronous azure-identity credential in a worker thread.
+
+    msgraph's kiota provider calls get_token inside the event loop; a sync credential would
+    block every other tenant's work while MSAL refreshes a token (graph-facts §1).
+    """
+
+    def __init__(self, credential: Any) -> None:
+        self._credential = credential
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return await asyncio.to_thread(self._credential.get_token, *scopes, **kwargs)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> AsyncCredential:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        return None
+
+
+class DeviceCodeSignIn:
+    """One operator sign-in; tokens for Graph come from its cache without new prompts."""
+
+    def __init__(self, cloud: Cloud, tenant: str, *, client_id: str = GRAPH_CLI_CLIENT_ID,
+                 ca_bundle: str | None = None, prompt_stream: TextIO | None = None,
+                 timeout_s: int | None = None) -> None:
+        self.cloud = cloud
+        self.tenant = tenant
+        self.scopes = tuple(cloud.graph_scope(s) for s in ADMIN_SCOPES)
+        kwargs: dict[str, Any] = {
+            "client_id": client_id,
+            "tenant_id": tenant,
+            "authority": cloud.authority_host,
+            "disable_instance_discovery": not cloud.known_authority,
+            "prompt_callback": print_device_code_prompt(prompt_stream or sys.stderr),
+        }
+        if ca_bundle:
+            kwargs["connection_verify"] = ca_bundle
+        if timeout_s:
+            kwargs["timeout"] = timeout_s
+        self._credential = DeviceCodeCredential(**kwargs)
+        self.record: AuthenticationRecord | None = None
+
+    @property
+    def host(self) -> str:
+        return urlparse(self.cloud.authority_host).hostname or self.cloud.authority_host
+
+    def sign_in(self) -> SignedInUser:
+        """Prompt once. enable_cae=True because msgraph asks for CAE tokens, and azure-identity
+        keeps CAE tokens in a separate cache: without it the first Graph call prompts again."""
+        try:
+            self.record = self._credential.authenticate(scopes=list(self.scopes), enable_cae=True)
+        except (ClientAuthenticationError, ServiceRequestError) as exc:
+            raise translate_auth_error(exc, host=self.host) from None
+        return SignedInUser(self.record.username, self.record.tenant_id, self.record.home_account_id)
+
+    def graph_credential(self) -> AsyncCredential:
+        return AsyncCredential(self._credential)
+
+
+def acquire_app_token(cloud: Cloud, tenant_id: str, client_id: str, client_secret: str, resource: str,
+                      *, ca_bundle: str | None = None) -> dict[str, Any]:
+    """An app-only token (client credentials) for `resource`; returns its claims."""
+    kwargs: dict[str, Any] = {
+        "authority": cloud.authority_host,
+        "disable_instance_discovery": not cloud.known_authority,
+    }
+    if ca_bundle:
+        kwargs["connection_verify"] = ca_bundle
+    credential = ClientSecretCredential(tenant_id, client_id, client_secret, **kwargs)
+    host = urlparse(cloud.authority_host).hostname or cloud.authority_host
+    try:
+        token = credential.get_token(f"{resource.rstrip('/')}/.default")
+    except (ClientAuthenticationError, ServiceRequestError) as exc:
+        raise translate_auth_error(exc, host=host, what="app-only token") from None
+    finally:
+        credential.close()
+    return decode_claims(token.token)

@@ -1,0 +1,86 @@
+"""The `kodo-provision` command group and the single error boundary."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError
+
+HELP = f"""Onboard Microsoft 365 tenants to KODO cloud backup.
+
+One device-code sign-in as a tenant admin creates (or adopts) the KODO app registration,
+its secret and service principal, attaches the permission manifest, grants admin consent,
+verifies it with an app-only token, and writes tenant ID, client ID and secret to a 0600
+credentials file.
+
+\b
+Try it without a tenant:  kodo-provision demo
+Real tenant:              kodo-provision onboard --tenant contoso.onmicrosoft.com
+
+\b
+{EXIT_STATUS_HELP}
+"""
+
+
+@click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="kodo_provision")
+def cli() -> None:
+    """Root group."""
+
+
+def _register() -> None:
+    from .demo import demo
+    from .onboard import onboard
+
+    cli.add_command(onboard)
+    cli.add_command(demo)
+    try:
+        from .simulate import simulate
+    except ImportError:  # pragma: no cover - the simulator ships with the package
+        return
+    cli.add_command(simulate)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and map every failure to one line and an exit status.
+    --traceback (or KODO_TRACEBACK=1) re-raises for a full traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = "--traceback" in args or os.environ.get("KODO_TRACEBACK") == "1"
+    args = [a for a in args if a != "--traceback"]
+    try:
+        status = cli.main(args=args, prog_name="kodo-provision", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return ExitStatus.USAGE
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return ExitStatus.INTERRUPTED
+    except KodoError as exc:
+        if show_traceback:
+            raise
+        click.echo(f"error: {exc.one_line()}", err=True)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        click.echo("interrupted; re-run the same command to continue (it is safe to repeat)", err=True)
+        return ExitStatus.INTERRUPTED
+    except Exception as exc:  # the boundary: anything else is a bug, reported in one line
+        if show_traceback:
+            raise
+        from ..output.logging import redact_text
+
+        click.echo(f"error: unexpected {type(exc).__name__}: {redact_text(str(exc))[:300]} — "
+                   "re-run with --traceback and report it", err=True)
+        return ExitStatus.ERROR
+    return int(status) if isinstance(status, int) else ExitStatus.SUCCESS
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

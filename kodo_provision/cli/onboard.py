@@ -1,0 +1,146 @@
+"""`kodo-provision onboard`: parse, call the onboarding flow, render."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..auth import validate_tenant
+from ..cloud import resolve_cloud
+from ..credentials import default_credentials_path, read_credentials
+from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, UsageError
+from ..graph.gateway import Organization
+from ..manifest.load import load_manifest
+from ..onboarding import OnboardOptions, OnboardResult, OnboardUI, onboard_tenant
+from ..output.console import render_plan, render_result, render_step
+from ..output.logging import configure_logging
+from ..plan.model import Plan, Step
+from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
+from .options import connection_options, output_options, parse_duration
+
+ONBOARD_HELP = f"""Onboard one tenant: sign in, plan, apply, verify, hand off credentials.
+
+\b
+Steps, each shown before it is made:
+  1. device-code sign-in as a Global Administrator (or Privileged Role Administrator);
+     the code is printed on stderr, approve it on any device
+  2. preflight (no changes): your admin role, the resource APIs, every permission name
+  3. plan: the diff between the manifest and what the tenant holds now
+  4. apply (after confirmation, or --yes): app registration, service principal,
+     application permissions, delegated grant, client secret
+  5. verify: re-plan must be empty, and an app-only token must carry every role
+
+Safe to repeat: a second run changes nothing; a run after a partial failure or a
+removed grant repairs only what is missing; it never creates a second app.
+
+\b
+Credentials go to --credentials-out (default ./kodo-credentials-<tenant>.json), mode 0600.
+The secret is printed only with --show-secret.
+
+\b
+{EXIT_STATUS_HELP}
+"""
+
+
+def _ui(output_format: str, yes: bool) -> OnboardUI:
+    text = output_format == "text"
+    plan_stream = sys.stdout if text else sys.stderr
+
+    def confirm(plan: Plan, org: Organization) -> bool:
+        click.echo(render_plan(plan, f"{org.display_name} ({org.id})"), file=plan_stream, nl=False)
+        if yes:
+            return True
+        return click.confirm("Apply these changes?", default=False, err=True)
+
+    def on_step(step: Step, status: str) -> None:
+        if text:
+            click.echo(render_step(step.describe(), status))
+
+    def on_phase(phase: str) -> None:
+        if text and phase == "verify":
+            click.echo("Verifying (re-plan, app-only token)...")
+
+    return OnboardUI(confirm=confirm, on_step=on_step, on_phase=on_phase)
+
+
+def _emit(result: OnboardResult, output_format: str, show_secret: bool) -> None:
+    secret = None
+    if show_secret and result.credentials_path:
+        secret = (read_credentials(result.credentials_path) or {}).get("client_secret")
+    if output_format == "json":
+        payload: dict[str, Any] = result.to_dict()
+        if secret:
+            payload["client_secret"] = secret
+        click.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        click.echo(render_result(result, show_secret=secret), nl=False)
+
+
+@click.command("onboard", help=ONBOARD_HELP)
+@click.option("--tenant", required=True, help="Tenant ID (GUID) or a verified domain, e.g. contoso.onmicrosoft.com.")
+@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), default=None,
+              help="Permission manifest (YAML). Default: the bundled manifests/kodo.yaml.")
+@click.option("--app-name", default=None, help="Display name of the app registration (default from the manifest).")
+@click.option("--credentials-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the credentials JSON (0600). Default: ./kodo-credentials-<tenant>.json.")
+@click.option("--secret-lifetime", default=None, metavar="DURATION",
+              help="Secret lifetime, e.g. 180d, 26w, 6mo, 1y. Default from the manifest (180 days).")
+@click.option("--show-secret", is_flag=True, help="Also print the client secret on stdout.")
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking (required without a terminal).")
+@click.option("--verify-budget", type=click.FloatRange(5, 3600), default=180, show_default=True,
+              metavar="SECONDS", help="How long verification may wait for Entra to replicate.")
+@connection_options
+@output_options
+def onboard(tenant: str, manifest_path: str | None, app_name: str | None, credentials_out: Path | None,
+            secret_lifetime: str | None, show_secret: bool, yes: bool, verify_budget: float, cloud: str,
+            authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None,
+            client_id: str | None, output_format: str, log_format: str, log_level: str | None,
+            log_file: str | None) -> int:
+    # Everything checkable is checked before the sign-in prompt: nothing has changed yet.
+    tenant = validate_tenant(tenant)
+    lifetime = parse_duration(secret_lifetime)
+    manifest = load_manifest(manifest_path)
+    settings = ConnectionSettings(
+        cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
+        ca_bundle=resolve_ca_bundle(ca_bundle),
+        **({"client_id": client_id} if client_id else {}))
+    if not yes and not sys.stdin.isatty():
+        raise UsageError("refusing to change the tenant without confirmation: no terminal to ask on",
+                         hint="review with a terminal, or pass --yes")
+    options = OnboardOptions(tenant=tenant, manifest=manifest,
+                             credentials_path=credentials_out or default_credentials_path(tenant),
+                             app_name=app_name, secret_lifetime=lifetime, verify_budget_s=verify_budget)
+    return run_onboard(settings, options, output_format=output_format, yes=yes, show_secret=show_secret,
+                       log_format=log_format, log_level=log_level, log_file=log_file)
+
+
+def run_onboard(settings: ConnectionSettings, options: OnboardOptions, *, output_format: str, yes: bool,
+                show_secret: bool, log_format: str = "console", log_level: str | None = None,
+                log_file: str | None = None) -> int:
+    """Shared by `onboard` and `demo`: configure logging, run the flow, render, exit status."""
+    log_stream = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115
+    try:
+        configure_logging(level=log_level or ("info" if log_file else "warning"), fmt=log_format,
+                          stream=log_stream)
+
+        async def run() -> OnboardResult:
+            async with open_tenant_session(settings, options.tenant) as session:
+                return await onboard_tenant(session, options, _ui(output_format, yes))
+
+        try:
+            result = asyncio.run(run())
+        except KodoError as exc:
+            partial: OnboardResult | None = getattr(exc, "result", None)
+            if partial is not None:
+                _emit(partial, output_format, show_secret=False)
+            raise
+        _emit(result, output_format, show_secret)
+        return ExitStatus.SUCCESS
+    finally:
+        if log_stream:
+            log_stream.close()

@@ -1,0 +1,83 @@
+"""The credentials file handed to KODO: JSON, mode 0600, written atomically.
+
+Never silently overwrites another tenant's file; the secret lives only here (and in memory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .state.model import HeldSecret
+
+CREDENTIALS_SCHEMA_VERSION = 1
+
+
+def default_credentials_path(tenant: str, directory: Path | None = None) -> Path:
+    """kodo-credentials-<tenant>.json in the current (or given) folder."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", tenant)
+    return (directory or Path.cwd()) / f"kodo-credentials-{safe}.json"
+
+
+def read_credentials(path: Path) -> dict[str, Any] | None:
+    """The file's contents, or None when it does not exist."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"credentials file {path} is unreadable", detail=str(exc),
+                         hint="move it away or pass another --credentials-out") from None
+
+
+def check_owner(path: Path, existing: dict[str, Any] | None, tenant_ids: set[str]) -> None:
+    """Refuse to touch a file that belongs to another tenant."""
+    if existing is None:
+        return
+    owner = str(existing.get("tenant_id", "")).lower()
+    if owner and owner not in tenant_ids:
+        raise UsageError(f"credentials file {path} belongs to tenant {owner}",
+                         hint="pass --credentials-out with another path; it is never overwritten")
+
+
+def held_secret(existing: dict[str, Any] | None) -> HeldSecret | None:
+    """The secret the file holds, by key ID (for the plan's credential check)."""
+    if not existing or not existing.get("client_secret") or not existing.get("secret_key_id"):
+        return None
+    expires = existing.get("secret_expires_at")
+    return HeldSecret(
+        key_id=str(existing["secret_key_id"]).lower(),
+        client_id=str(existing.get("client_id", "")).lower(),
+        expires_at=datetime.fromisoformat(expires) if expires else None,
+    )
+
+
+def write_credentials(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically with mode 0600: a temp file in the same folder, fsync, rename.
+    The file is never readable by others, not even for an instant."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps({"schema_version": CREDENTIALS_SCHEMA_VERSION, **data}, indent=2) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

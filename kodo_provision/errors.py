@@ -1,0 +1,108 @@
+"""Our error types and exit statuses.
+
+Every failure the user can act on is a :class:`KodoError` with a one-line summary, the
+underlying detail (often the API's own words) and a fix-it hint. The CLI's single error
+boundary turns them into one line on stderr and the documented exit status.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """Process exit codes; documented in `kodo-provision --help` and the README."""
+
+    SUCCESS = 0
+    ERROR = 1
+    USAGE = 2
+    SIGN_IN_FAILED = 3
+    INSUFFICIENT_PRIVILEGES = 4
+    PROVISIONING_FAILED = 5
+    VERIFICATION_FAILED = 6
+    NETWORK = 7
+    INTERRUPTED = 130
+
+
+EXIT_STATUS_HELP = """\
+Exit status:
+  0  success (onboarding verified)
+  1  unexpected error (a bug: please report it with --traceback)
+  2  usage or input error (flags, manifest, tenant, permission names); nothing was changed
+  3  sign-in failed (declined, expired, unknown tenant, blocked by policy)
+  4  insufficient privileges (the signed-in user lacks a required admin role)
+  5  provisioning failed (a Graph write failed or never converged)
+  6  verification failed (the app exists but does not work as the manifest requires)
+  7  network error (connection, DNS, TLS or proxy)
+  130 interrupted"""
+
+
+class KodoError(Exception):
+    """A failure the user can act on: what failed, the API's words, and how to fix it."""
+
+    exit_status: ExitStatus = ExitStatus.ERROR
+
+    def __init__(self, summary: str, *, detail: str | None = None, hint: str | None = None) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.detail = detail
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """The message the CLI prints: summary, then the hint after a dash."""
+        text = self.summary
+        if self.detail:
+            text += f" ({self.detail})"
+        if self.hint:
+            text += f" — {self.hint}"
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-friendly form for reports and `--output json`."""
+        return {
+            "error": type(self).__name__,
+            "summary": self.summary,
+            "detail": self.detail,
+            "hint": self.hint,
+            "exit_status": int(self.exit_status),
+        }
+
+
+class UsageError(KodoError):
+    """Bad flags or input, detected before any change."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class ManifestError(UsageError):
+    """The permission manifest is invalid or does not resolve in this tenant."""
+
+
+class SignInError(KodoError):
+    """The device-code (or other) sign-in did not produce a token."""
+
+    exit_status = ExitStatus.SIGN_IN_FAILED
+
+
+class InsufficientPrivilegesError(KodoError):
+    """The signed-in identity may not do what the plan needs."""
+
+    exit_status = ExitStatus.INSUFFICIENT_PRIVILEGES
+
+
+class ProvisioningError(KodoError):
+    """A change to the tenant failed, or the tenant never converged."""
+
+    exit_status = ExitStatus.PROVISIONING_FAILED
+
+
+class VerificationError(KodoError):
+    """The result does not work as required (re-plan not empty, roles missing)."""
+
+    exit_status = ExitStatus.VERIFICATION_FAILED
+
+
+class NetworkError(KodoError):
+    """Connection, DNS, TLS or proxy failure talking to a named host."""
+
+    exit_status = ExitStatus.NETWORK

@@ -1,0 +1,42 @@
+"""Build the msgraph client: our httpx client (CA bundle, proxy from env, timeouts), the SDK's
+middleware with its RetryHandler switched off (tenacity owns retries, so attempts do not
+multiply), explicit scopes and base URL (graph-facts §1)."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import httpx
+from kiota_authentication_azure.azure_identity_authentication_provider import (
+    AzureIdentityAuthenticationProvider,
+)
+from kiota_http.middleware.options import RetryHandlerOption
+from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph.graph_request_adapter import options as msgraph_options
+from msgraph_core import GraphClientFactory
+
+from ..cloud import Cloud
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=20.0)
+
+
+def ssl_context(ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """Trust `ca_bundle` when given; otherwise httpx's defaults (which honour SSL_CERT_FILE)."""
+    if not ca_bundle:
+        return True
+    return ssl.create_default_context(cafile=ca_bundle)
+
+
+def build_graph_client(cloud: Cloud, credential: Any, scopes: tuple[str, ...], *,
+                       ca_bundle: str | None = None) -> tuple[GraphServiceClient, httpx.AsyncClient]:
+    """A GraphServiceClient bound to one credential; close the returned httpx client when done."""
+    http = httpx.AsyncClient(verify=ssl_context(ca_bundle), timeout=DEFAULT_TIMEOUT, trust_env=True)
+    options = {**msgraph_options, RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0)}
+    http = GraphClientFactory.create_with_default_middleware(client=http, options=options)
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=list(scopes),
+                                               allowed_hosts=[cloud.graph_host])
+    adapter = GraphRequestAdapter(auth, client=http)
+    # Set explicitly and without a trailing slash: httpx's base URL would give "/v1.0//x".
+    adapter.base_url = cloud.graph_base_url
+    return GraphServiceClient(request_adapter=adapter), http

@@ -1,0 +1,354 @@
+"""Every Graph operation the provisioner performs, each under a named retry policy, returning
+plain state values. The only module (with client.py) that touches msgraph models."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+import structlog
+from kiota_abstractions.api_error import APIError
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from msgraph import GraphServiceClient
+from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
+    AddPasswordPostRequestBody,
+)
+from msgraph.generated.applications.item.remove_password.remove_password_post_request_body import (
+    RemovePasswordPostRequestBody,
+)
+from msgraph.generated.models.app_role_assignment import AppRoleAssignment as GraphAppRoleAssignment
+from msgraph.generated.models.application import Application as GraphApplication
+from msgraph.generated.models.o_auth2_permission_grant import OAuth2PermissionGrant
+from msgraph.generated.models.password_credential import PasswordCredential
+from msgraph.generated.models.required_resource_access import RequiredResourceAccess
+from msgraph.generated.models.resource_access import ResourceAccess
+from msgraph.generated.models.service_principal import ServicePrincipal as GraphServicePrincipal
+from msgraph.generated.oauth2_permission_grants.oauth2_permission_grants_request_builder import (
+    Oauth2PermissionGrantsRequestBuilder,
+)
+
+from ..state.model import (
+    Application,
+    AppRoleAssignment,
+    PasswordCredentialInfo,
+    PermissionDefinition,
+    PermissionGrant,
+    RequiredAccess,
+    ResourceServicePrincipal,
+    ServicePrincipal,
+)
+from .errors import (
+    GraphConflict,
+    GraphError,
+    GraphNotFound,
+    TransientNetworkError,
+    from_api_error,
+    from_transport_error,
+)
+from .retry import Policy, RetrySettings, run_with_policy
+
+T = TypeVar("T")
+log = structlog.get_logger("kodo_provision.graph")
+
+_RESOURCE_SP_FIELDS = ["id", "appId", "displayName", "servicePrincipalNames", "appRoles",
+                       "oauth2PermissionScopes"]
+_APP_FIELDS = ["id", "appId", "displayName", "uniqueName", "signInAudience", "requiredResourceAccess",
+               "passwordCredentials", "tags"]
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: str
+    display_name: str
+    default_domain: str | None
+
+
+@dataclass(frozen=True)
+class Me:
+    id: str
+    user_principal_name: str
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    """A secret just created; secret_text exists only in memory and in the credentials file."""
+
+    key_id: str
+    secret_text: str
+    end_date_time: datetime | None
+    display_name: str
+
+
+def _s(value: Any) -> str:
+    return str(value).lower() if value is not None else ""
+
+
+def _select(builder: Any, fields: list[str], filter_: str | None = None) -> RequestConfiguration:
+    params_cls = next(getattr(builder, n) for n in dir(builder) if n.endswith("GetQueryParameters"))
+    params = params_cls(select=fields)
+    if filter_:
+        params.filter = filter_
+    return RequestConfiguration(query_parameters=params)
+
+
+def to_application(app: GraphApplication) -> Application:
+    rra = frozenset(
+        RequiredAccess(_s(r.resource_app_id), _s(a.id), a.type or "")
+        for r in (app.required_resource_access or [])
+        for a in (r.resource_access or [])
+    )
+    creds = tuple(
+        PasswordCredentialInfo(_s(c.key_id), c.display_name, c.end_date_time, c.hint)
+        for c in (app.password_credentials or [])
+    )
+    return Application(id=_s(app.id), app_id=_s(app.app_id), display_name=app.display_name or "",
+                       unique_name=app.unique_name, sign_in_audience=app.sign_in_audience,
+                       required_resource_access=rra, password_credentials=creds,
+                       tags=tuple(app.tags or ()))
+
+
+def to_resource_sp(sp: GraphServicePrincipal) -> ResourceServicePrincipal:
+    roles = tuple(
+        PermissionDefinition(_s(r.id), r.value or "", bool(r.is_enabled if r.is_enabled is not None else True),
+                             tuple(r.allowed_member_types or ()))
+        for r in (sp.app_roles or []) if r.value
+    )
+    scopes = tuple(
+        PermissionDefinition(_s(s.id), s.value or "", bool(s.is_enabled if s.is_enabled is not None else True))
+        for s in (sp.oauth2_permission_scopes or []) if s.value
+    )
+    return ResourceServicePrincipal(_s(sp.id), _s(sp.app_id), sp.display_name or "",
+                                    tuple(sp.service_principal_names or ()), roles, scopes)
+
+
+def _rra_models(required: frozenset[RequiredAccess]) -> list[RequiredResourceAccess]:
+    by_resource: dict[str, list[RequiredAccess]] = {}
+    for item in sorted(required, key=lambda r: (r.resource_app_id, r.type, r.id)):
+        by_resource.setdefault(item.resource_app_id, []).append(item)
+    return [
+        RequiredResourceAccess(resource_app_id=app_id,
+                               resource_access=[ResourceAccess(id=uuid.UUID(a.id), type=a.type) for a in items])
+        for app_id, items in by_resource.items()
+    ]
+
+
+class GraphGateway:
+    """The provisioner's view of one tenant's Graph."""
+
+    def __init__(self, client: GraphServiceClient, settings: RetrySettings | None = None) -> None:
+        self.client = client
+        self.settings = settings or RetrySettings()
+
+    async def _call(self, operation: str, policy: Policy, call: Callable[[], Awaitable[T]]) -> T:
+        async def translated() -> T:
+            try:
+                return await call()
+            except APIError as exc:
+                raise from_api_error(operation, exc) from None
+            except httpx.HTTPError as exc:
+                raise from_transport_error(operation, exc) from None
+        return await run_with_policy(operation, policy, translated, self.settings)
+
+    # ---- reads -------------------------------------------------------------------------
+
+    async def organization(self) -> Organization:
+        builder = self.client.organization
+        page = await self._call("read organization", Policy.IDEMPOTENT,
+                                lambda: builder.get(_select(builder, ["id", "displayName", "verifiedDomains"])))
+        org = (page.value or [None])[0] if page else None
+        if org is None:
+            raise GraphError("read organization", 200, None, "no organization returned")
+        default = next((d.name for d in (org.verified_domains or []) if d.is_default), None)
+        return Organization(_s(org.id), org.display_name or "", default)
+
+    async def me(self) -> Me:
+        builder = self.client.me
+        user = await self._call("read signed-in user", Policy.IDEMPOTENT,
+                                lambda: builder.get(_select(builder, ["id", "userPrincipalName"])))
+        return Me(_s(user.id), user.user_principal_name or "")
+
+    async def my_directory_role_template_ids(self) -> frozenset[str]:
+        """Role template IDs of the signed-in user's directory roles (direct or via groups).
+        https://learn.microsoft.com/en-us/graph/api/user-list-transitivememberof"""
+        builder = self.client.me.transitive_member_of.graph_directory_role
+        roles: list[Any] = []
+        page = await self._call("read your directory roles", Policy.IDEMPOTENT,
+                                lambda: builder.get(_select(builder, ["id", "displayName", "roleTemplateId"])))
+        while page is not None:
+            roles.extend(page.value or [])
+            if not page.odata_next_link:
+                break
+            next_builder = builder.with_url(page.odata_next_link)
+            page = await self._call("read your directory roles", Policy.IDEMPOTENT, next_builder.get)
+        return frozenset(_s(r.role_template_id) for r in roles if r.role_template_id)
+
+    async def resource_service_principal(self, app_id: str) -> ResourceServicePrincipal | None:
+        builder = self.client.service_principals_with_app_id(app_id)
+        try:
+            sp = await self._call(f"read service principal of {app_id}", Policy.IDEMPOTENT,
+                                  lambda: builder.get(_select(builder, _RESOURCE_SP_FIELDS)))
+        except GraphNotFound:
+            return None
+        return to_resource_sp(sp) if sp else None
+
+    async def application_by_unique_name(self, unique_name: str, *,
+                                         policy: Policy = Policy.IDEMPOTENT) -> Application | None:
+        builder = self.client.applications_with_unique_name(unique_name)
+        try:
+            app = await self._call("read application", policy,
+                                   lambda: builder.get(_select(builder, _APP_FIELDS)))
+        except GraphNotFound:
+            if Policy.REPLICATION_LAG in policy:
+                raise
+            return None
+        return to_application(app) if app else None
+
+    async def service_principal(self, app_id: str, *, policy: Policy = Policy.IDEMPOTENT
+                                ) -> ServicePrincipal | None:
+        builder = self.client.service_principals_with_app_id(app_id)
+        try:
+            sp = await self._call("read service principal", policy,
+                                  lambda: builder.get(_select(builder, ["id", "appId"])))
+        except GraphNotFound:
+            if Policy.REPLICATION_LAG in policy:
+                raise
+            return None
+        return ServicePrincipal(_s(sp.id), _s(sp.app_id)) if sp else None
+
+    async def app_role_assignments(self, sp_id: str) -> tuple[AppRoleAssignment, ...]:
+        builder = self.client.service_principals.by_service_principal_id(sp_id).app_role_assignments
+        out: list[AppRoleAssignment] = []
+        page = await self._call("read app role assignments", Policy.IDEMPOTENT | Policy.REPLICATION_LAG,
+                                builder.get)
+        while page is not None:
+            out.extend(AppRoleAssignment(_s(a.id), _s(a.resource_id), _s(a.app_role_id)) for a in page.value or [])
+            if not page.odata_next_link:
+                break
+            page = await self._call("read app role assignments", Policy.IDEMPOTENT,
+                                    builder.with_url(page.odata_next_link).get)
+        return tuple(out)
+
+    async def permission_grants(self, client_sp_id: str) -> tuple[PermissionGrant, ...]:
+        builder = self.client.oauth2_permission_grants
+        params = Oauth2PermissionGrantsRequestBuilder.Oauth2PermissionGrantsRequestBuilderGetQueryParameters(
+            filter=f"clientId eq '{client_sp_id}'")
+        page = await self._call("read delegated grants", Policy.IDEMPOTENT,
+                                lambda: builder.get(RequestConfiguration(query_parameters=params)))
+        out: list[PermissionGrant] = []
+        while page is not None:
+            out.extend(
+                PermissionGrant(_s(g.id) if g.id else "", _s(g.resource_id), g.consent_type or "",
+                                _s(g.principal_id) or None, frozenset((g.scope or "").split()))
+                for g in page.value or [])
+            if not page.odata_next_link:
+                break
+            page = await self._call("read delegated grants", Policy.IDEMPOTENT,
+                                    builder.with_url(page.odata_next_link).get)
+        return tuple(out)
+
+    # ---- writes ------------------------------------------------------------------------
+
+    async def upsert_application(self, unique_name: str, *, display_name: str, sign_in_audience: str,
+                                 required: frozenset[RequiredAccess], tags: tuple[str, ...]) -> Application:
+        """Create or update by uniqueName: exactly one app however often it runs or is retried.
+        PATCH + Prefer: create-if-missing answers 201 with the app, or 204 when it updated one.
+        https://learn.microsoft.com/en-us/graph/api/application-upsert"""
+        body = GraphApplication(display_name=display_name, sign_in_audience=sign_in_audience,
+                                required_resource_access=_rra_models(required), tags=list(tags))
+        builder = self.client.applications_with_unique_name(unique_name)
+        config: RequestConfiguration = RequestConfiguration()
+        config.headers.add("Prefer", "create-if-missing")
+        created = await self._call("create or update application", Policy.IDEMPOTENT | Policy.REPLICATION_LAG,
+                                   lambda: builder.patch(body, config))
+        if created is not None and created.app_id:
+            return to_application(created)
+        app = await self.application_by_unique_name(unique_name, policy=Policy.AFTER_CREATE | Policy.IDEMPOTENT)
+        assert app is not None
+        return app
+
+    async def create_service_principal(self, app_id: str) -> ServicePrincipal:
+        """POST /servicePrincipals; if it already exists (a retry after a lost response, or a
+        concurrent run) adopt the existing one instead of failing."""
+        body = GraphServicePrincipal(app_id=app_id)
+        try:
+            sp = await self._call("create service principal", Policy.AFTER_CREATE | Policy.TRANSIENT_NETWORK,
+                                  lambda: self.client.service_principals.post(body))
+        except GraphConflict:
+            sp = None
+        if sp is not None and sp.id:
+            return ServicePrincipal(_s(sp.id), _s(sp.app_id))
+        existing = await self.service_principal(app_id, policy=Policy.AFTER_CREATE | Policy.IDEMPOTENT)
+        assert existing is not None
+        return existing
+
+    async def create_resource_service_principal(self, app_id: str) -> ResourceServicePrincipal:
+        """Instantiate a Microsoft first-party API (e.g. Exchange Online) in the tenant.
+        https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-serviceprincipals"""
+        await self.create_service_principal(app_id)
+        builder = self.client.service_principals_with_app_id(app_id)
+        sp = await self._call("read new resource service principal", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
+                              lambda: builder.get(_select(builder, _RESOURCE_SP_FIELDS)))
+        return to_resource_sp(sp)
+
+    async def assign_app_role(self, *, principal_id: str, resource_id: str, app_role_id: str) -> bool:
+        """Grant one application permission; False when it was already granted.
+        https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-approleassignedto"""
+        body = GraphAppRoleAssignment(principal_id=uuid.UUID(principal_id), resource_id=uuid.UUID(resource_id),
+                                      app_role_id=uuid.UUID(app_role_id))
+        builder = self.client.service_principals.by_service_principal_id(resource_id).app_role_assigned_to
+        try:
+            await self._call("grant application permission", Policy.AFTER_CREATE | Policy.TRANSIENT_NETWORK,
+                             lambda: builder.post(body))
+        except GraphConflict:
+            return False
+        return True
+
+    async def create_or_update_grant(self, *, client_id: str, resource_id: str, scopes: tuple[str, ...],
+                                     grant_id: str | None) -> str:
+        """One AllPrincipals grant per client/resource pair; update it rather than add a second.
+        https://learn.microsoft.com/en-us/graph/api/oauth2permissiongrant-post"""
+        scope = " ".join(scopes)
+        if grant_id is None:
+            body = OAuth2PermissionGrant(client_id=client_id, consent_type="AllPrincipals",
+                                         resource_id=resource_id, scope=scope)
+            try:
+                grant = await self._call("grant delegated permissions",
+                                         Policy.AFTER_CREATE | Policy.TRANSIENT_NETWORK,
+                                         lambda: self.client.oauth2_permission_grants.post(body))
+                return _s(grant.id) if grant and grant.id else ""
+            except GraphConflict:
+                existing = [g for g in await self.permission_grants(client_id)
+                            if g.resource_id == resource_id and g.consent_type == "AllPrincipals"]
+                if not existing:
+                    raise
+                grant_id = existing[0].id
+                scope = " ".join(sorted(existing[0].scopes | set(scopes)))
+        item = self.client.oauth2_permission_grants.by_o_auth2_permission_grant_id(grant_id)
+        await self._call("update delegated grant", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
+                         lambda: item.patch(OAuth2PermissionGrant(scope=scope)))
+        return grant_id
+
+    async def add_password(self, app_object_id: str, *, display_name: str, end: datetime) -> NewSecret:
+        """addPassword is not idempotent: a retry after a lost response would leave an orphan
+        secret nobody holds. So a transport failure is not retried here; the caller
+        reconciles by the run-unique display name (see apply.secret)."""
+        body = AddPasswordPostRequestBody(password_credential=PasswordCredential(display_name=display_name,
+                                                                                  end_date_time=end))
+        builder = self.client.applications.by_application_id(app_object_id).add_password
+        cred = await self._call("add client secret", Policy.AFTER_CREATE, lambda: builder.post(body))
+        return NewSecret(_s(cred.key_id), cred.secret_text or "", cred.end_date_time, cred.display_name or "")
+
+    async def remove_password(self, app_object_id: str, key_id: str) -> None:
+        builder = self.client.applications.by_application_id(app_object_id).remove_password
+        body = RemovePasswordPostRequestBody(key_id=uuid.UUID(key_id))
+        try:
+            await self._call("remove client secret", Policy.IDEMPOTENT, lambda: builder.post(body))
+        except GraphNotFound:
+            return
+
+
+__all__ = ["GraphGateway", "NewSecret", "Organization", "Me", "TransientNetworkError"]

@@ -1,0 +1,116 @@
+"""Named retry policies. Retry only on what a policy lists, never on "any exception".
+
+- THROTTLING: 429/503/504, waiting at least the server's Retry-After.
+  https://learn.microsoft.com/en-us/graph/throttling
+- REPLICATION_LAG: 404/400 errors right after a create, with capped exponential backoff and
+  jitter inside a total budget (no fixed sleeps).
+  https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/
+- TRANSIENT_NETWORK: a dropped connection, only for requests that are safe to repeat.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Flag, auto
+from typing import TypeVar
+
+import structlog
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_any, stop_after_delay
+
+from .errors import GraphThrottled, TransientNetworkError, is_replication_lag
+
+T = TypeVar("T")
+log = structlog.get_logger("kodo_provision.graph")
+
+
+class Policy(Flag):
+    """Which failures a call may be retried on."""
+
+    THROTTLING = auto()
+    REPLICATION_LAG = auto()
+    TRANSIENT_NETWORK = auto()
+
+    # Reads and idempotent writes (PATCH upsert, GET) may always be repeated.
+    IDEMPOTENT = THROTTLING | TRANSIENT_NETWORK
+    AFTER_CREATE = THROTTLING | REPLICATION_LAG
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """Budgets; a CLI flag can raise them for slow tenants."""
+
+    throttling_budget_s: float = 300.0
+    replication_budget_s: float = 300.0
+    network_attempts: int = 4
+    backoff_initial_s: float = 0.25
+    backoff_max_s: float = 8.0
+
+
+def _matches(policy: Policy) -> Callable[[BaseException], bool]:
+    def check(exc: BaseException) -> bool:
+        if isinstance(exc, GraphThrottled):
+            return Policy.THROTTLING in policy
+        if isinstance(exc, TransientNetworkError):
+            return Policy.TRANSIENT_NETWORK in policy
+        return Policy.REPLICATION_LAG in policy and is_replication_lag(exc)
+    return check
+
+
+class _Wait:
+    """Retry-After when the server gave one, else capped exponential backoff with full jitter."""
+
+    def __init__(self, settings: RetrySettings) -> None:
+        self.settings = settings
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return retry_after
+        ceiling = min(self.settings.backoff_max_s,
+                      self.settings.backoff_initial_s * 2 ** (state.attempt_number - 1))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
+
+
+class _NetworkAttempts:
+    """Stop after N transport failures, counted apart from throttling/lag retries."""
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+        self.seen = 0
+
+    def __call__(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, TransientNetworkError):
+            self.seen += 1
+        return self.seen >= self.attempts
+
+
+async def run_with_policy(operation: str, policy: Policy, call: Callable[[], Awaitable[T]],
+                          settings: RetrySettings,
+                          sleep: Callable[[float], Awaitable[None]] | None = None) -> T:
+    """Run `call`, retrying only the failures `policy` names, within the settings' budgets."""
+    budget = max(settings.throttling_budget_s if Policy.THROTTLING in policy else 0,
+                 settings.replication_budget_s if Policy.REPLICATION_LAG in policy else 0)
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.info("graph.retry", operation=operation, attempt=state.attempt_number,
+                 reason=type(exc).__name__, status=getattr(exc, "status", None),
+                 wait_s=round(state.upcoming_sleep, 2))
+
+    kwargs = {"sleep": sleep} if sleep is not None else {}
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(_matches(policy)),
+        wait=_Wait(settings),
+        stop=stop_any(stop_after_delay(budget), _NetworkAttempts(settings.network_attempts)),
+        before_sleep=before_sleep,
+        reraise=True,
+        **kwargs,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover

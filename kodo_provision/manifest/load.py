@@ -1,0 +1,70 @@
+"""Load and validate a manifest file; errors name the failing path."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ..errors import ManifestError
+from .model import Manifest
+
+BUNDLED_MANIFEST = "kodo.yaml"
+
+
+def default_manifest_path() -> Path:
+    """The manifest shipped with the package (a copy of manifests/kodo.yaml)."""
+    return Path(str(resources.files("kodo_provision.data").joinpath(BUNDLED_MANIFEST)))
+
+
+def format_location(loc: tuple[Any, ...]) -> str:
+    """('resources', 1, 'application', 0) -> 'resources[1].application[0]'."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(top level)"
+
+
+def parse_manifest(data: Any, *, source: str) -> Manifest:
+    """Validate already-parsed YAML; raise ManifestError naming every bad path."""
+    if not isinstance(data, dict):
+        raise ManifestError(f"manifest {source} is not a mapping",
+                            hint="start from manifests/kodo.yaml")
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            # Model-level validators report at the parent path; keep their own message.
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{format_location(tuple(err['loc']))}: {message}")
+        raise ManifestError(
+            f"manifest {source} is invalid: " + "; ".join(problems),
+            hint="fix the named fields (see manifests/kodo.yaml for the schema)",
+        ) from None
+
+
+def load_manifest(path: str | Path | None = None) -> Manifest:
+    """Read a manifest file (default: the bundled one) and validate it."""
+    manifest_path = Path(path) if path else default_manifest_path()
+    try:
+        text = manifest_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(f"manifest {manifest_path} does not exist",
+                            hint="pass --manifest PATH, or omit it to use the bundled manifest") from None
+    except OSError as exc:
+        raise ManifestError(f"cannot read manifest {manifest_path}", detail=exc.strerror) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ManifestError(f"manifest {manifest_path} is not valid YAML{where}",
+                            detail=getattr(exc, "problem", None), hint="fix the YAML syntax") from None
+    return parse_manifest(data, source=str(manifest_path))

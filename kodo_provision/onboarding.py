@@ -1,0 +1,264 @@
+"""The onboarding flow for one tenant: desired -> actual -> plan -> apply -> verify -> hand-off.
+
+The CLI (and later bulk) calls `onboard_tenant`; interaction (showing the plan, asking for
+confirmation, progress) comes in through `OnboardUI` so this module neither prints nor reads.
+"""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from .apply.executor import ApplyOutcome, apply_plan
+from .apply.verify import VerificationReport, check_app_token, poll_until_empty
+from .cloud import Cloud
+from .credentials import check_owner, held_secret, read_credentials, write_credentials
+from .errors import InsufficientPrivilegesError, KodoError, UsageError, VerificationError
+from .graph.errors import GraphForbidden
+from .graph.gateway import GraphGateway, Organization
+from .manifest.model import Manifest
+from .manifest.resolve import DesiredState, resolve
+from .plan.diff import diff
+from .plan.model import Plan, Step
+from .state.model import HeldSecret, ResourceServicePrincipal, TenantState
+from .state.read import read_resource_service_principals, read_tenant_state
+
+log = structlog.get_logger("kodo_provision.onboard")
+
+MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+# Directory role template IDs (the same in every tenant).
+# https://learn.microsoft.com/en-us/entra/identity/role-based-access-control/permissions-reference
+GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
+PRIVILEGED_ROLE_ADMINISTRATOR = "e8611ab8-c189-46e8-94e1-60213ab1f814"
+APPLICATION_ADMINISTRATOR = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"
+CLOUD_APPLICATION_ADMINISTRATOR = "158c047a-c907-4556-b7ef-446551a6b5f7"
+MAX_RECONCILE_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class OnboardOptions:
+    """Everything the operator chose for one tenant."""
+
+    tenant: str
+    manifest: Manifest
+    credentials_path: Path
+    app_name: str | None = None
+    secret_lifetime: timedelta | None = None
+    verify_budget_s: float = 180.0
+    plan_only: bool = False
+
+
+@dataclass
+class OnboardUI:
+    """Callbacks into the presentation layer; the defaults are silent and say yes."""
+
+    confirm: Callable[[Plan, Organization], bool] = lambda plan, org: True
+    on_step: Callable[[Step, str], None] = lambda step, status: None
+    on_phase: Callable[[str], None] = lambda phase: None
+
+
+@dataclass
+class OnboardResult:
+    """What happened, for rendering and reports. Holds no secret."""
+
+    tenant_id: str
+    tenant_name: str
+    signed_in_as: str
+    plan: Plan
+    client_id: str | None = None
+    app_object_id: str | None = None
+    service_principal_id: str | None = None
+    credentials_path: Path | None = None
+    secret_created: bool = False
+    secret_key_id: str | None = None
+    secret_expires_at: str | None = None
+    verification: VerificationReport | None = None
+    applied: list[str] = field(default_factory=list)
+    already_present: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    status: str = "planned"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "status": self.status,
+            "tenant_id": self.tenant_id,
+            "tenant_name": self.tenant_name,
+            "signed_in_as": self.signed_in_as,
+            "client_id": self.client_id,
+            "app_object_id": self.app_object_id,
+            "service_principal_id": self.service_principal_id,
+            "credentials_file": str(self.credentials_path) if self.credentials_path else None,
+            "secret_created": self.secret_created,
+            "secret_key_id": self.secret_key_id,
+            "secret_expires_at": self.secret_expires_at,
+            "plan": self.plan.to_dict(),
+            "applied": self.applied,
+            "already_present": self.already_present,
+            "verification": self.verification.to_dict() if self.verification else None,
+            "notes": self.notes,
+        }
+
+
+def needed_roles(manifest: Manifest) -> tuple[set[str], str]:
+    """Role template IDs any one of which may grant the manifest, and a readable name.
+    Cloud/Application Administrators may consent to anything except Microsoft Graph app roles.
+    https://learn.microsoft.com/en-us/entra/identity/enterprise-apps/grant-admin-consent"""
+    graph_app_roles = any(r.app_id == MICROSOFT_GRAPH_APP_ID and r.application for r in manifest.resources)
+    if graph_app_roles:
+        return ({GLOBAL_ADMINISTRATOR, PRIVILEGED_ROLE_ADMINISTRATOR},
+                "Global Administrator or Privileged Role Administrator")
+    return ({GLOBAL_ADMINISTRATOR, PRIVILEGED_ROLE_ADMINISTRATOR, APPLICATION_ADMINISTRATOR,
+             CLOUD_APPLICATION_ADMINISTRATOR},
+            "Global Administrator, Privileged Role Administrator or (Cloud) Application Administrator")
+
+
+async def check_roles(gateway: GraphGateway, manifest: Manifest, upn: str) -> list[str]:
+    """Refuse up front when the signed-in user cannot grant the manifest; notes on soft failures."""
+    allowed, label = needed_roles(manifest)
+    try:
+        roles = await gateway.my_directory_role_template_ids()
+    except GraphForbidden:
+        return ["could not read your directory roles; continuing (consent fails later without the role)"]
+    if not roles & allowed:
+        raise InsufficientPrivilegesError(
+            f"{upn} is not a {label}, which granting this manifest's permissions requires",
+            hint="sign in as a Global Administrator, or activate Privileged Role Administrator (PIM) and retry")
+    return []
+
+
+def _desired(manifest: Manifest, resource_sps: dict[str, ResourceServicePrincipal | None],
+             options: OnboardOptions) -> DesiredState:
+    desired = resolve(manifest, resource_sps)
+    if options.app_name:
+        desired = replace(desired, display_name=options.app_name)
+    if options.secret_lifetime:
+        desired = replace(desired, secret_lifetime=options.secret_lifetime)
+    return desired
+
+
+class TenantSession:
+    """A gateway bound to one tenant, plus what onboarding needs around it."""
+
+    def __init__(self, gateway: GraphGateway, cloud: Cloud, ca_bundle: str | None, signed_in_as: str) -> None:
+        self.gateway = gateway
+        self.cloud = cloud
+        self.ca_bundle = ca_bundle
+        self.signed_in_as = signed_in_as
+
+    async def read(self, manifest: Manifest, options: OnboardOptions
+                   ) -> tuple[DesiredState, TenantState]:
+        sps = await read_resource_service_principals(self.gateway, (r.app_id for r in manifest.resources))
+        desired = _desired(manifest, sps, options)
+        actual = await read_tenant_state(self.gateway, desired.unique_name, sps)
+        return desired, actual
+
+
+def _credentials_record(org: Organization, options: OnboardOptions, outcome: ApplyOutcome) -> dict[str, Any]:
+    secret = outcome.new_secret
+    assert secret is not None and outcome.application and outcome.service_principal
+    return {
+        "tenant_id": org.id,
+        "tenant": options.tenant,
+        "tenant_domain": org.default_domain,
+        "client_id": outcome.application.app_id,
+        "client_secret": secret.secret_text,
+        "secret_key_id": secret.key_id,
+        "secret_expires_at": secret.end_date_time.isoformat() if secret.end_date_time else None,
+        "app_object_id": outcome.application.id,
+        "service_principal_id": outcome.service_principal.id,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+
+
+async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: OnboardUI | None = None
+                         ) -> OnboardResult:
+    """Run the whole flow for one tenant; raises KodoError subclasses with exit statuses."""
+    ui = ui or OnboardUI()
+    gateway = session.gateway
+    manifest = options.manifest
+    run_id = pysecrets.token_hex(4)
+    structlog.contextvars.bind_contextvars(tenant=options.tenant, run_id=run_id)
+
+    existing = read_credentials(options.credentials_path)
+
+    ui.on_phase("preflight")
+    org = await gateway.organization()
+    check_owner(options.credentials_path, existing, {org.id})
+    me = await gateway.me()
+    notes = await check_roles(gateway, manifest, me.user_principal_name or session.signed_in_as)
+
+    held: HeldSecret | None = held_secret(existing)
+    desired, actual = await session.read(manifest, options)
+    now = datetime.now(UTC)
+    plan = diff(desired, actual, held_secret=held, now=now)
+    result = OnboardResult(org.id, org.display_name, me.user_principal_name or session.signed_in_as, plan,
+                           notes=notes + list(plan.notes))
+    if options.plan_only:
+        return result
+    if not plan.is_empty and not ui.confirm(plan, org):
+        raise UsageError("cancelled; nothing was changed", hint="answer 'y' or pass --yes to apply the plan")
+
+    ui.on_phase("apply")
+    for _round in range(MAX_RECONCILE_ROUNDS):
+        if plan.is_empty:
+            break
+        step_outcome = await apply_plan(gateway, plan, desired, actual, run_id=run_id, now=now,
+                                        on_step=ui.on_step)
+        if step_outcome.new_secret is not None:
+            # Hand the secret off before anything else can fail: a secret nobody holds is lost.
+            write_credentials(options.credentials_path, _credentials_record(org, options, step_outcome))
+            held = held_secret(read_credentials(options.credentials_path))
+            result.secret_created = True
+            result.secret_key_id = step_outcome.new_secret.key_id
+        result.applied.extend(s.describe() for s in step_outcome.done)
+        result.already_present.extend(s.describe() for s in step_outcome.already_present)
+        if not step_outcome.created_resources:
+            break
+        # A resource SP was created: its permission names can only be resolved now.
+        desired, actual = await session.read(manifest, options)
+        plan = diff(desired, actual, held_secret=held, now=now)
+
+    ui.on_phase("verify")
+
+    async def replan() -> Plan:
+        nonlocal desired, actual
+        desired, actual = await session.read(manifest, options)
+        return diff(desired, actual, held_secret=held, now=now)
+
+    remaining = await poll_until_empty(replan, options.verify_budget_s)
+    app, sp = actual.application, actual.service_principal
+    result.client_id = app.app_id if app else None
+    result.app_object_id = app.id if app else None
+    result.service_principal_id = sp.id if sp else None
+    result.credentials_path = options.credentials_path
+    report = VerificationReport(remaining)
+    result.verification = report
+    creds = read_credentials(options.credentials_path) or {}
+    if held is not None:
+        result.secret_key_id = held.key_id
+        result.secret_expires_at = creds.get("secret_expires_at")
+    if remaining.is_empty and app is not None and creds.get("client_secret"):
+        report.permissions, report.token_errors = await check_app_token(
+            session.cloud, org.id, app.app_id, creds["client_secret"], desired,
+            ca_bundle=session.ca_bundle, budget_s=options.verify_budget_s)
+    result.status = "verified" if report.ok else "verification_failed"
+    log.info("onboard.finished", status=result.status, client_id=result.client_id, changes=len(result.applied))
+    if not report.ok:
+        missing = [f"{p.resource}/{p.permission}" for p in report.permissions if not p.granted]
+        detail = "; ".join([*(s.describe() for s in remaining.steps), *(f"role missing: {m}" for m in missing),
+                            *report.token_errors])
+        error = VerificationError("verification failed", detail=detail,
+                                  hint="run the same command again; it repairs what is missing")
+        error.result = result  # type: ignore[attr-defined]
+        raise error
+    return result
+
+
+__all__ = ["OnboardOptions", "OnboardResult", "OnboardUI", "TenantSession", "onboard_tenant", "KodoError"]

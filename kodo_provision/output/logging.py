@@ -1,0 +1,68 @@
+"""structlog setup: events to stderr or a file, console or JSON lines, secrets redacted.
+
+Redaction is by key (anything named like a secret or token) and by value (every secret this
+process has seen is registered and replaced wherever it appears, e.g. inside an error text).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "[REDACTED]"
+_SECRET_KEYS = re.compile(r"(secret|token|password|assertion|authorization|client_secret|code)$", re.I)
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+_known_secrets: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Make sure `value` never appears in any log event from now on."""
+    if value and len(value) >= 6:
+        _known_secrets.add(value)
+
+
+def redact_text(text: str) -> str:
+    """Replace every known secret and anything shaped like a JWT in `text`."""
+    for secret in _known_secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _JWT.sub(REDACTED, text)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: (REDACTED if _SECRET_KEYS.search(str(k)) and v else _redact(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact(v) for v in value)
+    return value
+
+
+def redaction_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: drop secrets by key and by value."""
+    return _redact(event_dict)
+
+
+def configure_logging(*, level: str = "warning", fmt: str = "console", stream: TextIO | None = None) -> None:
+    """Configure structlog once per process (the CLI calls this; tests may call it again)."""
+    renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
+                     else structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redaction_processor,
+            structlog.processors.format_exc_info,
+            redaction_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,104 @@
+"""The pure diff: desired state x actual state -> plan. No I/O, no clock reads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ..manifest.resolve import DesiredState
+from ..state.model import Application, HeldSecret, TenantState
+from .model import (
+    AddSecret,
+    CreateResourceServicePrincipal,
+    CreateServicePrincipal,
+    GrantAppRole,
+    GrantDelegated,
+    Plan,
+    Step,
+    UpsertApplication,
+)
+
+ALL_PRINCIPALS = "AllPrincipals"
+DEFAULT_RENEW_BEFORE = timedelta(days=30)
+
+
+def _application_changes(desired: DesiredState, app: Application) -> tuple[str, ...]:
+    changed = []
+    if app.display_name != desired.display_name:
+        changed.append("displayName")
+    if app.required_resource_access != desired.required_resource_access:
+        changed.append("requiredResourceAccess")
+    if app.sign_in_audience != desired.sign_in_audience:
+        changed.append("signInAudience")
+    if not set(desired.tags) <= set(app.tags):
+        changed.append("tags")
+    return tuple(changed)
+
+
+def secret_reason(app: Application | None, held: HeldSecret | None, now: datetime,
+                  renew_before: timedelta) -> str | None:
+    """Why a new secret is needed, or None when the held one is good."""
+    if app is None:
+        return "new app"
+    if held is None:
+        return "no secret for this app is held in the credentials file"
+    if held.client_id != app.app_id:
+        return "the credentials file holds a secret of another app"
+    on_app = next((c for c in app.password_credentials if c.key_id == held.key_id), None)
+    if on_app is None:
+        return "the held secret no longer exists on the app"
+    expires = on_app.end_date_time or held.expires_at
+    if expires is not None and expires - now <= renew_before:
+        return f"the held secret expires {expires:%Y-%m-%d}"
+    return None
+
+
+def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret | None,
+         now: datetime, renew_before: timedelta = DEFAULT_RENEW_BEFORE) -> Plan:
+    """Every step needed to make `actual` match `desired`, in dependency order."""
+    steps: list[Step] = []
+    for resource in desired.resources:
+        if resource.sp is None:
+            steps.append(CreateResourceServicePrincipal(
+                resource.app_id, resource.name,
+                tuple([*resource.pending_application, *resource.pending_delegated])))
+
+    app = actual.application
+    if app is None:
+        steps.append(UpsertApplication(desired.unique_name, desired.display_name, create=True))
+    elif changes := _application_changes(desired, app):
+        steps.append(UpsertApplication(desired.unique_name, desired.display_name, create=False,
+                                       changed_fields=changes))
+
+    sp = actual.service_principal if app is not None else None
+    if sp is None:
+        steps.append(CreateServicePrincipal())
+
+    assigned = {(a.resource_id, a.app_role_id) for a in actual.app_role_assignments} if sp else set()
+    grants = {g.resource_id: g for g in actual.grants
+              if g.consent_type == ALL_PRINCIPALS} if sp else {}
+    for resource in desired.resources:
+        if resource.sp is None:
+            continue
+        for perm in resource.application:
+            if (resource.sp.id, perm.id) not in assigned:
+                steps.append(GrantAppRole(resource.name, resource.app_id, resource.sp.id, perm.id, perm.name))
+        wanted = tuple(p.name for p in resource.delegated)
+        if not wanted:
+            continue
+        grant = grants.get(resource.sp.id)
+        have = grant.scopes if grant else frozenset()
+        missing = tuple(s for s in wanted if s not in have)
+        if missing:
+            merged = tuple(sorted(have | set(wanted)))
+            steps.append(GrantDelegated(resource.name, resource.app_id, resource.sp.id, merged, missing,
+                                        grant.id if grant else None))
+
+    reason = secret_reason(app, held_secret, now, renew_before)
+    if reason:
+        steps.append(AddSecret(desired.secret_display_name, desired.secret_lifetime.days, reason))
+
+    notes = []
+    if actual.duplicate_applications:
+        notes.append(f"{len(actual.duplicate_applications)} other app(s) named {desired.display_name!r} "
+                     "exist without KODO's uniqueName; they are left alone")
+    return Plan(tuple(steps), tuple(notes))

@@ -1,0 +1,144 @@
+"""Plan steps: what apply will do, in order, each a plain value."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+PLAN_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change to the tenant. `permission` is the delegated Graph permission it needs."""
+
+    kind: ClassVar[str] = "step"
+    permission: ClassVar[str] = ""
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "description": self.describe(), **asdict(self)}
+
+
+@dataclass(frozen=True)
+class CreateResourceServicePrincipal(Step):
+    """A first-party resource API (e.g. Exchange Online) has no SP in the tenant yet."""
+
+    kind: ClassVar[str] = "create_resource_service_principal"
+    permission: ClassVar[str] = "Application.ReadWrite.All"
+    resource_app_id: str
+    resource_name: str
+    pending_permissions: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        text = f"create the service principal of {self.resource_name} ({self.resource_app_id})"
+        if self.pending_permissions:
+            text += f", then grant {', '.join(self.pending_permissions)}"
+        return text
+
+
+@dataclass(frozen=True)
+class UpsertApplication(Step):
+    """Create the app registration, or bring its properties to the manifest."""
+
+    kind: ClassVar[str] = "upsert_application"
+    permission: ClassVar[str] = "Application.ReadWrite.All"
+    unique_name: str
+    display_name: str
+    create: bool
+    changed_fields: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.create:
+            return f"create app registration {self.display_name!r} (uniqueName {self.unique_name})"
+        return f"update app registration {self.display_name!r}: {', '.join(self.changed_fields)}"
+
+
+@dataclass(frozen=True)
+class CreateServicePrincipal(Step):
+    """The app's service principal, which consent is granted to."""
+
+    kind: ClassVar[str] = "create_service_principal"
+    permission: ClassVar[str] = "Application.ReadWrite.All"
+
+    def describe(self) -> str:
+        return "create the app's service principal (enterprise application)"
+
+
+@dataclass(frozen=True)
+class GrantAppRole(Step):
+    """Admin consent for one application permission: an app role assignment."""
+
+    kind: ClassVar[str] = "grant_app_role"
+    permission: ClassVar[str] = "AppRoleAssignment.ReadWrite.All"
+    resource_name: str
+    resource_app_id: str
+    resource_sp_id: str
+    app_role_id: str
+    permission_name: str
+
+    def describe(self) -> str:
+        return f"grant application permission {self.resource_name} / {self.permission_name}"
+
+
+@dataclass(frozen=True)
+class GrantDelegated(Step):
+    """Admin consent for delegated permissions: one AllPrincipals grant per resource.
+
+    A second grant for the same client/resource pair is refused by Graph (409), so an
+    existing grant is updated with the union of scopes instead (grant_id set).
+    https://learn.microsoft.com/en-us/graph/api/resources/oauth2permissiongrant
+    """
+
+    kind: ClassVar[str] = "grant_delegated"
+    permission: ClassVar[str] = "DelegatedPermissionGrant.ReadWrite.All"
+    resource_name: str
+    resource_app_id: str
+    resource_sp_id: str
+    scopes: tuple[str, ...]
+    added: tuple[str, ...]
+    grant_id: str | None = None
+
+    def describe(self) -> str:
+        verb = "update" if self.grant_id else "create"
+        return f"{verb} delegated grant for all users on {self.resource_name}: add {' '.join(self.added)}"
+
+
+@dataclass(frozen=True)
+class AddSecret(Step):
+    """A new client secret for KODO."""
+
+    kind: ClassVar[str] = "add_secret"
+    permission: ClassVar[str] = "Application.ReadWrite.All"
+    display_name: str
+    lifetime_days: int
+    reason: str
+
+    def describe(self) -> str:
+        return f"add client secret {self.display_name!r} valid {self.lifetime_days} days ({self.reason})"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An ordered list of steps; empty means the tenant already matches the manifest."""
+
+    steps: tuple[Step, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.steps
+
+    def of_kind(self, step_type: type[Step]) -> list[Step]:
+        return [s for s in self.steps if isinstance(s, step_type)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Stable JSON form (schema_version bumps on any incompatible change)."""
+        return {
+            "schema_version": PLAN_SCHEMA_VERSION,
+            "changes": len(self.steps),
+            "steps": [s.to_dict() for s in self.steps],
+            "notes": list(self.notes),
+        }

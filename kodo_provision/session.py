@@ -1,0 +1,58 @@
+"""Connection settings and opening a signed-in Graph session for one tenant."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .auth import GRAPH_CLI_CLIENT_ID, DeviceCodeSignIn
+from .cloud import Cloud
+from .errors import UsageError
+from .graph.client import build_graph_client
+from .graph.gateway import GraphGateway
+from .graph.retry import RetrySettings
+from .onboarding import TenantSession
+
+
+def resolve_ca_bundle(flag: str | None) -> str | None:
+    """One CA bundle for every connection: --ca-bundle, else REQUESTS_CA_BUNDLE, else SSL_CERT_FILE.
+    azure-identity (requests) honours only the first env var and httpx only the second, so the
+    chosen file is passed to both stacks explicitly (graph-facts §4)."""
+    value = flag or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+    if value and not Path(value).is_file():
+        raise UsageError(f"CA bundle {value} does not exist", hint="pass --ca-bundle with a PEM file")
+    return value or None
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Where and how to connect: the cloud, the public client, trust, retry budgets."""
+
+    cloud: Cloud
+    client_id: str = GRAPH_CLI_CLIENT_ID
+    ca_bundle: str | None = None
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    sign_in_timeout_s: int | None = None
+
+
+@asynccontextmanager
+async def open_tenant_session(settings: ConnectionSettings, tenant: str, *,
+                              prompt_stream: TextIO | None = None) -> AsyncIterator[TenantSession]:
+    """Device-code sign-in (one prompt) and a Graph gateway bound to that tenant."""
+    import asyncio
+
+    sign_in = DeviceCodeSignIn(settings.cloud, tenant, client_id=settings.client_id,
+                               ca_bundle=settings.ca_bundle, prompt_stream=prompt_stream,
+                               timeout_s=settings.sign_in_timeout_s)
+    user = await asyncio.to_thread(sign_in.sign_in)
+    client, http = build_graph_client(settings.cloud, sign_in.graph_credential(), sign_in.scopes,
+                                      ca_bundle=settings.ca_bundle)
+    try:
+        yield TenantSession(GraphGateway(client, settings.retry), settings.cloud, settings.ca_bundle,
+                            user.username)
+    finally:
+        await http.aclose()
