@@ -40,6 +40,6 @@ def demo(out_dir: Path, rerun: bool) -> int:
         click.echo(f"== Onboarding {DEMO_TENANT}", err=True)
         status = run_onboard(settings, options, output_format="text", yes=True, show_secret=False)
         if status == ExitStatus.SUCCESS and rerun:
-            click.echo(f"\n== Running again: nothing should change", err=True)
+            click.echo("\n== Running again: nothing should change", err=True)
             status = run_onboard(settings, options, output_format="text", yes=True, show_secret=False)
         return status

@@ -17,7 +17,7 @@ from enum import Flag, auto
 from typing import TypeVar
 
 import structlog
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_any, stop_after_delay
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, stop_any
 
 from .errors import GraphThrottled, TransientNetworkError, is_replication_lag
 

@@ -1,0 +1,97 @@
+"""National clouds, custom endpoints, and the named retry policies' decisions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from kodo_provision.cloud import resolve_cloud
+from kodo_provision.errors import UsageError
+from kodo_provision.graph.errors import (
+    GraphBadRequest,
+    GraphForbidden,
+    GraphNotFound,
+    GraphThrottled,
+    parse_retry_after,
+)
+from kodo_provision.graph.retry import Policy, RetrySettings, run_with_policy
+
+
+def test_national_clouds():
+    assert resolve_cloud("usgov-dod").graph_scope("User.Read") == "https://dod-graph.microsoft.us/User.Read"
+    assert resolve_cloud("china").authority_host == "https://login.chinacloudapi.cn"
+    assert resolve_cloud("global").graph_base_url == "https://graph.microsoft.com/v1.0"
+
+
+def test_custom_endpoints_keep_the_graph_resource():
+    cloud = resolve_cloud("global", authority_host="https://127.0.0.1:8443/", graph_endpoint="https://127.0.0.1:8443")
+    assert cloud.graph_base_url == "https://127.0.0.1:8443/v1.0"
+    assert cloud.graph_scope("User.Read") == "https://graph.microsoft.com/User.Read"
+    assert cloud.known_authority is False
+
+
+@pytest.mark.parametrize("bad", ["http://x", "ftp://x", "nohost"])
+def test_custom_endpoints_must_be_https(bad):
+    with pytest.raises(UsageError, match="https"):
+        resolve_cloud("global", authority_host=bad)
+
+
+def test_retry_after_forms():
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+class Script:
+    """A call that fails with the given errors, then succeeds; records requested sleeps."""
+
+    def __init__(self, *errors):
+        self.errors = list(errors)
+        self.calls = 0
+        self.sleeps: list[float] = []
+
+    async def __call__(self):
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+    async def sleep(self, seconds):
+        self.sleeps.append(seconds)
+
+
+def run(policy, script, settings=RetrySettings()):
+    return asyncio.run(run_with_policy("op", policy, script, settings, sleep=script.sleep))
+
+
+def test_throttling_waits_retry_after():
+    script = Script(GraphThrottled("op", 429, "TooManyRequests", "slow down", retry_after=7.0))
+    assert run(Policy.THROTTLING, script) == "ok"
+    assert script.sleeps == [7.0]
+
+
+def test_replication_lag_only_where_the_policy_names_it():
+    lag = GraphNotFound("op", 404, "Request_ResourceNotFound", "does not exist")
+    with pytest.raises(GraphNotFound):
+        run(Policy.THROTTLING, Script(lag))
+    script = Script(lag, GraphBadRequest("op", 400, "Request_BadRequest",
+                                         "The appId 'x' of the service principal does not reference a valid "
+                                         "application object."))
+    assert run(Policy.AFTER_CREATE, script) == "ok" and script.calls == 3
+    assert all(0 < s <= RetrySettings().backoff_max_s for s in script.sleeps)
+
+
+def test_other_errors_are_never_retried():
+    script = Script(GraphForbidden("op", 403, "Authorization_RequestDenied", "Insufficient privileges"))
+    with pytest.raises(GraphForbidden):
+        run(Policy.AFTER_CREATE | Policy.IDEMPOTENT, script)
+    assert script.calls == 1
+
+
+def test_budget_ends_retries():
+    errors = [GraphThrottled("op", 429, "x", "y", retry_after=1.0) for _ in range(50)]
+    script = Script(*errors)
+    with pytest.raises(GraphThrottled):
+        run(Policy.THROTTLING, script, RetrySettings(throttling_budget_s=0.0))
+    assert script.calls == 1

@@ -1,0 +1,53 @@
+"""Credentials file: 0600 from the first byte, atomic, never another tenant's."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from kodo_provision.credentials import check_owner, held_secret, read_credentials, write_credentials
+from kodo_provision.errors import UsageError
+
+
+def test_written_0600_and_valid_json(tmp_path):
+    path = tmp_path / "sub" / "c.json"
+    old_umask = os.umask(0)
+    try:
+        write_credentials(path, {"tenant_id": "t", "client_secret": "s3cr3t-value"})
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text())["client_secret"] == "s3cr3t-value"
+    assert [p.name for p in path.parent.iterdir()] == ["c.json"]  # no temp file left behind
+
+
+def test_replace_keeps_0600(tmp_path):
+    path = tmp_path / "c.json"
+    write_credentials(path, {"tenant_id": "t", "n": 1})
+    write_credentials(path, {"tenant_id": "t", "n": 2})
+    assert read_credentials(path)["n"] == 2
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_other_tenants_file_is_refused(tmp_path):
+    with pytest.raises(UsageError, match="belongs to tenant other"):
+        check_owner(tmp_path / "c.json", {"tenant_id": "other"}, {"mine"})
+    check_owner(tmp_path / "c.json", {"tenant_id": "mine"}, {"mine"})
+    check_owner(tmp_path / "c.json", None, {"mine"})
+
+
+def test_held_secret_needs_secret_and_key(tmp_path):
+    assert held_secret({"client_id": "c"}) is None
+    held = held_secret({"client_id": "C", "client_secret": "x", "secret_key_id": "K",
+                        "secret_expires_at": "2027-05-26T00:00:00+00:00"})
+    assert held.key_id == "k" and held.client_id == "c" and held.expires_at.year == 2027
+
+
+def test_unreadable_file_is_a_usage_error(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text("{not json")
+    with pytest.raises(UsageError):
+        read_credentials(path)
