@@ -34,8 +34,10 @@ def cli() -> None:
 def _register() -> None:
     from .demo import demo
     from .onboard import onboard
+    from .plan import plan
 
     cli.add_command(onboard)
+    cli.add_command(plan)
     cli.add_command(demo)
     try:
         from .simulate import simulate

@@ -18,10 +18,9 @@ from ..graph.gateway import Organization
 from ..manifest.load import load_manifest
 from ..onboarding import OnboardOptions, OnboardResult, OnboardUI, onboard_tenant
 from ..output.console import render_plan, render_result, render_step
-from ..output.logging import configure_logging
 from ..plan.model import Plan, Step
 from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
-from .options import connection_options, output_options, parse_duration
+from .options import configured_logging, connection_options, output_options, parse_duration
 
 ONBOARD_HELP = f"""Onboard one tenant: sign in, plan, apply, verify, hand off credentials.
 
@@ -123,15 +122,12 @@ def run_onboard(settings: ConnectionSettings, options: OnboardOptions, *, output
                 show_secret: bool, log_format: str = "console", log_level: str | None = None,
                 log_file: str | None = None) -> int:
     """Shared by `onboard` and `demo`: configure logging, run the flow, render, exit status."""
-    log_stream = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115
-    try:
-        configure_logging(level=log_level or ("info" if log_file else "warning"), fmt=log_format,
-                          stream=log_stream)
 
-        async def run() -> OnboardResult:
-            async with open_tenant_session(settings, options.tenant) as session:
-                return await onboard_tenant(session, options, _ui(output_format, yes))
+    async def run() -> OnboardResult:
+        async with open_tenant_session(settings, options.tenant) as session:
+            return await onboard_tenant(session, options, _ui(output_format, yes))
 
+    with configured_logging(log_format, log_level, log_file):
         try:
             result = asyncio.run(run())
         except KodoError as exc:
@@ -139,8 +135,5 @@ def run_onboard(settings: ConnectionSettings, options: OnboardOptions, *, output
             if partial is not None:
                 _emit(partial, output_format, show_secret=False)
             raise
-        _emit(result, output_format, show_secret)
-        return ExitStatus.SUCCESS
-    finally:
-        if log_stream:
-            log_stream.close()
+    _emit(result, output_format, show_secret)
+    return ExitStatus.SUCCESS

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -68,3 +69,17 @@ def parse_duration(value: str | None) -> timedelta | None:
     if not 1 <= days <= 730:
         raise click.BadParameter("secret lifetime must be between 1 day and 2 years (Entra's maximum)")
     return timedelta(days=days)
+
+
+@contextlib.contextmanager
+def configured_logging(log_format: str, log_level: str | None, log_file: str | None) -> Iterator[None]:
+    """structlog to --log-file (info by default) or stderr (warning by default)."""
+    from ..output.logging import configure_logging
+
+    stream = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115
+    try:
+        configure_logging(level=log_level or ("info" if log_file else "warning"), fmt=log_format, stream=stream)
+        yield
+    finally:
+        if stream:
+            stream.close()

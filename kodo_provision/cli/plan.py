@@ -1,0 +1,65 @@
+"""`kodo-provision plan`: what onboard would change, without changing anything."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import click
+
+from ..auth import validate_tenant
+from ..cloud import resolve_cloud
+from ..credentials import default_credentials_path
+from ..manifest.load import load_manifest
+from ..onboarding import OnboardOptions, OnboardResult, onboard_tenant
+from ..output.console import render_plan
+from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
+from .options import configured_logging, connection_options, output_options
+
+PLAN_HELP = """Show what `onboard` would change in a tenant, changing nothing.
+
+Signs in (device code), reads the tenant, and diffs it against the manifest. The credentials
+file (if present) tells whether the secret you hold is still valid.
+
+\b
+Exit status with --detailed-exitcode (terraform's convention):
+  0  nothing to change   2  changes pending   other  an error (see kodo-provision --help)
+"""
+
+
+@click.command("plan", help=PLAN_HELP)
+@click.option("--tenant", required=True, help="Tenant ID (GUID) or a verified domain.")
+@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), default=None,
+              help="Permission manifest (YAML). Default: the bundled manifests/kodo.yaml.")
+@click.option("--credentials", "credentials_path", type=click.Path(dir_okay=False), default=None,
+              help="Credentials file to check the held secret against. Default: ./kodo-credentials-<tenant>.json.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending.")
+@connection_options
+@output_options
+def plan(tenant: str, manifest_path: str | None, credentials_path: str | None, detailed_exitcode: bool, cloud: str,
+         authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None, client_id: str | None,
+         output_format: str, log_format: str, log_level: str | None, log_file: str | None) -> int:
+    from pathlib import Path
+
+    tenant = validate_tenant(tenant)
+    manifest = load_manifest(manifest_path)
+    settings = ConnectionSettings(
+        cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
+        ca_bundle=resolve_ca_bundle(ca_bundle), **({"client_id": client_id} if client_id else {}))
+    options = OnboardOptions(tenant=tenant, manifest=manifest, plan_only=True,
+                             credentials_path=Path(credentials_path) if credentials_path
+                             else default_credentials_path(tenant))
+
+    async def run() -> OnboardResult:
+        async with open_tenant_session(settings, tenant) as session:
+            return await onboard_tenant(session, options)
+
+    with configured_logging(log_format, log_level, log_file):
+        result = asyncio.run(run())
+    if output_format == "json":
+        click.echo(json.dumps({"tenant_id": result.tenant_id, "tenant_name": result.tenant_name,
+                               **result.plan.to_dict()}, indent=2))
+    else:
+        sys.stdout.write(render_plan(result.plan, f"{result.tenant_name} ({result.tenant_id})"))
+    return 2 if detailed_exitcode and not result.plan.is_empty else 0
