@@ -86,17 +86,25 @@ def _aadsts(message: str) -> str | None:
     return match.group(1) if match else None
 
 
-def translate_auth_error(exc: Exception, *, host: str, what: str = "sign-in") -> KodoError:
+_UNREACHABLE = ("Failed to establish a new connection", "Max retries exceeded", "Name or service not known",
+                "Connection refused", "ProxyError", "Temporary failure in name resolution")
+
+
+def translate_auth_error(exc: Exception, *, host: str, what: str = "sign-in", tenant: str | None = None) -> KodoError:
     """ClientAuthenticationError / transport errors -> a one-line error with a hint."""
     message = getattr(exc, "message", None) or str(exc)
     first_line = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
-    if isinstance(exc, ServiceRequestError) or "ServiceRequestError" in type(exc).__name__:
-        if "CERTIFICATE_VERIFY_FAILED" in message:
-            return NetworkError(f"TLS certificate of {host} is not trusted", detail=first_line,
-                                hint="behind a TLS-inspecting proxy pass --ca-bundle PATH "
-                                     "(or set REQUESTS_CA_BUNDLE)")
-        return NetworkError(f"cannot reach {host}", detail=first_line,
-                            hint="check the network, DNS, HTTPS_PROXY, or --authority-host")
+    # azure-identity wraps transport failures in ClientAuthenticationError too; the text tells.
+    if "CERTIFICATE_VERIFY_FAILED" in message or "SSLError" in message:
+        return NetworkError(f"TLS certificate of {host} is not trusted", detail=first_line[:300],
+                            hint="behind a TLS-inspecting proxy pass --ca-bundle PATH (or set REQUESTS_CA_BUNDLE)")
+    if isinstance(exc, ServiceRequestError) or any(m in message for m in _UNREACHABLE):
+        return NetworkError(f"cannot reach {host}", detail=first_line[:300],
+                            hint="check the network, DNS, HTTPS_PROXY/NO_PROXY, or --authority-host")
+    if "Unable to get authority configuration" in message:
+        # MSAL reports an unknown tenant (AADSTS90002 on the discovery document) this way.
+        return SignInError(f"tenant {tenant or ''} not found at {host}".replace("  ", " "),
+                           hint="check the tenant ID or domain, and --cloud for national-cloud tenants")
     code = _aadsts(message)
     lowered = message.lower()
     if code in _AADSTS_HINTS:
@@ -195,7 +203,7 @@ class DeviceCodeSignIn:
         try:
             self.record = self._credential.authenticate(scopes=list(self.scopes), enable_cae=True)
         except (ClientAuthenticationError, ServiceRequestError) as exc:
-            raise translate_auth_error(exc, host=self.host) from None
+            raise translate_auth_error(exc, host=self.host, tenant=self.tenant) from None
         return SignedInUser(self.record.username, self.record.tenant_id, self.record.home_account_id)
 
     def graph_credential(self) -> AsyncCredential:
@@ -216,7 +224,7 @@ def acquire_app_token(cloud: Cloud, tenant_id: str, client_id: str, client_secre
     try:
         token = credential.get_token(f"{resource.rstrip('/')}/.default")
     except (ClientAuthenticationError, ServiceRequestError) as exc:
-        raise translate_auth_error(exc, host=host, what="app-only token") from None
+        raise translate_auth_error(exc, host=host, what="app-only token", tenant=tenant_id) from None
     finally:
         credential.close()
     return decode_claims(token.token)

@@ -58,6 +58,7 @@ class OnboardOptions:
 class OnboardUI:
     """Callbacks into the presentation layer; the defaults are silent and say yes."""
 
+    show_plan: Callable[[Plan, Organization], None] = lambda plan, org: None
     confirm: Callable[[Plan, Organization], bool] = lambda plan, org: True
     on_step: Callable[[Step, str], None] = lambda step, status: None
     on_phase: Callable[[str], None] = lambda phase: None
@@ -202,6 +203,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
                            notes=notes + list(plan.notes))
     if options.plan_only:
         return result
+    ui.show_plan(plan, org)
     if not plan.is_empty and not ui.confirm(plan, org):
         raise UsageError("cancelled; nothing was changed", hint="answer 'y' or pass --yes to apply the plan")
 

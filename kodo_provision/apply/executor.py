@@ -10,7 +10,8 @@ from datetime import datetime
 
 import structlog
 
-from ..errors import ProvisioningError
+from ..errors import InsufficientPrivilegesError, ProvisioningError
+from ..graph.errors import GraphForbidden
 from ..graph.gateway import GraphGateway, NewSecret
 from ..manifest.resolve import DesiredState
 from ..plan.model import (
@@ -56,17 +57,25 @@ async def apply_plan(gateway: GraphGateway, plan: Plan, desired: DesiredState, a
         report(step, "done" if created else "already present")
         log.info("step.applied", step=step.kind, description=step.describe(), created=created)
 
+    # The app comes first: it is the write most likely to be refused (creating app
+    # registrations is a separate right from consenting), so a refusal changes nothing.
+    for step in plan.of_kind(UpsertApplication):
+        try:
+            outcome.application = await gateway.upsert_application(
+                desired.unique_name, display_name=desired.display_name,
+                sign_in_audience=desired.sign_in_audience, required=desired.required_resource_access,
+                tags=tuple(sorted(set(desired.tags) | set(actual.application.tags if actual.application else ()))))
+        except GraphForbidden as exc:
+            raise InsufficientPrivilegesError(
+                "you may not create or change app registrations in this tenant", detail=exc.detail,
+                hint="sign in as a Global Administrator, or add Application Administrator, Cloud Application "
+                     "Administrator or Application Developer to your roles") from None
+        done(step)
+
     for step in plan.of_kind(CreateResourceServicePrincipal):
         assert isinstance(step, CreateResourceServicePrincipal)
         await gateway.create_resource_service_principal(step.resource_app_id)
         outcome.created_resources.append(step.resource_app_id)
-        done(step)
-
-    for step in plan.of_kind(UpsertApplication):
-        outcome.application = await gateway.upsert_application(
-            desired.unique_name, display_name=desired.display_name,
-            sign_in_audience=desired.sign_in_audience, required=desired.required_resource_access,
-            tags=tuple(sorted(set(desired.tags) | set(actual.application.tags if actual.application else ()))))
         done(step)
     app = outcome.application
     if app is None:

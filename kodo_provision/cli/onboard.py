@@ -50,11 +50,11 @@ def _ui(output_format: str, yes: bool) -> OnboardUI:
     text = output_format == "text"
     plan_stream = sys.stdout if text else sys.stderr
 
-    def confirm(plan: Plan, org: Organization) -> bool:
+    def show_plan(plan: Plan, org: Organization) -> None:
         click.echo(render_plan(plan, f"{org.display_name} ({org.id})"), file=plan_stream, nl=False)
-        if yes:
-            return True
-        return click.confirm("Apply these changes?", default=False, err=True)
+
+    def confirm(plan: Plan, org: Organization) -> bool:
+        return yes or click.confirm("Apply these changes?", default=False, err=True)
 
     def on_step(step: Step, status: str) -> None:
         if text:
@@ -64,7 +64,7 @@ def _ui(output_format: str, yes: bool) -> OnboardUI:
         if text and phase == "verify":
             click.echo("Verifying (re-plan, app-only token)...")
 
-    return OnboardUI(confirm=confirm, on_step=on_step, on_phase=on_phase)
+    return OnboardUI(show_plan=show_plan, confirm=confirm, on_step=on_step, on_phase=on_phase)
 
 
 def _emit(result: OnboardResult, output_format: str, show_secret: bool) -> None:

@@ -20,6 +20,9 @@ from msgraph.generated.applications.item.add_password.add_password_post_request_
 from msgraph.generated.applications.item.remove_password.remove_password_post_request_body import (
     RemovePasswordPostRequestBody,
 )
+from msgraph.generated.applications_with_unique_name.applications_with_unique_name_request_builder import (
+    ApplicationsWithUniqueNameRequestBuilder,
+)
 from msgraph.generated.models.app_role_assignment import AppRoleAssignment as GraphAppRoleAssignment
 from msgraph.generated.models.application import Application as GraphApplication
 from msgraph.generated.models.o_auth2_permission_grant import OAuth2PermissionGrant
@@ -29,6 +32,9 @@ from msgraph.generated.models.resource_access import ResourceAccess
 from msgraph.generated.models.service_principal import ServicePrincipal as GraphServicePrincipal
 from msgraph.generated.oauth2_permission_grants.oauth2_permission_grants_request_builder import (
     Oauth2PermissionGrantsRequestBuilder,
+)
+from msgraph.generated.service_principals_with_app_id.service_principals_with_app_id_request_builder import (
+    ServicePrincipalsWithAppIdRequestBuilder,
 )
 
 from ..state.model import (
@@ -143,6 +149,17 @@ class GraphGateway:
         self.client = client
         self.settings = settings or RetrySettings()
 
+    # SDK bug (msgraph-sdk 1.65): GraphServiceClient.service_principals_with_app_id() and
+    # .applications_with_unique_name() write the key into the client's *shared* path-parameter
+    # dict, so two lookups built concurrently both request the last key. Build them on a copy.
+    def _sp_by_app_id(self, app_id: str) -> ServicePrincipalsWithAppIdRequestBuilder:
+        return ServicePrincipalsWithAppIdRequestBuilder(self.client.request_adapter,
+                                                        dict(self.client.path_parameters), app_id)
+
+    def _app_by_unique_name(self, unique_name: str) -> ApplicationsWithUniqueNameRequestBuilder:
+        return ApplicationsWithUniqueNameRequestBuilder(self.client.request_adapter,
+                                                        dict(self.client.path_parameters), unique_name)
+
     async def _call(self, operation: str, policy: Policy, call: Callable[[], Awaitable[T]]) -> T:
         async def translated() -> T:
             try:
@@ -187,7 +204,7 @@ class GraphGateway:
         return frozenset(_s(r.role_template_id) for r in roles if r.role_template_id)
 
     async def resource_service_principal(self, app_id: str) -> ResourceServicePrincipal | None:
-        builder = self.client.service_principals_with_app_id(app_id)
+        builder = self._sp_by_app_id(app_id)
         try:
             sp = await self._call(f"read service principal of {app_id}", Policy.IDEMPOTENT,
                                   lambda: builder.get(_select(builder, _RESOURCE_SP_FIELDS)))
@@ -197,7 +214,7 @@ class GraphGateway:
 
     async def application_by_unique_name(self, unique_name: str, *,
                                          policy: Policy = Policy.IDEMPOTENT) -> Application | None:
-        builder = self.client.applications_with_unique_name(unique_name)
+        builder = self._app_by_unique_name(unique_name)
         try:
             app = await self._call("read application", policy,
                                    lambda: builder.get(_select(builder, _APP_FIELDS)))
@@ -209,7 +226,7 @@ class GraphGateway:
 
     async def service_principal(self, app_id: str, *, policy: Policy = Policy.IDEMPOTENT
                                 ) -> ServicePrincipal | None:
-        builder = self.client.service_principals_with_app_id(app_id)
+        builder = self._sp_by_app_id(app_id)
         try:
             sp = await self._call("read service principal", policy,
                                   lambda: builder.get(_select(builder, ["id", "appId"])))
@@ -259,7 +276,7 @@ class GraphGateway:
         https://learn.microsoft.com/en-us/graph/api/application-upsert"""
         body = GraphApplication(display_name=display_name, sign_in_audience=sign_in_audience,
                                 required_resource_access=_rra_models(required), tags=list(tags))
-        builder = self.client.applications_with_unique_name(unique_name)
+        builder = self._app_by_unique_name(unique_name)
         config: RequestConfiguration = RequestConfiguration()
         config.headers.add("Prefer", "create-if-missing")
         created = await self._call("create or update application", Policy.IDEMPOTENT | Policy.REPLICATION_LAG,
@@ -289,7 +306,7 @@ class GraphGateway:
         """Instantiate a Microsoft first-party API (e.g. Exchange Online) in the tenant.
         https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-serviceprincipals"""
         await self.create_service_principal(app_id)
-        builder = self.client.service_principals_with_app_id(app_id)
+        builder = self._sp_by_app_id(app_id)
         sp = await self._call("read new resource service principal", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
                               lambda: builder.get(_select(builder, _RESOURCE_SP_FIELDS)))
         return to_resource_sp(sp)

@@ -95,3 +95,22 @@ def test_budget_ends_retries():
     with pytest.raises(GraphThrottled):
         run(Policy.THROTTLING, script, RetrySettings(throttling_budget_s=0.0))
     assert script.calls == 1
+
+
+def test_alternate_key_builders_do_not_share_parameters():
+    """Regression: msgraph's alternate-key builders mutate a shared dict (see gateway)."""
+    from azure.core.credentials import AccessToken
+
+    from kodo_provision.cloud import resolve_cloud
+    from kodo_provision.graph.client import build_graph_client
+    from kodo_provision.graph.gateway import GraphGateway
+
+    class NoToken:
+        def get_token(self, *scopes, **kwargs):
+            return AccessToken("x", 0)
+
+    client, http = build_graph_client(resolve_cloud("global"), NoToken(), ("https://graph.microsoft.com/.default",))
+    gateway = GraphGateway(client)
+    first, second = gateway._sp_by_app_id("a"), gateway._sp_by_app_id("b")
+    assert first.path_parameters["appId"] == "a" and second.path_parameters["appId"] == "b"
+    asyncio.run(http.aclose())

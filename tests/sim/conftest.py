@@ -1,0 +1,96 @@
+"""End-to-end fixtures: a simulator per test, and the real CLI run in-process through main().
+
+The CLI reaches the simulator the way users reach Microsoft: through its configured endpoints
+(--authority-host/--graph-endpoint/--ca-bundle) or, in the proxy tests, through HTTPS_PROXY
+under the real host names. Assertions are on exit codes, output and the simulator's state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kodo_provision.cli.main import main
+from kodo_provision.simulator import Faults, Scenario, Simulator
+
+CONTOSO = "contoso.onmicrosoft.com"
+FABRIKAM = "fabrikam.onmicrosoft.com"
+UNIQUE_NAME = "kodo-cloud-backup"
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def sim():
+    with Simulator(scenario=Scenario.default(), faults=Faults()) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def kodo(sim, capfd, tmp_path, monkeypatch):
+    """Run `kodo-provision ARGS` in-process; fail on any exit status not expected."""
+    monkeypatch.chdir(tmp_path)
+    for var in ("HTTPS_PROXY", "https_proxy", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "KODO_CA_BUNDLE"):
+        monkeypatch.delenv(var, raising=False)
+
+    def run(*args: str, expect: int = 0, endpoints: bool = True, tenant: str | None = CONTOSO) -> Run:
+        argv = list(args)
+        if tenant is not None and "--tenant" not in argv:
+            argv += ["--tenant", tenant]
+        if endpoints:
+            argv += ["--authority-host", sim.url, "--graph-endpoint", sim.url,
+                     "--ca-bundle", str(sim.ca_bundle_path)]
+        capfd.readouterr()
+        code = main(argv)
+        captured = capfd.readouterr()
+        result = Run(int(code), captured.out, captured.err)
+        assert result.code == expect, f"exit {result.code} != {expect}\nstdout:\n{result.out}\nstderr:\n{result.err}"
+        return result
+
+    return run
+
+
+def tenant_state(sim, tenant: str = CONTOSO) -> dict[str, Any]:
+    return sim.tenant(tenant).dump()
+
+
+def kodo_apps(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a for a in state["applications"] if a.get("uniqueName") == UNIQUE_NAME]
+
+
+def assert_converged(sim, tenant: str, creds_path: Path) -> dict[str, Any]:
+    """The invariants after any successful onboarding."""
+    state = tenant_state(sim, tenant)
+    apps = kodo_apps(state)
+    assert len(apps) == 1, apps
+    app = apps[0]
+    sps = [s for s in state["servicePrincipals"] if s["appId"] == app["appId"]]
+    assert len(sps) == 1
+    sp_id = sps[0]["id"]
+    assignments = [a for a in state["appRoleAssignments"] if a["principalId"] == sp_id]
+    pairs = [(a["resourceId"], a["appRoleId"]) for a in assignments]
+    assert len(pairs) == len(set(pairs)), "duplicate assignment"
+    grants = [g for g in state["oauth2PermissionGrants"] if g["clientId"] == sp_id]
+    assert len({g["resourceId"] for g in grants}) == len(grants), "duplicate grant"
+    assert stat.S_IMODE(os.stat(creds_path).st_mode) == 0o600
+    creds = json.loads(creds_path.read_text())
+    assert creds["client_id"] == app["appId"] and creds["app_object_id"] == app["id"]
+    assert creds["service_principal_id"] == sp_id
+    key_ids = [c["keyId"] for c in app.get("passwordCredentials", [])]
+    assert creds["secret_key_id"] in key_ids
+    return {"app": app, "sp_id": sp_id, "assignments": assignments, "grants": grants, "creds": creds,
+            "state": state}

@@ -1,0 +1,122 @@
+"""Bad input and missing rights: one line with a hint, the documented exit code, no change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from kodo_provision.cli.main import main
+from kodo_provision.errors import ExitStatus
+from kodo_provision.simulator import Scenario, Simulator
+
+from .conftest import CONTOSO, kodo_apps, tenant_state
+
+REPO_MANIFEST = Path(__file__).parents[2] / "manifests" / "kodo.yaml"
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    assert " — " in lines[0], f"no hint in: {lines[0]}"
+    return lines[0]
+
+
+def assert_unchanged(sim, tenant=CONTOSO):
+    state = tenant_state(sim, tenant)
+    assert kodo_apps(state) == []
+    assert state["oauth2PermissionGrants"] == []
+
+
+def manifest_with(tmp_path, mutate):
+    data = yaml.safe_load(REPO_MANIFEST.read_text())
+    mutate(data)
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_plain_user_is_refused_up_front(sim, kodo):
+    sim.set_sign_in(tenant=CONTOSO, user="user@contoso.onmicrosoft.com")
+    run = kodo("onboard", "--yes", expect=ExitStatus.INSUFFICIENT_PRIVILEGES)
+    assert "Global Administrator or Privileged Role Administrator" in one_error_line(run.err)
+    assert_unchanged(sim)
+
+
+def test_application_administrator_is_refused_up_front(sim, kodo):
+    sim.set_sign_in(tenant=CONTOSO, user="appadmin@contoso.onmicrosoft.com")
+    run = kodo("onboard", "--yes", expect=ExitStatus.INSUFFICIENT_PRIVILEGES)
+    one_error_line(run.err)
+    assert_unchanged(sim)
+
+
+def test_privileged_role_administrator_may_onboard_where_users_may_register_apps(tmp_path):
+    data = Scenario.default().model_dump()
+    data["tenants"][0]["settings"]["users_can_register_apps"] = True
+    with Simulator(scenario=Scenario.model_validate(data)) as sim:
+        sim.set_sign_in(tenant=CONTOSO, user="pra@contoso.onmicrosoft.com")
+        code = main(["onboard", "--yes", "--tenant", CONTOSO, "--authority-host", sim.url, "--graph-endpoint",
+                     sim.url, "--ca-bundle", str(sim.ca_bundle_path), "--credentials-out", str(tmp_path / "c.json")])
+        assert code == 0
+        assert len(kodo_apps(tenant_state(sim))) == 1
+
+
+def test_privileged_role_administrator_without_app_creation_right(sim, kodo):
+    """PRA may consent to anything, but creating app registrations is a separate right
+    (https://learn.microsoft.com/en-us/entra/identity/role-based-access-control/permissions-reference)."""
+    sim.set_sign_in(tenant=CONTOSO, user="pra@contoso.onmicrosoft.com")
+    run = kodo("onboard", "--yes", expect=ExitStatus.INSUFFICIENT_PRIVILEGES)
+    assert "Application Developer" in one_error_line(run.err)
+    assert_unchanged(sim)
+
+
+def test_unknown_permission(sim, kodo, tmp_path):
+    path = manifest_with(tmp_path, lambda d: d["resources"][0]["application"].append("Mail.Teleport"))
+    run = kodo("onboard", "--yes", "--manifest", path, expect=ExitStatus.USAGE)
+    assert "resources[0].application[6]" in one_error_line(run.err)
+    assert_unchanged(sim)
+
+
+def test_wrong_permission_type(sim, kodo, tmp_path):
+    path = manifest_with(tmp_path, lambda d: d["resources"][0]["application"].append("User.Read"))
+    run = kodo("onboard", "--yes", "--manifest", path, expect=ExitStatus.USAGE)
+    assert "only as a delegated permission" in one_error_line(run.err)
+    assert_unchanged(sim)
+
+
+def test_invalid_manifest_fails_before_sign_in(sim, kodo, tmp_path):
+    path = manifest_with(tmp_path, lambda d: d["resources"][1].update(app_id="nope"))
+    run = kodo("onboard", "--yes", "--manifest", path, expect=ExitStatus.USAGE)
+    assert "resources[1].app_id" in one_error_line(run.err)
+    assert not [r for r in sim.request_log if r.kind == "login"]
+
+
+def test_bad_tenant_id_fails_before_sign_in(sim, kodo):
+    run = kodo("onboard", "--yes", tenant="not a tenant", expect=ExitStatus.USAGE)
+    one_error_line(run.err)
+    assert not sim.request_log
+
+
+def test_tenant_that_does_not_exist(sim, kodo):
+    run = kodo("onboard", "--yes", tenant="nosuchtenant.onmicrosoft.com", expect=ExitStatus.SIGN_IN_FAILED)
+    assert "tenant nosuchtenant.onmicrosoft.com not found" in one_error_line(run.err)
+
+
+def test_declined_sign_in(sim, kodo):
+    sim.set_sign_in(tenant=CONTOSO, decline=True)
+    run = kodo("onboard", "--yes", expect=ExitStatus.SIGN_IN_FAILED)
+    assert "declined" in one_error_line(run.err)
+    assert_unchanged(sim)
+
+
+def test_untrusted_tls(sim, kodo):
+    run = kodo("onboard", "--yes", "--authority-host", sim.url, "--graph-endpoint", sim.url, endpoints=False,
+               expect=ExitStatus.NETWORK)
+    assert "--ca-bundle" in one_error_line(run.err)
+    assert_unchanged(sim)
+
+
+def test_no_terminal_without_yes_is_refused_before_sign_in(sim, kodo):
+    run = kodo("onboard", expect=ExitStatus.USAGE)
+    assert "--yes" in one_error_line(run.err)
+    assert not sim.request_log
