@@ -1,0 +1,157 @@
+"""The ASGI application: one port, routed by path.
+
+`/v1.0/...` and `/beta/...` are Microsoft Graph, `/_sim/...` the control API, everything else the
+login authority (`/{tenant}/...`). Repeated slashes are collapsed because msgraph-sdk with a custom
+httpx client sends `/v1.0//applications` (graph-facts §1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from . import auth_endpoints, control
+from .core import RequestRecord, SimulatorCore
+from .graph.common import GraphRequest
+from .graph.service import GraphService
+
+_GRAPH = re.compile(r"^/(v1\.0|beta)(/.*)?$")
+_SLASHES = re.compile(r"/{2,}")
+_JSON = b"application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
+
+
+class LostResponse(Exception):
+    """Raised after a committed write to make uvicorn drop the connection mid-response."""
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            break
+        chunks.append(msg.get("body", b""))
+        if not msg.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _login_error(body: bytes) -> str | None:
+    """"invalid_grant (AADSTS50020)" from an Entra error body, for the request log."""
+    try:
+        data = json.loads(body)
+        codes = data.get("error_codes") or []
+        return f"{data['error']} (AADSTS{codes[0]})" if codes else str(data["error"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class SimulatorApp:
+    """ASGI callable serving login, Graph and control on one origin."""
+
+    def __init__(self, core: SimulatorCore, info: dict[str, Any] | None = None) -> None:
+        self.core = core
+        self.graph = GraphService(core)
+        self.web = Starlette(routes=[*control.ROUTES, *auth_endpoints.ROUTES,
+                                     Route("/{path:path}", auth_endpoints.not_found,
+                                           methods=["GET", "POST", "PUT", "PATCH", "DELETE"])])
+        self.web.state.core = core
+        self.web.state.info = info if info is not None else {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        path = _SLASHES.sub("/", scope["path"])
+        if path != scope["path"]:
+            scope = dict(scope, path=path, raw_path=path.encode())
+        m = _GRAPH.match(path)
+        if m:
+            await self._graph(scope, receive, send, m.group(1), m.group(2) or "/")
+        elif path.startswith("/_sim/"):
+            await self.web(scope, receive, send)
+        else:
+            await self._login(scope, receive, send, path)
+
+    async def _login(self, scope: dict[str, Any], receive: Any, send: Any, path: str) -> None:
+        start = time.time()
+        status: dict[str, Any] = {"code": 0, "body": b""}
+        seg = path.split("/")[1] if path.count("/") >= 1 else ""
+        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        with self.core.lock:
+            t = self.core.directory.resolve(seg) if seg else None
+
+        async def capture(msg: dict[str, Any]) -> None:
+            if msg["type"] == "http.response.start":
+                status["code"] = msg["status"]
+            elif msg["type"] == "http.response.body":
+                if status["code"] >= 400:
+                    status["body"] += msg.get("body", b"")
+                if not msg.get("more_body"):
+                    # Log before the last byte leaves, so a client that got its answer sees the record.
+                    self.core.log(RequestRecord(
+                        method=scope["method"], path=path, host=host, kind="login", status=status["code"],
+                        start=start, end=time.time(), request_id="", tenant_id=t.id if t else None,
+                        error_code=_login_error(status["body"]) if status["code"] >= 400 else None,
+                    ))
+            await send(msg)
+
+        await self.web(scope, receive, capture)
+
+    async def _graph(self, scope: dict[str, Any], receive: Any, send: Any, version: str, sub: str) -> None:
+        start = time.time()
+        body = await _read_body(receive)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "")
+        req = GraphRequest(
+            method=scope["method"],
+            path=sub.rstrip("/") or "/",
+            query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)),
+            headers=headers,
+            body=body,
+            base_url=f"https://{host}/{version}",
+        )
+        latency = self.core.faults.faults.latency_ms
+        if latency:
+            await asyncio.sleep(latency / 1000.0)
+        with self.core.lock:
+            outcome = self.graph.handle(req, host)
+        resp = outcome.response
+        payload = json.dumps(resp.body, separators=(",", ":")).encode() if resp.body is not None else b""
+        out_headers = [(b"request-id", req.request_id.encode()),
+                       (b"client-request-id", headers.get("client-request-id", req.request_id).encode()),
+                       (b"content-length", str(len(payload)).encode())]
+        if resp.body is not None:
+            out_headers.append((b"content-type", _JSON))
+        out_headers += [(k.lower().encode(), str(v).encode()) for k, v in resp.headers.items()]
+        body_err = resp.body.get("error", {}) if isinstance(resp.body, dict) else {}
+        self.core.log(RequestRecord(
+            method=req.method, path=req.path, host=host, kind="graph", status=resp.status, start=start,
+            end=time.time(), request_id=req.request_id, tenant_id=outcome.tenant_id, in_batch=False,
+            route=outcome.route, error_code="LostResponse" if outcome.lose else body_err.get("code"),
+        ))
+        if outcome.lose:
+            # The write is committed; the client sees the connection drop mid-body (a transport error).
+            # Announce more bytes than we send so that even a 204 cannot look complete.
+            lying = [h for h in out_headers if h[0] != b"content-length"]
+            lying.append((b"content-length", str(len(payload) + 16).encode()))
+            status = 200 if resp.status in (204, 304) else resp.status
+            await send({"type": "http.response.start", "status": status, "headers": lying})
+            await send({"type": "http.response.body", "body": payload[: len(payload) // 2], "more_body": True})
+            raise LostResponse(f"{req.method} {req.path}")
+        await send({"type": "http.response.start", "status": resp.status, "headers": out_headers})
+        await send({"type": "http.response.body", "body": payload})

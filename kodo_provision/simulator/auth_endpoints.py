@@ -1,0 +1,481 @@
+"""Entra ID v2 endpoints as MSAL uses them: discovery, JWKS, device code, token.
+
+Protocol references:
+- https://learn.microsoft.com/en-us/entra/identity-platform/v2-protocols-oidc (openid-configuration)
+- https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code
+- https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow
+- https://learn.microsoft.com/en-us/entra/identity-platform/refresh-tokens
+- error codes: https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .core import DeviceCode, RefreshGrant, SimulatorCore
+from .graph.applications import secret_hash
+from .store import Tenant, User
+from .tokens import client_info
+
+PSEUDO_TENANTS = {"organizations", "common"}
+_OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
+_GRAPH = "https://graph.microsoft.com"
+
+
+class AadError(Exception):
+    """An error answered in Entra's token-endpoint JSON shape."""
+
+    def __init__(self, status: int, error: str, code: int, description: str) -> None:
+        super().__init__(description)
+        self.status, self.error, self.code, self.description = status, error, code, description
+
+    def response(self) -> JSONResponse:
+        """{"error", "error_description": "AADSTSxxxx: ...", "error_codes", "timestamp", "trace_id", ...}"""
+        trace, corr = str(uuid.uuid4()), str(uuid.uuid4())
+        ts = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        desc = (f"AADSTS{self.code}: {self.description}\r\nTrace ID: {trace}\r\nCorrelation ID: {corr}"
+                f"\r\nTimestamp: {ts}")
+        return JSONResponse(
+            {
+                "error": self.error,
+                "error_description": desc,
+                "error_codes": [self.code],
+                "timestamp": ts,
+                "trace_id": trace,
+                "correlation_id": corr,
+                "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
+            },
+            status_code=self.status,
+        )
+
+
+def _core(request: Request) -> SimulatorCore:
+    return request.app.state.core
+
+
+def _base(request: Request) -> str:
+    # Endpoints are built from the Host header so they work as 127.0.0.1:PORT and, through the
+    # CONNECT proxy, as login.microsoftonline.com.
+    return f"https://{request.headers.get('host', request.url.netloc)}"
+
+
+def _resolve_tenant(core: SimulatorCore, name: str) -> Tenant | None:
+    """A tenant, None for organizations/common, or AADSTS90002 for an unknown one."""
+    if name.lower() in PSEUDO_TENANTS:
+        return None
+    tenant = core.directory.resolve(name)
+    if tenant is None:
+        raise AadError(400, "invalid_tenant", 90002,
+                       f"Tenant '{name}' not found. Check to make sure you have the correct tenant ID and are "
+                       "signing into the correct cloud. Check with your subscription administrator, this may "
+                       "happen if there are no active subscriptions for the tenant.")
+    return tenant
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The urlencoded body (parsed here: Starlette's form() needs python-multipart, which we avoid)."""
+    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def _json_error(fn):
+    async def wrapper(request: Request) -> Response:
+        try:
+            core = _core(request)
+            return await fn(request, core)
+        except AadError as e:
+            return e.response()
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+# --- discovery ------------------------------------------------------------------------------------
+@_json_error
+async def openid_configuration(request: Request, core: SimulatorCore) -> Response:
+    """GET /{tenant}/v2.0/.well-known/openid-configuration (MSAL needs authorization_endpoint,
+    token_endpoint, device_authorization_endpoint; graph-facts §5)."""
+    name = request.path_params["tenant"]
+    with core.lock:
+        tenant = _resolve_tenant(core, name)
+    seg = tenant.id if tenant else name.lower()
+    base = _base(request)
+    host = request.headers.get("host", "")
+    graph_host = host.replace("login.microsoftonline", "graph.microsoft") if host.startswith("login.") else host
+    return JSONResponse({
+        "issuer": f"{base}/{tenant.id if tenant else '{tenantid}'}/v2.0",
+        "authorization_endpoint": f"{base}/{seg}/oauth2/v2.0/authorize",
+        "token_endpoint": f"{base}/{seg}/oauth2/v2.0/token",
+        "device_authorization_endpoint": f"{base}/{seg}/oauth2/v2.0/devicecode",
+        "end_session_endpoint": f"{base}/{seg}/oauth2/v2.0/logout",
+        "jwks_uri": f"{base}/{seg}/discovery/v2.0/keys",
+        "userinfo_endpoint": f"https://{graph_host}/oidc/userinfo",
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username",
+                             "name", "tid", "ver", "at_hash", "c_hash", "email"],
+        "request_uri_parameter_supported": False,
+        "http_logout_supported": True,
+        "frontchannel_logout_supported": True,
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": graph_host,
+        "rbac_url": "https://pas.windows.net",
+    })
+
+
+async def instance_discovery(request: Request) -> Response:
+    """GET /common/discovery/instance - MSAL instance discovery (harmless to serve)."""
+    host = request.headers.get("host", "")
+    ta = request.query_params.get("authorization_endpoint", "")
+    tenant = "common"
+    parts = ta.split("/")
+    if len(parts) > 3 and parts[3]:
+        tenant = parts[3]
+    return JSONResponse({
+        "tenant_discovery_endpoint": f"https://{host}/{tenant}/v2.0/.well-known/openid-configuration",
+        "api-version": "1.1",
+        "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+    })
+
+
+@_json_error
+async def jwks(request: Request, core: SimulatorCore) -> Response:
+    """GET /{tenant}/discovery/v2.0/keys - the signing keys."""
+    return JSONResponse(core.issuer.jwks())
+
+
+# --- device code ----------------------------------------------------------------------------------
+def _user_code() -> str:
+    alphabet = string.ascii_uppercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(9))
+
+
+@_json_error
+async def devicecode(request: Request, core: SimulatorCore) -> Response:
+    """POST /{tenant}/oauth2/v2.0/devicecode - the device authorization request."""
+    form = await _form(request)
+    client_id = str(form.get("client_id") or "")
+    if not client_id:
+        raise AadError(400, "invalid_request", 900144,
+                       "The request body must contain the following parameter: 'client_id'.")
+    scopes = str(form.get("scope") or "").split()
+    with core.lock:
+        tenant = _resolve_tenant(core, request.path_params["tenant"])
+        s = core.scenario.sign_in
+        now = time.time()
+        dc = DeviceCode(
+            device_code=secrets.token_urlsafe(48),
+            user_code=_user_code(),
+            client_id=client_id,
+            authority_tenant=request.path_params["tenant"],
+            tenant_id=tenant.id if tenant else None,
+            scopes=scopes,
+            created=now,
+            expires_at=now + s.expires_in,
+            interval=s.interval,
+        )
+        core.device_codes[dc.device_code] = dc
+    uri = f"{_base(request)}/devicelogin"
+    return JSONResponse({
+        "user_code": dc.user_code,
+        "device_code": dc.device_code,
+        "verification_uri": uri,
+        "expires_in": s.expires_in,
+        "interval": s.interval,
+        "message": f"To sign in, use a web browser to open the page {uri} and enter the code {dc.user_code} "
+        "to authenticate.",
+    })
+
+
+def _default_tenant(core: SimulatorCore) -> Tenant:
+    name = core.scenario.sign_in.default_tenant
+    t = core.directory.resolve(name) if name else None
+    return t or next(iter(core.directory.tenants.values()))
+
+
+def _auto_decide(core: SimulatorCore, dc: DeviceCode) -> None:
+    """Auto-approval (scenario sign_in.auto_approve after delay_ms) or a set_sign_in override."""
+    if dc.status != "pending":
+        return
+    tenant = core.directory.tenants.get(dc.tenant_id) if dc.tenant_id else _default_tenant(core)
+    ov = core.sign_in_overrides.get(tenant.id if tenant else None) or core.sign_in_overrides.get(None)
+    s = core.scenario.sign_in
+    if ov is not None and ov.manual:
+        return
+    if ov is None and not s.auto_approve:
+        return
+    if time.time() < dc.created + s.delay_ms / 1000.0:
+        return
+    if ov is not None and ov.expire:
+        dc.status = "expired"
+    elif ov is not None and ov.decline:
+        dc.status = "declined"
+    else:
+        user = core.directory.user_by_upn(ov.user) if ov is not None and ov.user else tenant.sign_in_user
+        if user is None:
+            return
+        dc.user, dc.status = user, "approved"
+
+
+def _poll_device_code(core: SimulatorCore, form: Any) -> DeviceCode:
+    code = str(form.get("device_code") or form.get("code") or "")
+    dc = core.device_codes.get(code)
+    if dc is None:
+        raise AadError(400, "bad_verification_code", 70000,
+                       "The provided value for the input parameter 'device_code' is not valid.")
+    dc.polls += 1
+    if time.time() > dc.expires_at:
+        dc.status = "expired"
+    _auto_decide(core, dc)
+    if dc.status == "expired":
+        raise AadError(400, "expired_token", 70020,
+                       "The provided value for the input parameter 'device_code' is not valid. This device code "
+                       "has expired.")
+    if dc.status == "declined":
+        # The doc names this error authorization_declined ("the end user denied the authorization request").
+        raise AadError(400, "authorization_declined", 70000,
+                       "The request was denied because the user declined the authorization request.")
+    if dc.polls <= core.scenario.sign_in.slow_down_polls:
+        raise AadError(400, "slow_down", 70016, "OAuth 2.0 device flow error. Polling too fast; slow down.")
+    if dc.status == "pending":
+        raise AadError(400, "authorization_pending", 70016,
+                       "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
+    del core.device_codes[dc.device_code]  # a device code is redeemed once
+    return dc
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+def _split_scopes(core: SimulatorCore, tenant: Tenant, scopes: list[str]) -> tuple[str, list[str], list[str]]:
+    """(resource URI, permission names, the requested resource scopes verbatim)."""
+    resource_scopes = [s for s in scopes if s.lower() not in _OIDC_SCOPES]
+    if not resource_scopes:
+        resource_scopes = [f"{_GRAPH}/User.Read"]
+    resources: set[str] = set()
+    names: list[str] = []
+    for s in resource_scopes:
+        if "/" in s.replace("://", ""):
+            res, name = s.rsplit("/", 1)
+        else:  # a bare name means Microsoft Graph
+            res, name = _GRAPH, s
+        resources.add(res.rstrip("/").lower())
+        names.append(name)
+    if len(resources) > 1:
+        raise AadError(400, "invalid_scope", 28000,
+                       "Provided value for the input parameter scope is not valid because it contains more than "
+                       "one resource. Scope " + " ".join(scopes) + " is not valid.")
+    res = resource_scopes[0].rsplit("/", 1)[0] if "/" in resource_scopes[0].replace("://", "") else _GRAPH
+    return res.rstrip("/"), names, resource_scopes
+
+
+def _resource_sp(tenant: Tenant, resource: str):
+    sp = tenant.sp_for_resource(resource)
+    if sp is None:
+        raise AadError(400, "invalid_resource", 500011,
+                       f"The resource principal named {resource} was not found in the tenant named "
+                       f"{tenant.display_name}. This can happen if the application has not been installed by the "
+                       "administrator of the tenant or consented to by any user in the tenant. You might have sent "
+                       "your authentication request to the wrong tenant.")
+    return sp
+
+
+def _expand_default(core: SimulatorCore, tenant: Tenant, client_id: str, resource_sp, user: User) -> set[str]:
+    """`.default` = what the client was granted in this tenant (oauth2PermissionGrants)."""
+    client_sp = tenant.sp_by("appId", client_id)
+    names: set[str] = set()
+    if client_sp is not None:
+        for g in tenant.grants.values():
+            d = g.data
+            if d["clientId"] == client_sp.id and d["resourceId"] == resource_sp.id and (
+                    d["consentType"] == "AllPrincipals" or d.get("principalId") == user.id):
+                names.update(d["scope"].split())
+    if not names and resource_sp.data["appId"] == "00000003-0000-0000-c000-000000000000":
+        names.update(core.scenario.sign_in.default_delegated_scopes)
+    return names
+
+
+def _issue_user_tokens(request: Request, core: SimulatorCore, user: User, tenant: Tenant, client_id: str,
+                       scopes: list[str]) -> JSONResponse:
+    roles = core.directory.roles_in(user, tenant)
+    home = core.directory.tenants[user.tenant_id]
+    if roles is None:
+        raise AadError(400, "invalid_grant", 50020,
+                       f"User account '{user.upn}' from identity provider 'https://sts.windows.net/{home.id}/' "
+                       f"does not exist in tenant '{tenant.display_name}' and cannot access the application "
+                       f"'{client_id}' in that tenant. The account needs to be added as an external user in the "
+                       "tenant first.")
+    resource, names, echoed = _split_scopes(core, tenant, scopes)
+    rsp = _resource_sp(tenant, resource)
+    granted = set(n for n in names if n != ".default")
+    if ".default" in names:
+        granted |= _expand_default(core, tenant, client_id, rsp, user)
+    now = int(time.time())
+    life = core.scenario.sign_in.token_lifetime_s
+    at_claims = {
+        "aud": resource, "iss": f"https://sts.windows.net/{tenant.id}/", "iat": now, "nbf": now, "exp": now + life,
+        "tid": tenant.id, "oid": user.id, "sub": hashlib.sha256(f"{user.id}:{client_id}".encode()).hexdigest()[:43],
+        "upn": user.upn, "unique_name": user.upn, "name": user.display_name, "scp": " ".join(sorted(granted)),
+        "wids": list(roles), "appid": client_id, "appidacr": "0", "idtyp": "user", "ver": "1.0",
+        "uti": secrets.token_urlsafe(16),
+    }
+    if user.tenant_id != tenant.id:
+        at_claims["idp"] = f"https://sts.windows.net/{home.id}/"
+    base = _base(request)
+    id_claims = {
+        "iss": f"{base}/{tenant.id}/v2.0", "aud": client_id, "iat": now, "nbf": now, "exp": now + life,
+        "tid": tenant.id, "oid": user.id, "sub": at_claims["sub"], "preferred_username": user.upn,
+        "name": user.display_name, "ver": "2.0",
+    }
+    rt = secrets.token_urlsafe(48)
+    core.refresh_tokens[rt] = RefreshGrant(user=user, client_id=client_id)
+    oidc = [s for s in scopes if s.lower() in _OIDC_SCOPES]
+    return JSONResponse({
+        "token_type": "Bearer",
+        "scope": " ".join(echoed + oidc),  # MSAL caches under this target; echo what was asked (facts §5)
+        "expires_in": life,
+        "ext_expires_in": life,
+        "access_token": core.issuer.sign(at_claims),
+        "refresh_token": rt,
+        "id_token": core.issuer.sign(id_claims),
+        "client_info": client_info(user.id, user.tenant_id),
+    })
+
+
+def _client_credentials(core: SimulatorCore, tenant: Tenant | None, form: Any) -> JSONResponse:
+    client_id = str(form.get("client_id") or "").lower()
+    if tenant is None:
+        raise AadError(400, "invalid_request", 90009,
+                       "Application is requesting a token for itself. This scenario is supported only if resource "
+                       "is specified using the GUID based App Identifier; use a tenant-specific endpoint.")
+    secret = form.get("client_secret")
+    if not secret:
+        if form.get("client_assertion"):
+            raise AadError(400, "invalid_client", 700027, "Client assertion is not supported by this simulator yet.")
+        raise AadError(400, "invalid_client", 7000218,
+                       "The request body must contain the following parameter: 'client_assertion' or "
+                       "'client_secret'.")
+    scopes = str(form.get("scope") or "").split()
+    if len(scopes) != 1 or not scopes[0].endswith("/.default"):
+        raise AadError(400, "invalid_scope", 1002012,
+                       f"The provided value for scope {' '.join(scopes)} is not valid. Client credential flows must "
+                       "have a scope value with /.default suffixed to the resource identifier (application ID URI).")
+    client_sp = tenant.sp_by("appId", client_id)
+    home = core.directory.app_anywhere(client_id)
+    if client_sp is None or home is None or not home[1].visible():
+        raise AadError(400, "unauthorized_client", 700016,
+                       f"Application with identifier '{client_id}' was not found in the directory "
+                       f"'{tenant.display_name}'. This can happen if the application has not been installed by the "
+                       "administrator of the tenant or consented to by any user in the tenant. You may have sent "
+                       "your authentication request to the wrong tenant.")
+    app = home[1]
+    h = secret_hash(str(secret))
+    delay = core.faults.faults.new_secret_delay_ms / 1000.0
+    invalid = AadError(401, "invalid_client", 7000215,
+                       "Invalid client secret provided. Ensure the secret being sent in the request is the client "
+                       f"secret value, not the client secret ID, for a secret added to app '{client_id}'.")
+    match = next(((kid, s) for kid, s in app.extra.get("secrets", {}).items() if s["hash"] == h), None)
+    if match is None:
+        raise invalid
+    kid, meta = match
+    cred = next(c for c in app.data["passwordCredentials"] if c["keyId"] == kid)
+    if datetime.fromisoformat(cred["endDateTime"].replace("Z", "+00:00")) < datetime.now(UTC):
+        raise AadError(401, "invalid_client", 7000222,
+                       f"The provided client secret keys for app '{client_id}' are expired.")
+    if time.monotonic() - meta["created"] < delay:
+        # A brand-new secret is not accepted for a few seconds (graph-facts §11.2).
+        raise invalid
+    resource = scopes[0][: -len("/.default")]
+    rsp = _resource_sp(tenant, resource)
+    role_values = {r["id"].lower(): r["value"] for r in rsp.data.get("appRoles", [])}
+    now_m = time.monotonic()
+    roles = sorted({
+        role_values[a.data["appRoleId"].lower()]
+        for a in tenant.assignments.values()
+        if a.visible(now_m) and a.data["principalId"] == client_sp.id and a.data["resourceId"] == rsp.id
+        and a.data["appRoleId"].lower() in role_values
+    })
+    now = int(time.time())
+    life = core.scenario.sign_in.token_lifetime_s
+    claims: dict[str, Any] = {
+        "aud": resource, "iss": f"https://sts.windows.net/{tenant.id}/", "iat": now, "nbf": now, "exp": now + life,
+        "tid": tenant.id, "oid": client_sp.id, "sub": client_sp.id, "appid": client_id, "appidacr": "1",
+        "idtyp": "app", "ver": "1.0", "uti": secrets.token_urlsafe(16),
+    }
+    if roles:  # Entra omits the claim when nothing is assigned
+        claims["roles"] = roles
+    return JSONResponse({"token_type": "Bearer", "expires_in": life, "ext_expires_in": life,
+                         "access_token": core.issuer.sign(claims)})
+
+
+@_json_error
+async def token(request: Request, core: SimulatorCore) -> Response:
+    """POST /{tenant}/oauth2/v2.0/token: device_code, refresh_token and client_credentials grants.
+
+    A `claims` parameter (CAE client capabilities) is accepted and ignored.
+    """
+    form = await _form(request)
+    grant = str(form.get("grant_type") or "")
+    with core.lock:
+        tenant = _resolve_tenant(core, request.path_params["tenant"])
+        if grant == "urn:ietf:params:oauth:grant-type:device_code":
+            dc = _poll_device_code(core, form)
+            assert dc.user is not None
+            target = core.directory.tenants[dc.tenant_id] if dc.tenant_id else \
+                core.directory.tenants[dc.user.tenant_id]
+            return _issue_user_tokens(request, core, dc.user, target, dc.client_id, dc.scopes)
+        if grant == "refresh_token":
+            rt = core.refresh_tokens.get(str(form.get("refresh_token") or ""))
+            if rt is None:
+                raise AadError(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
+            if str(form.get("client_id") or "").lower() != rt.client_id.lower():
+                raise AadError(400, "invalid_grant", 70000,
+                               "The refresh token was issued to a different client.")
+            # A refresh token is not bound to a tenant: it can be redeemed at another tenant's authority
+            # where the user has access (guest, or partner/GDAP) - graph-facts §4.
+            target = tenant or core.directory.tenants[rt.user.tenant_id]
+            scopes = str(form.get("scope") or "").split()
+            return _issue_user_tokens(request, core, rt.user, target, rt.client_id, scopes)
+        if grant == "client_credentials":
+            return _client_credentials(core, tenant, form)
+    raise AadError(400, "unsupported_grant_type", 70003,
+                   f"The app requested an unsupported grant type '{grant}'.")
+
+
+async def not_found(request: Request) -> Response:
+    """Anything else on the login host."""
+    return JSONResponse({"error": "not_found", "error_description": f"No such endpoint: {request.url.path}"},
+                        status_code=404)
+
+
+async def device_login_page(request: Request) -> Response:
+    """A stand-in for https://microsoft.com/devicelogin: explains how to approve in the simulator."""
+    text = ("KODO tenant simulator: approve a device code with\n"
+            "  POST /_sim/device-codes/{user_code}/approve  {\"upn\": \"admin@contoso.onmicrosoft.com\"}\n"
+            "or decline it with POST /_sim/device-codes/{user_code}/decline\n")
+    return Response(text, media_type="text/plain")
+
+
+ROUTES = [
+    Route("/devicelogin", device_login_page, methods=["GET"]),
+    Route("/common/discovery/instance", instance_discovery, methods=["GET"]),
+    Route("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
+    Route("/{tenant}/discovery/v2.0/keys", jwks, methods=["GET"]),
+    Route("/{tenant}/oauth2/v2.0/devicecode", devicecode, methods=["POST"]),
+    Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
+]

@@ -1,0 +1,151 @@
+"""Fault knobs (what can go wrong) and the engine that rolls the dice for each Graph request.
+
+Every knob imitates a documented Graph / Entra behaviour:
+- throttling, 429 + Retry-After: https://learn.microsoft.com/en-us/graph/throttling
+- per-tenant limits: https://learn.microsoft.com/en-us/graph/throttling-limits
+- eventual consistency / replication lag:
+  https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/
+- 503/504 from a gateway: https://learn.microsoft.com/en-us/graph/best-practices-concept#handling-expected-errors
+- a new client secret is not usable for seconds (graph-facts §11.2; microsoft-graph-docs#17966)
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Faults(BaseModel):
+    """Fault knobs; all default to "off". Faults apply to Graph requests only unless stated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: int = Field(0, ge=0, description="Added to every Graph request.")
+    replication_lag_ms: int = Field(
+        0, ge=0, description="A newly created object is invisible to reads and dependent writes this long."
+    )
+    replication_lag_random: bool = Field(
+        False, description="Draw each object's lag uniformly from [0, replication_lag_ms]."
+    )
+    throttle_rate: float = Field(0.0, ge=0, le=1, description="Fraction of Graph requests answered 429.")
+    retry_after_s: int = Field(1, ge=0, description="Retry-After seconds sent with a 429.")
+    server_error_rate: float = Field(0.0, ge=0, le=1, description="Fraction answered 503 or 504.")
+    tenant_rps: float | None = Field(
+        None, gt=0, description="Per-tenant request rate (requests per second) above which 429 is sent."
+    )
+    lost_response_rate: float = Field(
+        0.0, ge=0, le=1, description="Fraction of successful writes whose response is dropped after commit."
+    )
+    new_secret_delay_ms: int = Field(
+        0, ge=0, description="A new client secret fails client_credentials (AADSTS7000215) this long."
+    )
+    seed: int = Field(0, description="Seed of the fault RNG (reproducible tests).")
+
+
+class FaultEngine:
+    """Holds the current Faults, a seeded RNG, rate-limit windows and targeted one-shot faults."""
+
+    def __init__(self, faults: Faults) -> None:
+        self._lock = threading.Lock()
+        self._lose_next: dict[str, int] = {}
+        self._windows: dict[str, deque[float]] = {}
+        self.set(faults)
+
+    @property
+    def faults(self) -> Faults:
+        """The knobs in force."""
+        return self._faults
+
+    def set(self, faults: Faults) -> None:
+        """Replace all knobs and reseed the RNG."""
+        with self._lock:
+            self._faults = faults
+            self._rng = random.Random(faults.seed)  # noqa: S311 - simulation, not crypto
+            self._windows.clear()
+
+    def lose_next_response(self, kind: str = "write", count: int = 1) -> None:
+        """Drop the response of the next `count` requests matching `kind` after they committed.
+
+        `kind` is a route name (e.g. "applications.create", "servicePrincipals.create"),
+        "write" (any successful POST/PATCH/DELETE) or "any".
+        """
+        with self._lock:
+            self._lose_next[kind] = self._lose_next.get(kind, 0) + count
+
+    def clear_targeted(self) -> None:
+        """Forget pending lose_next_response requests."""
+        with self._lock:
+            self._lose_next.clear()
+
+    def replication_delay(self) -> float:
+        """Seconds a newly created object stays invisible."""
+        f = self._faults
+        if not f.replication_lag_ms:
+            return 0.0
+        with self._lock:
+            ms = self._rng.uniform(0, f.replication_lag_ms) if f.replication_lag_random else f.replication_lag_ms
+        return ms / 1000.0
+
+    def rate_limited(self, tenant_id: str) -> bool:
+        """True when this request would exceed the tenant's request rate (sliding 1 s window)."""
+        rps = self._faults.tenant_rps
+        if rps is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            window = self._windows.setdefault(tenant_id, deque())
+            while window and now - window[0] > 1.0:
+                window.popleft()
+            if len(window) >= rps:
+                return True
+            window.append(now)
+            return False
+
+    def roll_transient(self) -> int | None:
+        """429, 503 or 504 for this request according to the configured rates, else None."""
+        f = self._faults
+        if not f.throttle_rate and not f.server_error_rate:
+            return None
+        with self._lock:
+            x = self._rng.random()
+            if x < f.throttle_rate:
+                return 429
+            if x < f.throttle_rate + f.server_error_rate:
+                return 503 if self._rng.random() < 0.5 else 504
+        return None
+
+    def should_lose(self, route: str, method: str) -> bool:
+        """Whether to drop the response of a committed request."""
+        write = method in ("POST", "PATCH", "DELETE", "PUT")
+        with self._lock:
+            keys = route_aliases(route) | ({"write"} if write else set()) | {"any"}
+            for key in list(self._lose_next):
+                if key.lower() in keys and self._lose_next[key] > 0:
+                    self._lose_next[key] -= 1
+                    return True
+            if write and self._faults.lost_response_rate:
+                return self._rng.random() < self._faults.lost_response_rate
+        return False
+
+
+_CRUD = {"create", "list", "get", "update", "delete"}
+
+
+def route_aliases(route: str) -> set[str]:
+    """Lower-case names a targeted fault may use for a route.
+
+    "servicePrincipals.create" -> {"serviceprincipals.create", "createserviceprincipal",
+    "createserviceprincipals"}; "applications.addPassword" -> {..., "addpassword"}.
+    """
+    names = {route.lower()}
+    if "." in route:
+        noun, verb = route.split(".", 1)
+        if verb not in _CRUD:
+            names.add(verb.lower())
+        singular = noun[:-1] if noun.endswith("s") else noun
+        names.update({f"{verb}{noun}".lower(), f"{verb}{singular}".lower()})
+    return names

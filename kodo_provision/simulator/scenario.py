@@ -1,0 +1,189 @@
+"""Scenario files: the tenants, users, settings and faults a simulator starts with.
+
+YAML or JSON, validated with pydantic so a bad file names the failing path.
+`Scenario.default()` is the scenario shipped in `scenarios/default.yaml`.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .faults import Faults
+from .roles import role_template_id
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class PartnerAccess(_Model):
+    """Delegated admin access of a partner (MSP) user in a customer tenant (GDAP-like).
+
+    https://learn.microsoft.com/en-us/graph/api/resources/delegatedadminrelationships-api-overview
+    """
+
+    tenant: str = Field(description="Customer tenant id or domain.")
+    roles: list[str] = Field(default_factory=lambda: ["Global Administrator"])
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, v: list[str]) -> list[str]:
+        return [role_template_id(r) for r in v]
+
+
+class UserSpec(_Model):
+    """A member user of a tenant."""
+
+    upn: str
+    id: str | None = None
+    display_name: str | None = None
+    roles: list[str] = Field(default_factory=list, description="Directory role names or template ids.")
+    partner_access: list[PartnerAccess] = Field(default_factory=list)
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, v: list[str]) -> list[str]:
+        return [role_template_id(r) for r in v]
+
+    @field_validator("partner_access", mode="before")
+    @classmethod
+    def _short_form(cls, v: Any) -> Any:
+        # Allow `partner_access: [tenant-a, tenant-b]` (Global Administrator there).
+        if isinstance(v, list):
+            return [{"tenant": x} if isinstance(x, str) else x for x in v]
+        return v
+
+
+class TenantSettings(_Model):
+    """Directory settings that change authorization."""
+
+    # "Users can register applications" (default user permissions); our default is the
+    # hardened setting so that a plain user gets 403 on app creation.
+    # https://learn.microsoft.com/en-us/entra/fundamentals/users-default-permissions
+    users_can_register_apps: bool = False
+
+
+class AppManagementPolicy(_Model):
+    """Tenant default app management policy (passwordCredentials restrictions).
+
+    https://learn.microsoft.com/en-us/graph/api/resources/tenantappmanagementpolicy
+    """
+
+    is_enabled: bool = True
+    password_max_lifetime_days: int | None = Field(None, gt=0)
+    password_addition_blocked: bool = False
+
+
+class TenantSpec(_Model):
+    """One tenant (directory)."""
+
+    id: str
+    domain: str = Field(description="Default (initial) domain, e.g. contoso.onmicrosoft.com.")
+    verified_domains: list[str] = Field(default_factory=list)
+    display_name: str | None = None
+    users: list[UserSpec] = Field(default_factory=list)
+    sign_in_user: str | None = Field(None, description="UPN used for auto-approved device codes.")
+    settings: TenantSettings = Field(default_factory=TenantSettings)
+    app_management_policy: AppManagementPolicy = Field(default_factory=AppManagementPolicy)
+    missing_resources: list[str] = Field(
+        default_factory=list, description="appIds of first-party resource SPs absent from this tenant."
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.lower()
+
+    @model_validator(mode="after")
+    def _check_sign_in_user(self) -> TenantSpec:
+        if self.sign_in_user and self.sign_in_user.lower() not in {u.upn.lower() for u in self.users}:
+            raise ValueError(f"sign_in_user {self.sign_in_user!r} is not a user of tenant {self.domain}")
+        return self
+
+    @property
+    def all_domains(self) -> list[str]:
+        """Default domain first, then the other verified domains."""
+        return [self.domain] + [d for d in self.verified_domains if d.lower() != self.domain.lower()]
+
+
+class SignInSettings(_Model):
+    """How the device-code flow behaves.
+
+    https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code
+    """
+
+    auto_approve: bool = True
+    delay_ms: int = Field(0, ge=0, description="Auto-approval happens this long after /devicecode.")
+    interval: int = Field(1, ge=0, description="Polling interval returned by /devicecode (Entra: 5).")
+    expires_in: int = Field(900, gt=0, description="Device code lifetime in seconds (Entra: 900).")
+    slow_down_polls: int = Field(0, ge=0, description="Answer this many first polls with slow_down.")
+    default_tenant: str | None = Field(
+        None, description="Tenant whose sign_in_user approves codes requested at /organizations or /common."
+    )
+    token_lifetime_s: int = Field(3600, gt=0)
+    # Scopes a `.default` request yields when the client has no oauth2PermissionGrant in the tenant
+    # (first-party public clients such as Graph CLI Tools are consented out of band).
+    default_delegated_scopes: list[str] = Field(
+        default_factory=lambda: [
+            "User.Read",
+            "Application.ReadWrite.All",
+            "AppRoleAssignment.ReadWrite.All",
+            "DelegatedPermissionGrant.ReadWrite.All",
+            "Directory.Read.All",
+        ]
+    )
+
+
+class Scenario(_Model):
+    """Everything a simulator starts with. Combine with `|` (right side wins)."""
+
+    tenants: list[TenantSpec] = Field(default_factory=list)
+    sign_in: SignInSettings = Field(default_factory=SignInSettings)
+    faults: Faults = Field(default_factory=Faults)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Scenario:
+        seen: set[str] = set()
+        for t in self.tenants:
+            for key in [t.id, *(d.lower() for d in t.all_domains)]:
+                if key in seen:
+                    raise ValueError(f"tenant id or domain {key!r} is used twice")
+                seen.add(key)
+        return self
+
+    @classmethod
+    def load(cls, path: str | Path) -> Scenario:
+        """Load a YAML (.yaml/.yml) or JSON scenario file."""
+        p = Path(path)
+        text = p.read_text()
+        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+        return cls.model_validate(data or {})
+
+    @classmethod
+    def default(cls) -> Scenario:
+        """The scenario shipped with the package (contoso, fabrikam, an MSP partner)."""
+        text = resources.files("kodo_provision.simulator").joinpath("scenarios/default.yaml").read_text()
+        return cls.model_validate(yaml.safe_load(text))
+
+    def __or__(self, other: Scenario) -> Scenario:
+        """Merge: tenants by id (other replaces), sign_in/faults fields explicitly set in other win."""
+        if not isinstance(other, Scenario):
+            return NotImplemented
+        tenants = {t.id: t for t in self.tenants}
+        for t in other.tenants:
+            tenants[t.id] = t
+        sign_in = self.sign_in.model_copy(
+            update={k: getattr(other.sign_in, k) for k in other.sign_in.model_fields_set}
+        )
+        faults = self.faults.model_copy(update={k: getattr(other.faults, k) for k in other.faults.model_fields_set})
+        if "sign_in" not in other.model_fields_set:
+            sign_in = self.sign_in
+        if "faults" not in other.model_fields_set:
+            faults = self.faults
+        return Scenario(tenants=list(tenants.values()), sign_in=sign_in, faults=faults)

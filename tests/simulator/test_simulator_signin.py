@@ -1,0 +1,226 @@
+"""Sign-in through real MSAL/azure-identity: device code, refresh at another tenant, client credentials."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import jwt
+import pytest
+from azure.core.exceptions import ClientAuthenticationError
+from azure.identity import DeviceCodeCredential
+from conftest import (
+    ADMIN_SCOPES,
+    CONTOSO,
+    FABRIKAM,
+    GRAPH_CLI_TOOLS,
+    PARTNER,
+    app_only,
+    claims,
+    graph_client,
+    run,
+    sign_in,
+    token_of,
+)
+from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
+    AddPasswordPostRequestBody,
+)
+from msgraph.generated.models.application import Application
+from msgraph.generated.models.password_credential import PasswordCredential
+from msgraph.generated.models.service_principal import ServicePrincipal
+
+from kodo_provision.simulator import Faults
+
+
+def test_device_code_sign_in_auto_approved_as_tenant_sign_in_user(sim):
+    cred = sign_in(sim)
+    token = token_of(cred)  # served from the CAE cache: no second device-code prompt
+    c = claims(token)
+    assert c["upn"] == "admin@contoso.onmicrosoft.com" and c["tid"] == sim.tenant(CONTOSO).id
+    assert c["aud"] == "https://graph.microsoft.com" and c["appid"] == GRAPH_CLI_TOOLS
+    assert set(c["scp"].split()) == {"Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All",
+                                     "DelegatedPermissionGrant.ReadWrite.All", "User.Read"}
+    assert c["wids"] == ["62e90394-69f5-4237-9190-012177145e10"]
+    assert len([r for r in sim.request_log if r.path.endswith("/devicecode")]) == 1
+
+
+def test_token_signature_verifies_against_jwks(sim, raw):
+    token = token_of(sign_in(sim))
+    tid = sim.tenant(CONTOSO).id
+    config = raw("GET", f"/{CONTOSO}/v2.0/.well-known/openid-configuration").json()
+    assert config["issuer"] == f"{sim.url}/{tid}/v2.0"
+    keys = raw("GET", config["jwks_uri"].replace(sim.url, "")).json()
+    jwk = jwt.PyJWKSet.from_dict(keys)[jwt.get_unverified_header(token)["kid"]]
+    verified = jwt.decode(token, jwk.key, algorithms=["RS256"], audience="https://graph.microsoft.com")
+    assert verified["iss"] == f"https://sts.windows.net/{tid}/"
+
+
+def test_authentication_record_and_id_token(sim):
+    cred = DeviceCodeCredential(client_id=GRAPH_CLI_TOOLS, tenant_id=CONTOSO, authority=sim.url,
+                                disable_instance_discovery=True, connection_verify=sim.ca_bundle_path,
+                                prompt_callback=lambda *a: None)
+    record = cred.authenticate(scopes=ADMIN_SCOPES, enable_cae=True)
+    assert record.username == "admin@contoso.onmicrosoft.com"
+    assert record.tenant_id == sim.tenant(CONTOSO).id and record.client_id == GRAPH_CLI_TOOLS
+    assert record.home_account_id == f"0a0a0a0a-0000-4000-8000-000000000001.{sim.tenant(CONTOSO).id}"
+
+
+def test_manual_approval_through_the_api(sim):
+    sim.set_sign_in(tenant=CONTOSO, manual=True)
+    prompts: list[str] = []
+    cred = DeviceCodeCredential(client_id=GRAPH_CLI_TOOLS, tenant_id=CONTOSO, authority=sim.url,
+                                disable_instance_discovery=True, connection_verify=sim.ca_bundle_path,
+                                prompt_callback=lambda uri, code, exp: prompts.append(code))
+    result: dict = {}
+    t = threading.Thread(target=lambda: result.update(r=cred.authenticate(scopes=ADMIN_SCOPES, enable_cae=True)))
+    t.start()
+    deadline = time.time() + 10
+    while time.time() < deadline and not any(r.path.endswith("/token") for r in sim.request_log):
+        time.sleep(0.01)
+    assert sim.pending_device_codes()[0]["status"] == "pending"
+    sim.approve_device_code(prompts[0], "pra@contoso.onmicrosoft.com")
+    t.join(10)
+    assert result["r"].username == "pra@contoso.onmicrosoft.com"
+    polls = [r for r in sim.request_log if r.path.endswith("/token")]
+    assert polls[0].status == 400  # authorization_pending before the approval
+
+
+def test_declined_and_expired_device_codes(sim):
+    sim.set_sign_in(tenant=CONTOSO, decline=True)
+    with pytest.raises(ClientAuthenticationError, match="authorization_declined"):
+        sign_in(sim)
+    sim.set_sign_in(tenant=CONTOSO, expire=True)
+    with pytest.raises(ClientAuthenticationError, match="expired_token"):
+        sign_in(sim)
+
+
+def test_pending_poll_answers_like_entra(sim, raw):
+    sim.set_sign_in(tenant=CONTOSO, manual=True)
+    dc = raw("POST", f"/{CONTOSO}/oauth2/v2.0/devicecode",
+             data={"client_id": GRAPH_CLI_TOOLS, "scope": "https://graph.microsoft.com/.default offline_access"}).json()
+    assert {"device_code", "user_code", "verification_uri", "expires_in", "interval", "message"} <= set(dc)
+    r = raw("POST", f"/{CONTOSO}/oauth2/v2.0/token", data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code", "client_id": GRAPH_CLI_TOOLS,
+        "device_code": dc["device_code"]})
+    body = r.json()
+    assert r.status_code == 400 and body["error"] == "authorization_pending"
+    assert body["error_description"].startswith("AADSTS70016:") and body["error_codes"] == [70016]
+    assert {"timestamp", "trace_id", "correlation_id"} <= set(body)
+
+
+def test_unknown_tenant_is_aadsts90002(sim, raw):
+    r = raw("GET", "/nosuch.onmicrosoft.com/v2.0/.well-known/openid-configuration")
+    assert r.status_code == 400 and r.json()["error"] == "invalid_tenant"
+    assert r.json()["error_description"].startswith("AADSTS90002: Tenant 'nosuch.onmicrosoft.com' not found.")
+    for name in ("organizations", "common", sim.tenant(CONTOSO).id, "contoso.com"):
+        assert raw("GET", f"/{name}/v2.0/.well-known/openid-configuration").status_code == 200
+
+
+def test_partner_admin_refreshes_into_customer_tenants(sim):
+    """One device-code sign-in in the partner tenant serves both customers (GDAP-like partner access)."""
+    cred = sign_in(sim, PARTNER, additionally_allowed_tenants=["*"])
+    for customer in (CONTOSO, FABRIKAM):
+        c = claims(token_of(cred, tenant_id=customer))
+        assert c["tid"] == sim.tenant(customer).id and c["upn"] == "partner.admin@msp-partner.onmicrosoft.com"
+        assert c["wids"] == ["62e90394-69f5-4237-9190-012177145e10"]
+    assert len([r for r in sim.request_log if r.path.endswith("/devicecode")]) == 1
+    refreshes = [r for r in sim.request_log if r.path.endswith("/token") and r.tenant_id != sim.tenant(PARTNER).id]
+    assert {r.tenant_id for r in refreshes} == {sim.tenant(CONTOSO).id, sim.tenant(FABRIKAM).id}
+
+
+def test_user_without_access_cannot_refresh_into_other_tenant(sim):
+    cred = sign_in(sim, CONTOSO, additionally_allowed_tenants=["*"])
+    sim.set_sign_in(tenant=FABRIKAM, decline=True)
+    # The silent refresh fails (AADSTS50020), so the credential falls back to a new device code,
+    # which the (simulated) user declines.
+    with pytest.raises(ClientAuthenticationError, match="authorization_declined"):
+        token_of(cred, tenant_id=FABRIKAM)
+    fab = sim.tenant(FABRIKAM).id
+    at_fabrikam = [(r.path.rsplit("/", 1)[1], r.status) for r in sim.request_log
+                   if r.tenant_id == fab and r.method == "POST"]
+    assert at_fabrikam[0] == ("token", 400) and ("devicecode", 200) in at_fabrikam
+    refused = next(r for r in sim.request_log if r.tenant_id == fab and r.status == 400)
+    assert refused.error_code == "invalid_grant (AADSTS50020)"
+
+
+def test_organizations_authority_signs_in_to_the_users_home_tenant(sim):
+    cred = DeviceCodeCredential(client_id=GRAPH_CLI_TOOLS, tenant_id="organizations", authority=sim.url,
+                                disable_instance_discovery=True, connection_verify=sim.ca_bundle_path,
+                                prompt_callback=lambda *a: None)
+    sim.set_sign_in(user="admin@fabrikam.onmicrosoft.com")
+    record = cred.authenticate(scopes=ADMIN_SCOPES, enable_cae=True)
+    assert record.tenant_id == sim.tenant(FABRIKAM).id and record.username == "admin@fabrikam.onmicrosoft.com"
+
+
+def _new_app_with_secret(sim, **secret_kwargs):
+    c = graph_client(sim, sign_in(sim))
+
+    async def go():
+        app = await c.applications.post(Application(display_name="cc"))
+        pw = await c.applications.by_application_id(app.id).add_password.post(
+            AddPasswordPostRequestBody(password_credential=PasswordCredential(display_name="s", **secret_kwargs)))
+        return app, pw
+
+    return c, *run(go())
+
+
+def test_client_credentials_errors(sim):
+    c, app, pw = _new_app_with_secret(sim)
+    # No service principal yet in the tenant: AADSTS700016.
+    with pytest.raises(ClientAuthenticationError, match="AADSTS700016"):
+        app_only(sim, CONTOSO, app.app_id, pw.secret_text).get_token("https://graph.microsoft.com/.default")
+    run(c.service_principals.post(ServicePrincipal(app_id=app.app_id)))
+    with pytest.raises(ClientAuthenticationError, match="AADSTS7000215"):
+        app_only(sim, CONTOSO, app.app_id, "wrong").get_token("https://graph.microsoft.com/.default")
+    token = app_only(sim, CONTOSO, app.app_id, pw.secret_text).get_token("https://graph.microsoft.com/.default")
+    assert "roles" not in claims(token.token)  # nothing granted yet
+    # Exchange Online is not in fabrikam; the app is not there either.
+    with pytest.raises(ClientAuthenticationError, match="AADSTS700016"):
+        app_only(sim, FABRIKAM, app.app_id, pw.secret_text).get_token("https://outlook.office365.com/.default")
+
+
+def test_new_secret_is_refused_until_it_has_aged(sim):
+    sim.set_faults(Faults(new_secret_delay_ms=600))
+    c, app, pw = _new_app_with_secret(sim)
+    run(c.service_principals.post(ServicePrincipal(app_id=app.app_id)))
+    with pytest.raises(ClientAuthenticationError, match="AADSTS7000215"):
+        app_only(sim, CONTOSO, app.app_id, pw.secret_text).get_token("https://graph.microsoft.com/.default")
+    time.sleep(0.7)
+    assert app_only(sim, CONTOSO, app.app_id, pw.secret_text).get_token("https://graph.microsoft.com/.default")
+
+
+def test_client_credentials_for_a_resource_missing_in_the_tenant(sim, raw):
+    sim.set_sign_in(tenant=FABRIKAM)
+    c, app, pw = _new_app_with_secret(sim)
+    r = raw("POST", f"/{CONTOSO}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": app.app_id, "client_secret": pw.secret_text,
+        "scope": "https://graph.microsoft.com/User.Read"})
+    assert r.status_code == 400 and r.json()["error_codes"] == [1002012]
+
+
+def test_claims_parameter_is_accepted(sim, raw):
+    c, app, pw = _new_app_with_secret(sim)
+    run(c.service_principals.post(ServicePrincipal(app_id=app.app_id)))
+    r = raw("POST", f"/{CONTOSO}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": app.app_id, "client_secret": pw.secret_text,
+        "scope": "https://graph.microsoft.com/.default", "claims": '{"access_token":{"xms_cc":{"values":["CP1"]}}}'})
+    assert r.status_code == 200 and r.json()["token_type"] == "Bearer"
+    assert isinstance(httpx.Response(200, json=r.json()).json()["expires_in"], int)
+
+
+def test_slow_down_then_success(sim, raw):
+    sim.core.scenario.sign_in.slow_down_polls = 1
+    try:
+        dc = raw("POST", f"/{CONTOSO}/oauth2/v2.0/devicecode",
+                 data={"client_id": GRAPH_CLI_TOOLS, "scope": " ".join(ADMIN_SCOPES)}).json()
+        poll = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "client_id": GRAPH_CLI_TOOLS,
+                "device_code": dc["device_code"]}
+        first = raw("POST", f"/{CONTOSO}/oauth2/v2.0/token", data=poll)
+        assert first.status_code == 400 and first.json()["error"] == "slow_down"
+        second = raw("POST", f"/{CONTOSO}/oauth2/v2.0/token", data=poll)
+        assert second.status_code == 200 and second.json()["expires_in"] > 0
+        reused = raw("POST", f"/{CONTOSO}/oauth2/v2.0/token", data=poll)  # a device code is redeemed once
+        assert reused.json()["error"] == "bad_verification_code"
+    finally:
+        sim.core.scenario.sign_in.slow_down_polls = 0
