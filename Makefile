@@ -25,6 +25,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m scripts.bench
+	$(BIN)/python -m scripts.bulk_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import re
 import sys
@@ -20,7 +21,13 @@ from urllib.parse import urlparse
 
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
-from azure.identity import AuthenticationRecord, ClientSecretCredential, DeviceCodeCredential
+from azure.identity import (
+    AuthenticationRecord,
+    AuthenticationRequiredError,
+    ClientSecretCredential,
+    DeviceCodeCredential,
+    TokenCachePersistenceOptions,
+)
 
 from .cloud import Cloud
 from .errors import KodoError, NetworkError, SignInError
@@ -66,6 +73,8 @@ _AADSTS_HINTS = {
     "65002": "this client ID cannot request explicit Graph scopes: use the default --client-id",
     "700016": "the client app does not exist in this tenant or cloud: check --client-id and --cloud",
     "7000215": "the client secret is wrong or not yet active",
+    "50020": "the signed-in user has no access to this tenant (no delegated admin (GDAP) relationship or guest "
+             "account): add one, or sign in to this tenant directly",
 }
 
 
@@ -175,7 +184,12 @@ class DeviceCodeSignIn:
 
     def __init__(self, cloud: Cloud, tenant: str, *, client_id: str = GRAPH_CLI_CLIENT_ID,
                  ca_bundle: str | None = None, prompt_stream: TextIO | None = None,
-                 timeout_s: int | None = None) -> None:
+                 timeout_s: int | None = None, additionally_allowed_tenants: tuple[str, ...] = (),
+                 disable_automatic_authentication: bool = False, persistent_cache: bool = False,
+                 allow_unencrypted_cache: bool = False, authentication_record: str | None = None) -> None:
+        """`additionally_allowed_tenants` (e.g. ("*",)) lets get_token(tenant_id=T) redeem this sign-in's
+        refresh token at other tenants (graph-facts §4); `disable_automatic_authentication` makes a failed
+        silent request raise instead of prompting again (bulk: one prompt, no surprise prompts)."""
         self.cloud = cloud
         self.tenant = tenant
         self.scopes = tuple(cloud.graph_scope(s) for s in ADMIN_SCOPES)
@@ -190,8 +204,23 @@ class DeviceCodeSignIn:
             kwargs["connection_verify"] = ca_bundle
         if timeout_s:
             kwargs["timeout"] = timeout_s
-        self._credential = DeviceCodeCredential(**kwargs)
+        if additionally_allowed_tenants:
+            kwargs["additionally_allowed_tenants"] = list(additionally_allowed_tenants)
+        if disable_automatic_authentication:
+            kwargs["disable_automatic_authentication"] = True
         self.record: AuthenticationRecord | None = None
+        if persistent_cache:
+            # `login`: tokens survive the process, OS-protected (DPAPI, Keychain, libsecret); a
+            # plaintext file only when the user asked for it (graph-facts §4).
+            kwargs["cache_persistence_options"] = TokenCachePersistenceOptions(
+                name=TOKEN_CACHE_NAME, allow_unencrypted_storage=allow_unencrypted_cache)
+        if authentication_record:
+            # The record names the authority; passing authority= as well raises TypeError (graph-facts §4).
+            kwargs.pop("authority", None)
+            self.record = AuthenticationRecord.deserialize(authentication_record)
+            kwargs["authentication_record"] = self.record
+            kwargs["disable_automatic_authentication"] = True
+        self._credential = DeviceCodeCredential(**kwargs)
 
     @property
     def host(self) -> str:
@@ -202,12 +231,66 @@ class DeviceCodeSignIn:
         keeps CAE tokens in a separate cache: without it the first Graph call prompts again."""
         try:
             self.record = self._credential.authenticate(scopes=list(self.scopes), enable_cae=True)
-        except (ClientAuthenticationError, ServiceRequestError) as exc:
-            raise translate_auth_error(exc, host=self.host, tenant=self.tenant) from None
+        except (ClientAuthenticationError, ServiceRequestError, ValueError) as exc:
+            raise _sign_in_error(exc, host=self.host, tenant=self.tenant) from None
         return SignedInUser(self.record.username, self.record.tenant_id, self.record.home_account_id)
+
+    def resume(self) -> SignedInUser | None:
+        """With a saved AuthenticationRecord (see login.py): a token from the persistent cache,
+        silently. None when Entra wants a new sign-in (refresh token expired or revoked)."""
+        assert self.record is not None, "resume() needs authentication_record="
+        try:
+            self._credential.get_token(*self.scopes, enable_cae=True)
+        except AuthenticationRequiredError:
+            return None
+        except (ClientAuthenticationError, ServiceRequestError, ValueError) as exc:
+            raise _sign_in_error(exc, host=self.host, tenant=self.tenant) from None
+        return SignedInUser(self.record.username, self.record.tenant_id, self.record.home_account_id)
+
+    def serialized_record(self) -> str:
+        assert self.record is not None
+        return self.record.serialize()
 
     def graph_credential(self) -> AsyncCredential:
         return AsyncCredential(self._credential)
+
+    def token_claims_for(self, tenant_id: str) -> dict[str, Any]:
+        """Claims of a Graph token for `tenant_id` from this sign-in, without a prompt: the refresh
+        token is redeemed at that tenant's authority (graph-facts §4). Synchronous: run it in a thread.
+        Raises SignInError naming the AADSTS code (e.g. 50020: the user has no access there)."""
+        try:
+            token = self._credential.get_token(*self.scopes, tenant_id=tenant_id, enable_cae=True)
+        except (ClientAuthenticationError, ServiceRequestError) as exc:
+            # AuthenticationRequiredError's message is generic; Entra's words are in the response body.
+            response = getattr(exc, "response", None)
+            body = ""
+            if response is not None:
+                with contextlib.suppress(Exception):
+                    body = str(json.loads(response.text()).get("error_description") or "")
+            if body:
+                exc = ClientAuthenticationError(message=body)
+            raise translate_auth_error(exc, host=self.host, what=f"token for tenant {tenant_id}",
+                                       tenant=tenant_id) from None
+        return decode_claims(token.token)
+
+
+TOKEN_CACHE_NAME = "kodo_provision"
+
+
+def _sign_in_error(exc: Exception, *, host: str, tenant: str) -> Exception:
+    """Like translate_auth_error, plus the persistent cache's failure: azure-identity raises
+    ValueError (wrapped in ClientAuthenticationError by get_token) when the OS cannot encrypt the
+    cache (Linux without libsecret, e.g. over SSH or in a container)."""
+    from .errors import UsageError
+
+    message = str(exc)
+    if "Cache encryption is impossible" in message:
+        return UsageError("cannot keep the sign-in encrypted: no usable keyring (libsecret) on this system",
+                          hint="pass --allow-unencrypted-cache to keep it in a 0600 file under ~/.IdentityService, "
+                               "or skip `login` (each command then asks for a device code)")
+    if isinstance(exc, ValueError):
+        return exc
+    return translate_auth_error(exc, host=host, tenant=tenant)
 
 
 def acquire_app_token(cloud: Cloud, tenant_id: str, client_id: str, client_secret: str, resource: str,

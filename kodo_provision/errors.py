@@ -21,6 +21,7 @@ class ExitStatus(IntEnum):
     PROVISIONING_FAILED = 5
     VERIFICATION_FAILED = 6
     NETWORK = 7
+    PARTIAL_FAILURE = 8
     INTERRUPTED = 130
 
 
@@ -34,6 +35,7 @@ Exit status:
   5  provisioning failed (a Graph write failed or never converged)
   6  verification failed (the app exists but does not work as the manifest requires)
   7  network error (connection, DNS, TLS or proxy)
+  8  bulk: one or more tenants failed (see report.json in --out); the others are done
   130 interrupted"""
 
 

@@ -16,12 +16,13 @@ from typing import Any
 import structlog
 
 from .apply.executor import ApplyOutcome, apply_plan
+from .apply.revoke import apply_revocations
 from .apply.verify import VerificationReport, check_app_token, poll_until_empty
 from .cloud import Cloud
 from .credentials import check_owner, held_secret, read_credentials, write_credentials
 from .errors import InsufficientPrivilegesError, KodoError, UsageError, VerificationError
-from .graph.errors import GraphForbidden
-from .graph.gateway import GraphGateway, Organization
+from .graph.gateway import BatchedReads, GraphGateway, Organization
+from .identity import app_unique_name
 from .manifest.model import Manifest
 from .manifest.resolve import DesiredState, resolve
 from .plan.diff import diff
@@ -52,6 +53,11 @@ class OnboardOptions:
     secret_lifetime: timedelta | None = None
     verify_budget_s: float = 180.0
     plan_only: bool = False
+    # Revoke permissions the tenant holds beyond the manifest (otherwise they are only reported).
+    prune: bool = False
+    # Names this run's secret (apply/secret.py marker). bulk passes one it journaled first, so after a
+    # crash it can find and remove a secret that run added but never handed off. None: a fresh one.
+    run_id: str | None = None
 
 
 @dataclass
@@ -120,12 +126,11 @@ def needed_roles(manifest: Manifest) -> tuple[set[str], str]:
             "Global Administrator, Privileged Role Administrator or (Cloud) Application Administrator")
 
 
-async def check_roles(gateway: GraphGateway, manifest: Manifest, upn: str) -> list[str]:
-    """Refuse up front when the signed-in user cannot grant the manifest; notes on soft failures."""
+def check_roles(roles: frozenset[str] | None, manifest: Manifest, upn: str) -> list[str]:
+    """Refuse up front when the signed-in user cannot grant the manifest; notes on soft failures.
+    `roles` is None when Graph refused to list them (403)."""
     allowed, label = needed_roles(manifest)
-    try:
-        roles = await gateway.my_directory_role_template_ids()
-    except GraphForbidden:
+    if roles is None:
         return ["could not read your directory roles; continuing (consent fails later without the role)"]
     if not roles & allowed:
         raise InsufficientPrivilegesError(
@@ -134,11 +139,17 @@ async def check_roles(gateway: GraphGateway, manifest: Manifest, upn: str) -> li
     return []
 
 
+def _desired_unique_name(manifest: Manifest, options: OnboardOptions) -> str:
+    return app_unique_name(manifest.app.unique_name, options.app_name)
+
+
 def _desired(manifest: Manifest, resource_sps: dict[str, ResourceServicePrincipal | None],
              options: OnboardOptions) -> DesiredState:
     desired = resolve(manifest, resource_sps)
     if options.app_name:
-        desired = replace(desired, display_name=options.app_name)
+        # The same --app-name addresses the same app in every command (see identity.py).
+        desired = replace(desired, display_name=options.app_name,
+                          unique_name=app_unique_name(manifest.app.unique_name, options.app_name))
     if options.secret_lifetime:
         desired = replace(desired, secret_lifetime=options.secret_lifetime)
     return desired
@@ -147,23 +158,32 @@ def _desired(manifest: Manifest, resource_sps: dict[str, ResourceServicePrincipa
 class TenantSession:
     """A gateway bound to one tenant, plus what onboarding needs around it."""
 
-    def __init__(self, gateway: GraphGateway, cloud: Cloud, ca_bundle: str | None, signed_in_as: str) -> None:
+    def __init__(self, gateway: GraphGateway, cloud: Cloud, ca_bundle: str | None, signed_in_as: str,
+                 token_roles: frozenset[str] | None = None) -> None:
         self.gateway = gateway
         self.cloud = cloud
         self.ca_bundle = ca_bundle
         self.signed_in_as = signed_in_as
+        # A partner (GDAP) admin is not a member of the customer directory: /me answers 404 and
+        # the roles in force are those of the relationship, carried in the token's `wids`.
+        # Bulk passes them here. https://learn.microsoft.com/en-us/partner-center/customers/gdap-introduction
+        self.token_roles = token_roles
 
-    async def read(self, manifest: Manifest, options: OnboardOptions
-                   ) -> tuple[DesiredState, TenantState]:
-        sps = await read_resource_service_principals(self.gateway, (r.app_id for r in manifest.resources))
+    async def read(self, manifest: Manifest, options: OnboardOptions, *,
+                   resource_sps: dict[str, ResourceServicePrincipal | None] | None = None,
+                   app_id: str | None = None) -> tuple[DesiredState, TenantState]:
+        """Desired and actual state. Pass what is already known (the resource SPs, the app's
+        appId) and the read is a single batched request."""
+        sps = resource_sps if resource_sps is not None else await read_resource_service_principals(
+            self.gateway, [r.app_id for r in manifest.resources])
         desired = _desired(manifest, sps, options)
-        actual = await read_tenant_state(self.gateway, desired.unique_name, sps)
+        actual = await read_tenant_state(self.gateway, desired.unique_name, sps, app_id=app_id)
         return desired, actual
 
 
 def _credentials_record(org: Organization, options: OnboardOptions, outcome: ApplyOutcome) -> dict[str, Any]:
     secret = outcome.new_secret
-    assert secret is not None and outcome.application and outcome.service_principal
+    assert secret is not None and outcome.application
     return {
         "tenant_id": org.id,
         "tenant": options.tenant,
@@ -173,7 +193,7 @@ def _credentials_record(org: Organization, options: OnboardOptions, outcome: App
         "secret_key_id": secret.key_id,
         "secret_expires_at": secret.end_date_time.isoformat() if secret.end_date_time else None,
         "app_object_id": outcome.application.id,
-        "service_principal_id": outcome.service_principal.id,
+        "service_principal_id": outcome.service_principal.id if outcome.service_principal else None,
         "created_at": datetime.now(UTC).isoformat(),
     }
 
@@ -184,57 +204,80 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     ui = ui or OnboardUI()
     gateway = session.gateway
     manifest = options.manifest
-    run_id = pysecrets.token_hex(4)
+    run_id = options.run_id or pysecrets.token_hex(4)
     structlog.contextvars.bind_contextvars(tenant=options.tenant, run_id=run_id)
 
     existing = read_credentials(options.credentials_path)
 
     ui.on_phase("preflight")
-    org = await gateway.organization()
+    # One batched round trip: tenant, user, roles, resource APIs and the app (if it exists).
+    overview = await BatchedReads(gateway).overview(
+        _desired_unique_name(manifest, options), [r.app_id for r in manifest.resources])
+    org, me = overview.organization, overview.me
     check_owner(options.credentials_path, existing, {org.id})
-    me = await gateway.me()
-    notes = await check_roles(gateway, manifest, me.user_principal_name or session.signed_in_as)
+    roles = overview.role_template_ids
+    if not me.user_principal_name and session.token_roles is not None:
+        roles = session.token_roles
+    notes = check_roles(roles, manifest, me.user_principal_name or session.signed_in_as)
 
     held: HeldSecret | None = held_secret(existing)
-    desired, actual = await session.read(manifest, options)
+    resource_sps = overview.resource_sps
+    desired = _desired(manifest, resource_sps, options)
+    actual = await read_tenant_state(gateway, desired.unique_name, resource_sps, application=overview.application)
     now = datetime.now(UTC)
-    plan = diff(desired, actual, held_secret=held, now=now)
+    plan = diff(desired, actual, held_secret=held, now=now, prune=options.prune)
     result = OnboardResult(org.id, org.display_name, me.user_principal_name or session.signed_in_as, plan,
                            notes=notes + list(plan.notes))
     if options.plan_only:
+        if actual.application is not None:  # show which app was matched (by uniqueName)
+            result.client_id = actual.application.app_id
+            result.app_object_id = actual.application.id
+        result.service_principal_id = actual.service_principal.id if actual.service_principal else None
         return result
     ui.show_plan(plan, org)
     if not plan.is_empty and not ui.confirm(plan, org):
         raise UsageError("cancelled; nothing was changed", hint="answer 'y' or pass --yes to apply the plan")
 
     ui.on_phase("apply")
+    applied_anything = not plan.is_empty
+
+    def hand_off(outcome: ApplyOutcome) -> None:
+        # Hand the secret off before anything else can fail: a secret nobody holds is lost.
+        nonlocal held
+        assert outcome.new_secret is not None
+        write_credentials(options.credentials_path, _credentials_record(org, options, outcome))
+        held = held_secret(read_credentials(options.credentials_path))
+        result.secret_created = True
+        result.secret_key_id = outcome.new_secret.key_id
+
+    app_id = actual.application.app_id if actual.application else None
     for _round in range(MAX_RECONCILE_ROUNDS):
         if plan.is_empty:
             break
         step_outcome = await apply_plan(gateway, plan, desired, actual, run_id=run_id, now=now,
-                                        on_step=ui.on_step)
-        if step_outcome.new_secret is not None:
-            # Hand the secret off before anything else can fail: a secret nobody holds is lost.
-            write_credentials(options.credentials_path, _credentials_record(org, options, step_outcome))
-            held = held_secret(read_credentials(options.credentials_path))
-            result.secret_created = True
-            result.secret_key_id = step_outcome.new_secret.key_id
+                                        on_step=ui.on_step, on_secret=hand_off)
+        app_id = step_outcome.application.app_id if step_outcome.application else app_id
+        if step_outcome.service_principal is not None:  # --prune: revoke what the manifest drops
+            revoked, _gone = await apply_revocations(gateway, plan, step_outcome.service_principal.id, ui.on_step)
+            step_outcome.done.extend(revoked)
         result.applied.extend(s.describe() for s in step_outcome.done)
         result.already_present.extend(s.describe() for s in step_outcome.already_present)
         if not step_outcome.created_resources:
             break
         # A resource SP was created: its permission names can only be resolved now.
-        desired, actual = await session.read(manifest, options)
-        plan = diff(desired, actual, held_secret=held, now=now)
+        resource_sps = await read_resource_service_principals(gateway, [r.app_id for r in manifest.resources])
+        desired, actual = await session.read(manifest, options, resource_sps=resource_sps, app_id=app_id)
+        plan = diff(desired, actual, held_secret=held, now=now, prune=options.prune)
 
     ui.on_phase("verify")
 
     async def replan() -> Plan:
         nonlocal desired, actual
-        desired, actual = await session.read(manifest, options)
-        return diff(desired, actual, held_secret=held, now=now)
+        desired, actual = await session.read(manifest, options, resource_sps=resource_sps, app_id=app_id)
+        return diff(desired, actual, held_secret=held, now=now, prune=options.prune)
 
-    remaining = await poll_until_empty(replan, options.verify_budget_s)
+    # Nothing applied: the state just read is the verification read; don't read it twice.
+    remaining = await poll_until_empty(replan, options.verify_budget_s) if applied_anything else plan
     app, sp = actual.application, actual.service_principal
     result.client_id = app.app_id if app else None
     result.app_object_id = app.id if app else None

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from .auth import GRAPH_CLI_CLIENT_ID, DeviceCodeSignIn
+from .auth import GRAPH_CLI_CLIENT_ID
 from .cloud import Cloud
 from .errors import UsageError
-from .graph.client import build_graph_client
+from .graph.client import build_graph_client, warm_up_models
 from .graph.gateway import GraphGateway
 from .graph.retry import RetrySettings
 from .onboarding import TenantSession
@@ -42,17 +42,35 @@ class ConnectionSettings:
 @asynccontextmanager
 async def open_tenant_session(settings: ConnectionSettings, tenant: str, *,
                               prompt_stream: TextIO | None = None) -> AsyncIterator[TenantSession]:
-    """Device-code sign-in (one prompt) and a Graph gateway bound to that tenant."""
+    """Device-code sign-in (one prompt, or none after `kodo-provision login`) and a Graph
+    gateway bound to that tenant."""
     import asyncio
 
-    sign_in = DeviceCodeSignIn(settings.cloud, tenant, client_id=settings.client_id,
-                               ca_bundle=settings.ca_bundle, prompt_stream=prompt_stream,
-                               timeout_s=settings.sign_in_timeout_s)
-    user = await asyncio.to_thread(sign_in.sign_in)
+    from .login import sign_in_or_resume
+
+    warm_up = asyncio.create_task(asyncio.to_thread(warm_up_models))
+    try:
+        sign_in, user = await asyncio.to_thread(
+            sign_in_or_resume, settings.cloud, tenant, client_id=settings.client_id, ca_bundle=settings.ca_bundle,
+            prompt_stream=prompt_stream, timeout_s=settings.sign_in_timeout_s)
+    finally:
+        await warm_up
     client, http = build_graph_client(settings.cloud, sign_in.graph_credential(), sign_in.scopes,
                                       ca_bundle=settings.ca_bundle)
     try:
         yield TenantSession(GraphGateway(client, settings.retry), settings.cloud, settings.ca_bundle,
                             user.username)
+    finally:
+        await http.aclose()
+
+
+@asynccontextmanager
+async def open_session_with_credential(settings: ConnectionSettings, credential: Any, scopes: tuple[str, ...],
+                                       signed_in_as: str) -> AsyncIterator[TenantSession]:
+    """A Graph session from a credential someone already signed in (bulk: one operator sign-in
+    serving many tenants; the credential decides which tenant its tokens are for)."""
+    client, http = build_graph_client(settings.cloud, credential, scopes, ca_bundle=settings.ca_bundle)
+    try:
+        yield TenantSession(GraphGateway(client, settings.retry), settings.cloud, settings.ca_bundle, signed_in_as)
     finally:
         await http.aclose()

@@ -10,9 +10,9 @@ from datetime import datetime
 
 import structlog
 
-from ..errors import InsufficientPrivilegesError, ProvisioningError
-from ..graph.errors import GraphForbidden
-from ..graph.gateway import GraphGateway, NewSecret
+from ..errors import InsufficientPrivilegesError, ProvisioningError, UsageError
+from ..graph.errors import GraphBadRequest, GraphForbidden
+from ..graph.gateway import BatchedReads, DelegatedGrant, GraphGateway, NewSecret, RoleGrant
 from ..manifest.resolve import DesiredState
 from ..plan.model import (
     AddSecret,
@@ -28,9 +28,6 @@ from ..state.model import Application, ServicePrincipal, TenantState
 from .secret import add_secret_exactly_once
 
 log = structlog.get_logger("kodo_provision.apply")
-# Writes within one tenant share its throttling budget; keep their fan-out small.
-# https://learn.microsoft.com/en-us/graph/throttling-limits
-TENANT_WRITE_CONCURRENCY = 4
 
 
 @dataclass
@@ -47,7 +44,8 @@ class ApplyOutcome:
 
 async def apply_plan(gateway: GraphGateway, plan: Plan, desired: DesiredState, actual: TenantState, *,
                      run_id: str, now: datetime,
-                     on_step: Callable[[Step, str], None] | None = None) -> ApplyOutcome:
+                     on_step: Callable[[Step, str], None] | None = None,
+                     on_secret: Callable[[ApplyOutcome], None] | None = None) -> ApplyOutcome:
     """Apply `plan` to the tenant; raises ProvisioningError (or a subclass) on failure."""
     outcome = ApplyOutcome(actual.application, actual.service_principal)
     report = on_step or (lambda step, status: None)
@@ -57,8 +55,23 @@ async def apply_plan(gateway: GraphGateway, plan: Plan, desired: DesiredState, a
         report(step, "done" if created else "already present")
         log.info("step.applied", step=step.kind, description=step.describe(), created=created)
 
-    # The app comes first: it is the write most likely to be refused (creating app
-    # registrations is a separate right from consenting), so a refusal changes nothing.
+    # Missing first-party resource SPs first: a manifest naming an API that Graph cannot
+    # instantiate fails here, before the tenant holds anything of ours.
+    for step in plan.of_kind(CreateResourceServicePrincipal):
+        assert isinstance(step, CreateResourceServicePrincipal)
+        try:
+            await gateway.create_resource_service_principal(step.resource_app_id)
+        except GraphBadRequest as exc:
+            raise UsageError(
+                f"resource API {step.resource_name} ({step.resource_app_id}) has no service principal in this "
+                "tenant and Graph cannot create one", detail=exc.detail,
+                hint="check the app_id in the manifest; for a Microsoft API the tenant may need its licence "
+                     "(e.g. Exchange Online)") from None
+        outcome.created_resources.append(step.resource_app_id)
+        done(step)
+
+    # Then the app: the write most likely to be refused (creating app registrations is a
+    # separate right from consenting), so a refusal changes nothing of ours.
     for step in plan.of_kind(UpsertApplication):
         try:
             outcome.application = await gateway.upsert_application(
@@ -72,42 +85,45 @@ async def apply_plan(gateway: GraphGateway, plan: Plan, desired: DesiredState, a
                      "Administrator or Application Developer to your roles") from None
         done(step)
 
-    for step in plan.of_kind(CreateResourceServicePrincipal):
-        assert isinstance(step, CreateResourceServicePrincipal)
-        await gateway.create_resource_service_principal(step.resource_app_id)
-        outcome.created_resources.append(step.resource_app_id)
-        done(step)
     app = outcome.application
     if app is None:
         raise ProvisioningError("the app registration is missing after apply",
                                 hint="run again; if it persists, report it with --log-level info")
 
-    for step in plan.of_kind(CreateServicePrincipal):
-        outcome.service_principal = await gateway.create_service_principal(app.app_id)
-        done(step)
+    # The SP and the secret do not depend on each other: one round trip for both. The secret
+    # is handed off (written to the credentials file) even if the SP creation failed.
+    async def create_sp() -> None:
+        for step in plan.of_kind(CreateServicePrincipal):
+            outcome.service_principal = await gateway.create_service_principal(app.app_id)
+            done(step)
+
+    async def add_secret() -> None:
+        for step in plan.of_kind(AddSecret):
+            assert isinstance(step, AddSecret)
+            outcome.new_secret = await add_secret_exactly_once(
+                gateway, app.id, desired.unique_name, base_name=step.display_name,
+                lifetime=desired.secret_lifetime, run_id=run_id, now=now)
+            done(step)
+
+    results = await asyncio.gather(create_sp(), add_secret(), return_exceptions=True)
+    if outcome.new_secret is not None and on_secret is not None:
+        on_secret(outcome)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
     sp = outcome.service_principal
     if sp is None:
         raise ProvisioningError("the app's service principal is missing after apply")
 
-    limit = asyncio.Semaphore(TENANT_WRITE_CONCURRENCY)
-
-    async def grant(step: Step) -> None:
-        async with limit:
-            if isinstance(step, GrantAppRole):
-                created = await gateway.assign_app_role(principal_id=sp.id, resource_id=step.resource_sp_id,
-                                                        app_role_id=step.app_role_id)
-                done(step, created)
-            elif isinstance(step, GrantDelegated):
-                await gateway.create_or_update_grant(client_id=sp.id, resource_id=step.resource_sp_id,
-                                                     scopes=step.scopes, grant_id=step.grant_id)
-                done(step)
-
-    await asyncio.gather(*(grant(s) for s in plan.steps if isinstance(s, GrantAppRole | GrantDelegated)))
-
-    for step in plan.of_kind(AddSecret):
-        assert isinstance(step, AddSecret)
-        outcome.new_secret = await add_secret_exactly_once(
-            gateway, app.id, desired.unique_name, base_name=step.display_name,
-            lifetime=desired.secret_lifetime, run_id=run_id, now=now)
-        done(step)
+    grants = [s for s in plan.steps if isinstance(s, GrantAppRole | GrantDelegated)]
+    if grants:
+        roles = [s for s in grants if isinstance(s, GrantAppRole)]
+        delegated = [s for s in grants if isinstance(s, GrantDelegated)]
+        created, _ids = await BatchedReads(gateway).grant_all(
+            sp.id, [RoleGrant(s.resource_sp_id, s.app_role_id) for s in roles],
+            [DelegatedGrant(s.resource_sp_id, s.scopes, s.grant_id) for s in delegated])
+        for step, was_created in zip(roles, created, strict=True):
+            done(step, was_created)
+        for step in delegated:
+            done(step)
     return outcome

@@ -58,7 +58,7 @@ class VerificationReport:
 
 
 async def poll_until_empty(replan: Callable[[], Awaitable[Plan]], budget_s: float,
-                           initial_s: float = 0.25, max_s: float = 4.0) -> Plan:
+                           initial_s: float = 0.25, max_s: float = 1.0) -> Plan:
     """Re-plan until empty or out of budget; returns the last plan."""
     deadline = time.monotonic() + budget_s
     delay = initial_s
@@ -99,7 +99,7 @@ async def check_app_token(cloud: Cloud, tenant_id: str, client_id: str, secret: 
                 break
             log.info("verify.token_pending", resource=resource.name, error=error, missing=sorted(wanted - roles))
             await asyncio.sleep(delay)
-            delay = min(4.0, delay * 2)
+            delay = min(1.0, delay * 2)
         if error is not None:
             errors.append(f"{resource.name}: {error}")
         checks.extend(PermissionCheck(resource.name, name, name in roles) for name in sorted(wanted))

@@ -31,6 +31,27 @@ def cli() -> None:
     """Root group."""
 
 
+def _register_lifecycle() -> None:
+    """Day-2 commands (issue 4)."""
+    from .login import login, logout
+    from .offboard import offboard
+    from .rotate_secret import rotate_secret_command
+    from .verify import verify
+
+    cli.add_command(verify)
+    cli.add_command(rotate_secret_command)
+    cli.add_command(offboard)
+    cli.add_command(login)
+    cli.add_command(logout)
+
+
+def _register_bulk() -> None:
+    """Many tenants from one file (issue 5)."""
+    from .bulk import bulk
+
+    cli.add_command(bulk)
+
+
 def _register() -> None:
     from .demo import demo
     from .onboard import onboard
@@ -38,6 +59,8 @@ def _register() -> None:
 
     cli.add_command(onboard)
     cli.add_command(plan)
+    _register_lifecycle()
+    _register_bulk()
     cli.add_command(demo)
     try:
         from .simulate import simulate

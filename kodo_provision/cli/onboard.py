@@ -36,6 +36,8 @@ Steps, each shown before it is made:
 
 Safe to repeat: a second run changes nothing; a run after a partial failure or a
 removed grant repairs only what is missing; it never creates a second app.
+Permissions the app holds beyond the manifest are reported; --prune revokes them.
+The app is matched by its uniqueName (see README, "How the tool recognises its app").
 
 \b
 Credentials go to --credentials-out (default ./kodo-credentials-<tenant>.json), mode 0600.
@@ -84,19 +86,24 @@ def _emit(result: OnboardResult, output_format: str, show_secret: bool) -> None:
 @click.option("--tenant", required=True, help="Tenant ID (GUID) or a verified domain, e.g. contoso.onmicrosoft.com.")
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), default=None,
               help="Permission manifest (YAML). Default: the bundled manifests/kodo.yaml.")
-@click.option("--app-name", default=None, help="Display name of the app registration (default from the manifest).")
+@click.option("--app-name", default=None,
+              help="Display name of the app registration (default from the manifest); also its own app, "
+                   "uniqueName <manifest unique_name>-<slug>, addressed by the same --app-name in every command.")
 @click.option("--credentials-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the credentials JSON (0600). Default: ./kodo-credentials-<tenant>.json.")
 @click.option("--secret-lifetime", default=None, metavar="DURATION",
               help="Secret lifetime, e.g. 180d, 26w, 6mo, 1y. Default from the manifest (180 days).")
 @click.option("--show-secret", is_flag=True, help="Also print the client secret on stdout.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (required without a terminal).")
+@click.option("--prune", is_flag=True,
+              help="Also revoke permissions the app holds in the tenant but the manifest does not list "
+                   "(without it they are only reported).")
 @click.option("--verify-budget", type=click.FloatRange(5, 3600), default=180, show_default=True,
               metavar="SECONDS", help="How long verification may wait for Entra to replicate.")
 @connection_options
 @output_options
 def onboard(tenant: str, manifest_path: str | None, app_name: str | None, credentials_out: Path | None,
-            secret_lifetime: str | None, show_secret: bool, yes: bool, verify_budget: float, cloud: str,
+            secret_lifetime: str | None, show_secret: bool, yes: bool, prune: bool, verify_budget: float, cloud: str,
             authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None,
             client_id: str | None, output_format: str, log_format: str, log_level: str | None,
             log_file: str | None) -> int:
@@ -113,7 +120,8 @@ def onboard(tenant: str, manifest_path: str | None, app_name: str | None, creden
                          hint="review with a terminal, or pass --yes")
     options = OnboardOptions(tenant=tenant, manifest=manifest,
                              credentials_path=credentials_out or default_credentials_path(tenant),
-                             app_name=app_name, secret_lifetime=lifetime, verify_budget_s=verify_budget)
+                             app_name=app_name, secret_lifetime=lifetime, verify_budget_s=verify_budget,
+                             prune=prune)
     return run_onboard(settings, options, output_format=output_format, yes=yes, show_secret=show_secret,
                        log_format=log_format, log_level=log_level, log_file=log_file)
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from types import SimpleNamespace
 
 import click
 
 from ..auth import validate_tenant
 from ..cloud import resolve_cloud
 from ..credentials import default_credentials_path
+from ..identity import app_unique_name
 from ..manifest.load import load_manifest
 from ..onboarding import OnboardOptions, OnboardResult, onboard_tenant
 from ..output.console import render_plan
+from ..output.lifecycle import render_identity
 from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
 from .options import configured_logging, connection_options, output_options
 
@@ -34,10 +37,14 @@ Exit status with --detailed-exitcode (terraform's convention):
               help="Permission manifest (YAML). Default: the bundled manifests/kodo.yaml.")
 @click.option("--credentials", "credentials_path", type=click.Path(dir_okay=False), default=None,
               help="Credentials file to check the held secret against. Default: ./kodo-credentials-<tenant>.json.")
+@click.option("--app-name", default=None,
+              help="The app given to `onboard --app-name` (uniqueName <manifest unique_name>-<slug>).")
+@click.option("--prune", is_flag=True, help="Plan as `onboard --prune` would (revoke permissions not in the manifest).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending.")
 @connection_options
 @output_options
-def plan(tenant: str, manifest_path: str | None, credentials_path: str | None, detailed_exitcode: bool, cloud: str,
+def plan(tenant: str, manifest_path: str | None, credentials_path: str | None, app_name: str | None, prune: bool,
+         detailed_exitcode: bool, cloud: str,
          authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None, client_id: str | None,
          output_format: str, log_format: str, log_level: str | None, log_file: str | None) -> int:
     from pathlib import Path
@@ -47,7 +54,7 @@ def plan(tenant: str, manifest_path: str | None, credentials_path: str | None, d
     settings = ConnectionSettings(
         cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle), **({"client_id": client_id} if client_id else {}))
-    options = OnboardOptions(tenant=tenant, manifest=manifest, plan_only=True,
+    options = OnboardOptions(tenant=tenant, manifest=manifest, plan_only=True, app_name=app_name, prune=prune,
                              credentials_path=Path(credentials_path) if credentials_path
                              else default_credentials_path(tenant))
 
@@ -57,9 +64,15 @@ def plan(tenant: str, manifest_path: str | None, credentials_path: str | None, d
 
     with configured_logging(log_format, log_level, log_file):
         result = asyncio.run(run())
+    # The matched app's IDs (None when the app does not exist yet): the same words, the same app.
+    app = {"unique_name": app_unique_name(manifest.app.unique_name, app_name),
+           "display_name": app_name or manifest.app.display_name, "client_id": result.client_id,
+           "app_object_id": result.app_object_id, "service_principal_id": result.service_principal_id}
     if output_format == "json":
-        click.echo(json.dumps({"tenant_id": result.tenant_id, "tenant_name": result.tenant_name,
+        click.echo(json.dumps({"tenant_id": result.tenant_id, "tenant_name": result.tenant_name, "app": app,
                                **result.plan.to_dict()}, indent=2))
     else:
+        sys.stdout.write("\n".join(render_identity(result.tenant_name, result.tenant_id,
+                                                   SimpleNamespace(**app))) + "\n")
         sys.stdout.write(render_plan(result.plan, f"{result.tenant_name} ({result.tenant_id})"))
     return 2 if detailed_exitcode and not result.plan.is_empty else 0

@@ -109,13 +109,18 @@ _ALREADY_EXISTS = ("already exists", "conflicting object", "MultipleObjectsWithS
 
 def from_api_error(operation: str, exc: APIError) -> GraphError:
     """Translate kiota's APIError/ODataError into our GraphError subclasses."""
-    status = exc.response_status_code
     main = getattr(exc, "error", None)
-    code = getattr(main, "code", None)
-    message = getattr(main, "message", None) or exc.message
     inner = getattr(main, "inner_error", None)
-    request_id = getattr(inner, "request_id", None) or _header(exc.response_headers, "request-id")
-    retry_after = parse_retry_after(_header(exc.response_headers, "retry-after"))
+    return error_from_parts(
+        operation, exc.response_status_code, getattr(main, "code", None),
+        getattr(main, "message", None) or exc.message,
+        getattr(inner, "request_id", None) or _header(exc.response_headers, "request-id"),
+        parse_retry_after(_header(exc.response_headers, "retry-after")))
+
+
+def error_from_parts(operation: str, status: int | None, code: str | None, message: str | None,
+                     request_id: str | None, retry_after: float | None) -> GraphError:
+    """The GraphError subclass for a status and Graph error code (direct or inside a $batch)."""
     text = f"{code or ''} {message or ''}"
     args = (operation, status, code, message, request_id, retry_after)
     if status in (429, 503, 504):
@@ -138,8 +143,9 @@ def from_api_error(operation: str, exc: APIError) -> GraphError:
 # the app "does not reference a valid application object" (SP create), or that the principal
 # or permission "was not found" (assignment on a fresh SP).
 # https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/
+# For a grant whose client SP is not replicated yet, Graph says the clientId value is invalid.
 _REPLICATION_400 = ("does not reference a valid application object", "was not found",
-                    "does not exist", "Invalid object identifier")
+                    "does not exist", "Invalid object identifier", "Invalid value specified for property")
 
 
 def is_replication_lag(exc: BaseException) -> bool:

@@ -13,6 +13,8 @@ import httpx
 import structlog
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.method import Method
+from kiota_abstractions.request_information import RequestInformation
 from msgraph import GraphServiceClient
 from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
     AddPasswordPostRequestBody,
@@ -24,12 +26,20 @@ from msgraph.generated.applications_with_unique_name.applications_with_unique_na
     ApplicationsWithUniqueNameRequestBuilder,
 )
 from msgraph.generated.models.app_role_assignment import AppRoleAssignment as GraphAppRoleAssignment
+from msgraph.generated.models.app_role_assignment_collection_response import AppRoleAssignmentCollectionResponse
 from msgraph.generated.models.application import Application as GraphApplication
+from msgraph.generated.models.directory_role_collection_response import DirectoryRoleCollectionResponse
 from msgraph.generated.models.o_auth2_permission_grant import OAuth2PermissionGrant
+from msgraph.generated.models.o_auth2_permission_grant_collection_response import (
+    OAuth2PermissionGrantCollectionResponse,
+)
+from msgraph.generated.models.organization_collection_response import OrganizationCollectionResponse
 from msgraph.generated.models.password_credential import PasswordCredential
 from msgraph.generated.models.required_resource_access import RequiredResourceAccess
 from msgraph.generated.models.resource_access import ResourceAccess
 from msgraph.generated.models.service_principal import ServicePrincipal as GraphServicePrincipal
+from msgraph.generated.models.service_principal_lock_configuration import ServicePrincipalLockConfiguration
+from msgraph.generated.models.user import User
 from msgraph.generated.oauth2_permission_grants.oauth2_permission_grants_request_builder import (
     Oauth2PermissionGrantsRequestBuilder,
 )
@@ -47,11 +57,12 @@ from ..state.model import (
     ResourceServicePrincipal,
     ServicePrincipal,
 )
+from .batch import BatchCall, BatchOutcome, run_batch
 from .errors import (
     GraphConflict,
     GraphError,
+    GraphForbidden,
     GraphNotFound,
-    TransientNetworkError,
     from_api_error,
     from_transport_error,
 )
@@ -63,7 +74,7 @@ log = structlog.get_logger("kodo_provision.graph")
 _RESOURCE_SP_FIELDS = ["id", "appId", "displayName", "servicePrincipalNames", "appRoles",
                        "oauth2PermissionScopes"]
 _APP_FIELDS = ["id", "appId", "displayName", "uniqueName", "signInAudience", "requiredResourceAccess",
-               "passwordCredentials", "tags"]
+               "passwordCredentials", "tags", "servicePrincipalLockConfiguration"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,44 @@ class Organization:
 class Me:
     id: str
     user_principal_name: str
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Everything the first round trip of a run learns: who, where, which resources, which app."""
+
+    organization: Organization
+    me: Me
+    role_template_ids: frozenset[str] | None  # None: the roles could not be read (403)
+    resource_sps: dict[str, ResourceServicePrincipal | None]
+    application: Application | None
+
+
+@dataclass(frozen=True)
+class AppState:
+    """The app's dependents, read together in one batch."""
+
+    application: Application | None
+    service_principal: ServicePrincipal | None
+    assignments: tuple[AppRoleAssignment, ...]
+    grants: tuple[PermissionGrant, ...]
+
+
+@dataclass(frozen=True)
+class RoleGrant:
+    """One application permission to assign."""
+
+    resource_id: str
+    app_role_id: str
+
+
+@dataclass(frozen=True)
+class DelegatedGrant:
+    """One AllPrincipals grant to create (grant_id None) or to update to `scopes`."""
+
+    resource_id: str
+    scopes: tuple[str, ...]
+    grant_id: str | None
 
 
 @dataclass(frozen=True)
@@ -111,10 +160,12 @@ def to_application(app: GraphApplication) -> Application:
         PasswordCredentialInfo(_s(c.key_id), c.display_name, c.end_date_time, c.hint)
         for c in (app.password_credentials or [])
     )
+    lock = app.service_principal_lock_configuration
     return Application(id=_s(app.id), app_id=_s(app.app_id), display_name=app.display_name or "",
                        unique_name=app.unique_name, sign_in_audience=app.sign_in_audience,
                        required_resource_access=rra, password_credentials=creds,
-                       tags=tuple(app.tags or ()))
+                       tags=tuple(app.tags or ()),
+                       service_principal_locked=bool(lock and lock.is_enabled and lock.all_properties))
 
 
 def to_resource_sp(sp: GraphServicePrincipal) -> ResourceServicePrincipal:
@@ -160,15 +211,22 @@ class GraphGateway:
         return ApplicationsWithUniqueNameRequestBuilder(self.client.request_adapter,
                                                         dict(self.client.path_parameters), unique_name)
 
+    @staticmethod
+    async def _translate(operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await call()
+        except APIError as exc:
+            raise from_api_error(operation, exc) from None
+        except httpx.HTTPError as exc:
+            raise from_transport_error(operation, exc) from None
+
     async def _call(self, operation: str, policy: Policy, call: Callable[[], Awaitable[T]]) -> T:
-        async def translated() -> T:
-            try:
-                return await call()
-            except APIError as exc:
-                raise from_api_error(operation, exc) from None
-            except httpx.HTTPError as exc:
-                raise from_transport_error(operation, exc) from None
-        return await run_with_policy(operation, policy, translated, self.settings)
+        return await run_with_policy(operation, policy, lambda: self._translate(operation, call), self.settings)
+
+    async def _batch(self, calls: list[BatchCall], *, label: str,
+                     outer_policy: Policy = Policy.IDEMPOTENT) -> list[BatchOutcome]:
+        return await run_batch(self.client.request_adapter, calls, settings=self.settings,
+                               translate=self._translate, outer_policy=outer_policy, label=label)
 
     # ---- reads -------------------------------------------------------------------------
 
@@ -275,7 +333,9 @@ class GraphGateway:
         PATCH + Prefer: create-if-missing answers 201 with the app, or 204 when it updated one.
         https://learn.microsoft.com/en-us/graph/api/application-upsert"""
         body = GraphApplication(display_name=display_name, sign_in_audience=sign_in_audience,
-                                required_resource_access=_rra_models(required), tags=list(tags))
+                                required_resource_access=_rra_models(required), tags=list(tags),
+                                service_principal_lock_configuration=ServicePrincipalLockConfiguration(
+                                    is_enabled=True, all_properties=True))
         builder = self._app_by_unique_name(unique_name)
         config: RequestConfiguration = RequestConfiguration()
         config.headers.add("Prefer", "create-if-missing")
@@ -287,12 +347,15 @@ class GraphGateway:
         assert app is not None
         return app
 
-    async def create_service_principal(self, app_id: str) -> ServicePrincipal:
+    async def create_service_principal(self, app_id: str, *, app_is_new: bool = True) -> ServicePrincipal:
         """POST /servicePrincipals; if it already exists (a retry after a lost response, or a
-        concurrent run) adopt the existing one instead of failing."""
+        concurrent run) adopt the existing one instead of failing. `app_is_new`: the app was just
+        created, so "does not reference a valid application object" means replication lag and is
+        retried; for an existing API (a first-party resource) it means the appId is unknown."""
         body = GraphServicePrincipal(app_id=app_id)
+        policy = Policy.AFTER_CREATE if app_is_new else Policy.THROTTLING
         try:
-            sp = await self._call("create service principal", Policy.AFTER_CREATE | Policy.TRANSIENT_NETWORK,
+            sp = await self._call("create service principal", policy | Policy.TRANSIENT_NETWORK,
                                   lambda: self.client.service_principals.post(body))
         except GraphConflict:
             sp = None
@@ -305,7 +368,7 @@ class GraphGateway:
     async def create_resource_service_principal(self, app_id: str) -> ResourceServicePrincipal:
         """Instantiate a Microsoft first-party API (e.g. Exchange Online) in the tenant.
         https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-serviceprincipals"""
-        await self.create_service_principal(app_id)
+        await self.create_service_principal(app_id, app_is_new=False)
         builder = self._sp_by_app_id(app_id)
         sp = await self._call("read new resource service principal", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
                               lambda: builder.get(_select(builder, _RESOURCE_SP_FIELDS)))
@@ -368,4 +431,159 @@ class GraphGateway:
             return
 
 
-__all__ = ["GraphGateway", "NewSecret", "Organization", "Me", "TransientNetworkError"]
+
+
+def _role_template_ids(page: Any) -> frozenset[str]:
+    return frozenset(_s(r.role_template_id) for r in (page.value or []) if r.role_template_id)
+
+
+def _to_grant(g: Any) -> PermissionGrant:
+    return PermissionGrant(_s(g.id) if g.id else "", _s(g.resource_id), g.consent_type or "",
+                           _s(g.principal_id) or None, frozenset((g.scope or "").split()))
+
+
+def _sp_navigation(app_id: str, relationship: str) -> RequestInformation:
+    # Addressing the SP by its alternate key lets one batch read its relationships without
+    # first learning its object id. https://learn.microsoft.com/en-us/graph/api/serviceprincipal-get
+    info = RequestInformation(Method.GET, "{+baseurl}/servicePrincipals(appId='{appId}')/" + relationship,
+                              {"appId": app_id})
+    info.headers.try_add("Accept", "application/json")
+    return info
+
+
+class BatchedReads:
+    """The read side in as few round trips as Graph allows (JSON batching)."""
+
+    def __init__(self, gateway: GraphGateway) -> None:
+        self.gateway = gateway
+
+    async def overview(self, unique_name: str, resource_app_ids: list[str]) -> Overview:
+        """Organization, signed-in user, their roles, every resource SP and the app: one request.
+        https://learn.microsoft.com/en-us/graph/json-batching"""
+        g = self.gateway
+        client = g.client
+        roles = client.me.transitive_member_of.graph_directory_role
+        calls = [
+            BatchCall("read organization", client.organization.to_get_request_information(
+                _select(client.organization, ["id", "displayName", "verifiedDomains"])),
+                OrganizationCollectionResponse),
+            BatchCall("read signed-in user", client.me.to_get_request_information(
+                _select(client.me, ["id", "userPrincipalName"])), User, missing_ok=True),
+            BatchCall("read your directory roles", roles.to_get_request_information(
+                _select(roles, ["id", "displayName", "roleTemplateId"])), DirectoryRoleCollectionResponse,
+                missing_ok=True),
+            BatchCall("read application", g._app_by_unique_name(unique_name).to_get_request_information(
+                _select(g._app_by_unique_name(unique_name), _APP_FIELDS)), GraphApplication, missing_ok=True),
+        ]
+        for app_id in resource_app_ids:
+            builder = g._sp_by_app_id(app_id)
+            calls.append(BatchCall(f"read service principal of {app_id}",
+                                   builder.to_get_request_information(_select(builder, _RESOURCE_SP_FIELDS)),
+                                   GraphServicePrincipal, missing_ok=True))
+        org_out, me_out, roles_out, app_out, *sp_outs = await g._batch(calls, label="read overview")
+        orgs = org_out.unwrap()
+        org = (orgs.value or [None])[0] if orgs else None
+        if org is None:
+            raise GraphError("read organization", 200, None, "no organization returned")
+        default = next((d.name for d in (org.verified_domains or []) if d.is_default), None)
+        # A partner admin signed in through a delegated-admin (GDAP) relationship is not a
+        # member of the customer directory: /me answers 404 there and the roles come from the
+        # relationship, not from directory membership.
+        # https://learn.microsoft.com/en-us/partner-center/customers/gdap-introduction
+        user = me_out.unwrap()
+        role_ids: frozenset[str] | None = None
+        if user is not None and not isinstance(roles_out.error, GraphForbidden):
+            page = roles_out.unwrap()
+            if page is not None:
+                role_ids = _role_template_ids(page)
+                if page.odata_next_link:  # more than a page of roles: rare, read the rest directly
+                    role_ids = await g.my_directory_role_template_ids()
+        app = app_out.unwrap()
+        sps = {a: (to_resource_sp(o.unwrap()) if o.unwrap() else None) for a, o in zip(resource_app_ids, sp_outs,
+                                                                                          strict=True)}
+        return Overview(Organization(_s(org.id), org.display_name or "", default),
+                        Me(_s(user.id), user.user_principal_name or "") if user else Me("", ""), role_ids, sps,
+                        to_application(app) if app else None)
+
+    async def app_state(self, app_id: str, *, unique_name: str | None = None,
+                        policy: Policy = Policy.IDEMPOTENT) -> AppState:
+        """The app (when unique_name is given), its SP, assignments and grants: one request."""
+        g = self.gateway
+        sp_builder = g._sp_by_app_id(app_id)
+        calls = [
+            BatchCall("read service principal", sp_builder.to_get_request_information(
+                _select(sp_builder, ["id", "appId"])), GraphServicePrincipal, policy, missing_ok=True),
+            BatchCall("read app role assignments", _sp_navigation(app_id, "appRoleAssignments"),
+                      AppRoleAssignmentCollectionResponse, policy, missing_ok=True),
+            BatchCall("read delegated grants", _sp_navigation(app_id, "oauth2PermissionGrants"),
+                      OAuth2PermissionGrantCollectionResponse, policy, missing_ok=True),
+        ]
+        if unique_name:
+            builder = g._app_by_unique_name(unique_name)
+            calls.append(BatchCall("read application", builder.to_get_request_information(
+                _select(builder, _APP_FIELDS)), GraphApplication, policy, missing_ok=True))
+        sp_out, assign_out, grant_out, *app_out = await g._batch(calls, label="read app state")
+        sp = sp_out.unwrap()
+        assignments_page = assign_out.unwrap()
+        grants_page = grant_out.unwrap()
+        app = app_out[0].unwrap() if app_out else None
+        service_principal = ServicePrincipal(_s(sp.id), _s(sp.app_id)) if sp else None
+        assignments = tuple(AppRoleAssignment(_s(a.id), _s(a.resource_id), _s(a.app_role_id))
+                            for a in (assignments_page.value or [] if assignments_page else []))
+        grants = tuple(_to_grant(x) for x in (grants_page.value or [] if grants_page else []))
+        more = any(p is not None and p.odata_next_link for p in (assignments_page, grants_page))
+        if service_principal is not None and more:
+            # Rare: more than a page (> 100 assignments); follow the links directly.
+            assignments = await g.app_role_assignments(service_principal.id)
+            grants = await g.permission_grants(service_principal.id)
+        return AppState(to_application(app) if app else None, service_principal, assignments, grants)
+
+    async def grant_all(self, principal_id: str, roles: list[RoleGrant],
+                        delegated: list[DelegatedGrant]) -> tuple[list[bool], list[str]]:
+        """Every app role assignment and delegated grant in one batch (≤ 20 per request).
+        Returns (created? per role, grant id per delegated grant). A duplicate assignment
+        ("already exists") counts as done, so a resent batch after a lost response is harmless.
+        https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-approleassignedto"""
+        g = self.gateway
+        client = g.client
+        calls: list[BatchCall] = []
+        for role in roles:
+            body = GraphAppRoleAssignment(principal_id=uuid.UUID(principal_id),
+                                          resource_id=uuid.UUID(role.resource_id),
+                                          app_role_id=uuid.UUID(role.app_role_id))
+            builder = client.service_principals.by_service_principal_id(role.resource_id).app_role_assigned_to
+            calls.append(BatchCall("grant application permission", builder.to_post_request_information(body),
+                                   None, Policy.AFTER_CREATE))
+        for grant in delegated:
+            scope = " ".join(grant.scopes)
+            if grant.grant_id is None:
+                body = OAuth2PermissionGrant(client_id=principal_id, consent_type="AllPrincipals",
+                                             resource_id=grant.resource_id, scope=scope)
+                calls.append(BatchCall("grant delegated permissions",
+                                       client.oauth2_permission_grants.to_post_request_information(body),
+                                       OAuth2PermissionGrant, Policy.AFTER_CREATE))
+            else:
+                item = client.oauth2_permission_grants.by_o_auth2_permission_grant_id(grant.grant_id)
+                calls.append(BatchCall("update delegated grant",
+                                       item.to_patch_request_information(OAuth2PermissionGrant(scope=scope)),
+                                       None, Policy.AFTER_CREATE))
+        outcomes = await g._batch(calls, label="grant permissions",
+                                  outer_policy=Policy.THROTTLING | Policy.TRANSIENT_NETWORK)
+        created: list[bool] = []
+        for outcome in outcomes[:len(roles)]:
+            if isinstance(outcome.error, GraphConflict):
+                created.append(False)
+            else:
+                outcome.unwrap()
+                created.append(True)
+        grant_ids: list[str] = []
+        for grant, outcome in zip(delegated, outcomes[len(roles):], strict=True):
+            if isinstance(outcome.error, GraphConflict):
+                # A grant for this pair appeared meanwhile (a resent batch, a concurrent run):
+                # merge into it instead of failing. One grant per client/resource pair.
+                grant_ids.append(await g.create_or_update_grant(client_id=principal_id, resource_id=grant.resource_id,
+                                                                scopes=grant.scopes, grant_id=None))
+                continue
+            value = outcome.unwrap()
+            grant_ids.append(_s(value.id) if value is not None and getattr(value, "id", None) else grant.grant_id or "")
+        return created, grant_ids

@@ -45,17 +45,22 @@ class RetrySettings:
     replication_budget_s: float = 300.0
     network_attempts: int = 4
     backoff_initial_s: float = 0.25
-    backoff_max_s: float = 8.0
+    # Replication lag has no announced end; a short cap keeps the overshoot after the object
+    # appears under a second, at the price of one cheap request per second while waiting.
+    backoff_max_s: float = 1.0
+
+
+def matches_policy(policy: Policy, exc: BaseException) -> bool:
+    """True when `policy` names `exc` as worth another attempt."""
+    if isinstance(exc, GraphThrottled):
+        return Policy.THROTTLING in policy
+    if isinstance(exc, TransientNetworkError):
+        return Policy.TRANSIENT_NETWORK in policy
+    return Policy.REPLICATION_LAG in policy and is_replication_lag(exc)
 
 
 def _matches(policy: Policy) -> Callable[[BaseException], bool]:
-    def check(exc: BaseException) -> bool:
-        if isinstance(exc, GraphThrottled):
-            return Policy.THROTTLING in policy
-        if isinstance(exc, TransientNetworkError):
-            return Policy.TRANSIENT_NETWORK in policy
-        return Policy.REPLICATION_LAG in policy and is_replication_lag(exc)
-    return check
+    return lambda exc: matches_policy(policy, exc)
 
 
 class _Wait:

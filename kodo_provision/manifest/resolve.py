@@ -6,11 +6,13 @@ tenant's resource SP is the authority on which names exist and of what type.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from ..errors import ManifestError
+from ..identity import MANIFEST_TAG_PREFIX, TOOL_TAG
 from ..state.model import PermissionDefinition, RequiredAccess, ResourceServicePrincipal
 from .model import Manifest, ResourceSpec
 
@@ -63,7 +65,8 @@ class DesiredState:
 
     @property
     def tags(self) -> tuple[str, ...]:
-        return (f"kodo-manifest:{self.manifest_version}",)
+        # TOOL_TAG marks the app as ours for destructive commands (see identity.py).
+        return (TOOL_TAG, f"{MANIFEST_TAG_PREFIX}{self.manifest_version}")
 
 
 def _find(defs: tuple[PermissionDefinition, ...], name: str) -> PermissionDefinition | None:
@@ -94,7 +97,9 @@ def _resolve_kind(spec: ResourceSpec, index: int, kind: str, problems: list[str]
             problems.append(f"{where}: {spec.name} has no permission {name!r}; permission names are "
                             f"case-sensitive, did you mean {variant!r}?")
         else:
-            problems.append(f"{where}: {spec.name} has no {kind} permission {name!r}")
+            nearest = difflib.get_close_matches(name, [d.value for d in own], n=3, cutoff=0.6)
+            suggestion = f" (nearest: {', '.join(nearest)})" if nearest else ""
+            problems.append(f"{where}: {spec.name} has no {kind} permission {name!r}{suggestion}")
     return tuple(out)
 
 

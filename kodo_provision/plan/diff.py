@@ -13,6 +13,8 @@ from .model import (
     GrantAppRole,
     GrantDelegated,
     Plan,
+    RevokeAppRole,
+    RevokeDelegated,
     Step,
     UpsertApplication,
 )
@@ -31,6 +33,8 @@ def _application_changes(desired: DesiredState, app: Application) -> tuple[str, 
         changed.append("signInAudience")
     if not set(desired.tags) <= set(app.tags):
         changed.append("tags")
+    if not app.service_principal_locked:
+        changed.append("servicePrincipalLockConfiguration")
     return tuple(changed)
 
 
@@ -52,9 +56,47 @@ def secret_reason(app: Application | None, held: HeldSecret | None, now: datetim
     return None
 
 
+def assignment_names(actual: TenantState, resource_sp_id: str, app_role_id: str) -> tuple[str, str]:
+    """(resource name, permission name) for an assignment, falling back to IDs when unknown."""
+    for rsp in actual.resource_service_principals.values():
+        if rsp.id == resource_sp_id:
+            role = next((r.value for r in rsp.app_roles if r.id == app_role_id), app_role_id)
+            return rsp.display_name, role
+    return resource_sp_id, app_role_id
+
+
+def extra_permissions(desired: DesiredState, actual: TenantState
+                      ) -> tuple[tuple[RevokeAppRole, ...], tuple[RevokeDelegated, ...]]:
+    """Drift the other way: what the KODO service principal holds that the manifest does not list.
+    Only AllPrincipals grants count; a user's own consent (consentType Principal) is theirs."""
+    if actual.application is None or actual.service_principal is None:
+        return (), ()
+    wanted_roles = {(r.sp.id, p.id) for r in desired.resources if r.sp for p in r.application}
+    roles: list[RevokeAppRole] = []
+    for a in sorted(actual.app_role_assignments, key=lambda a: (a.resource_id, a.app_role_id, a.id)):
+        if (a.resource_id, a.app_role_id) not in wanted_roles:
+            resource_name, permission_name = assignment_names(actual, a.resource_id, a.app_role_id)
+            roles.append(RevokeAppRole(a.id, resource_name, a.resource_id, a.app_role_id, permission_name))
+    wanted_scopes = {r.sp.id: {p.name for p in r.delegated} for r in desired.resources if r.sp}
+    names = {rsp.id: rsp.display_name for rsp in actual.resource_service_principals.values()}
+    grants: list[RevokeDelegated] = []
+    for g in sorted(actual.grants, key=lambda g: (g.resource_id, g.id)):
+        if g.consent_type != ALL_PRINCIPALS:
+            continue
+        wanted = wanted_scopes.get(g.resource_id, set())
+        extra = tuple(sorted(g.scopes - wanted))
+        if extra:
+            grants.append(RevokeDelegated(g.id, names.get(g.resource_id, g.resource_id), g.resource_id, extra,
+                                          tuple(sorted(g.scopes & wanted))))
+    return tuple(roles), tuple(grants)
+
+
 def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret | None,
-         now: datetime, renew_before: timedelta = DEFAULT_RENEW_BEFORE) -> Plan:
-    """Every step needed to make `actual` match `desired`, in dependency order."""
+         now: datetime, renew_before: timedelta = DEFAULT_RENEW_BEFORE, prune: bool = False) -> Plan:
+    """Every step needed to make `actual` match `desired`, in dependency order.
+
+    Permissions the tenant holds beyond the manifest are reported as notes, and become
+    revoke steps only with `prune` (nothing is taken away unless asked)."""
     steps: list[Step] = []
     for resource in desired.resources:
         if resource.sp is None:
@@ -76,6 +118,8 @@ def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret 
     assigned = {(a.resource_id, a.app_role_id) for a in actual.app_role_assignments} if sp else set()
     grants = {g.resource_id: g for g in actual.grants
               if g.consent_type == ALL_PRINCIPALS} if sp else {}
+    extra_roles, extra_grants = extra_permissions(desired, actual) if sp else ((), ())
+    pruned_in_update: set[str] = set()
     for resource in desired.resources:
         if resource.sp is None:
             continue
@@ -90,14 +134,28 @@ def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret 
         missing = tuple(s for s in wanted if s not in have)
         if missing:
             merged = tuple(sorted(have | set(wanted)))
+            removed: tuple[str, ...] = ()
+            if prune and grant is not None:
+                # One PATCH both adds and drops scopes (two concurrent updates would race).
+                removed = tuple(sorted(have - set(wanted)))
+                merged = tuple(sorted(set(wanted)))
+                pruned_in_update.add(grant.id)
             steps.append(GrantDelegated(resource.name, resource.app_id, resource.sp.id, merged, missing,
-                                        grant.id if grant else None))
+                                        grant.id if grant else None, removed))
+    if prune:
+        steps.extend(extra_roles)
+        steps.extend(g for g in extra_grants if g.grant_id not in pruned_in_update)
 
     reason = secret_reason(app, held_secret, now, renew_before)
     if reason:
         steps.append(AddSecret(desired.secret_display_name, desired.secret_lifetime.days, reason))
 
     notes = []
+    if not prune:
+        notes += [f"not in the manifest (kept; `onboard --prune` revokes it): application permission "
+                  f"{r.resource_name} / {r.permission_name}" for r in extra_roles]
+        notes += [f"not in the manifest (kept; `onboard --prune` revokes it): delegated "
+                  f"{g.resource_name} / {' '.join(g.removed)}" for g in extra_grants]
     if actual.duplicate_applications:
         notes.append(f"{len(actual.duplicate_applications)} other app(s) named {desired.display_name!r} "
                      "exist without KODO's uniqueName; they are left alone")

@@ -100,10 +100,13 @@ class GrantDelegated(Step):
     scopes: tuple[str, ...]
     added: tuple[str, ...]
     grant_id: str | None = None
+    # With --prune: scopes the manifest does not list, dropped by the same update.
+    removed: tuple[str, ...] = ()
 
     def describe(self) -> str:
         verb = "update" if self.grant_id else "create"
-        return f"{verb} delegated grant for all users on {self.resource_name}: add {' '.join(self.added)}"
+        text = f"{verb} delegated grant for all users on {self.resource_name}: add {' '.join(self.added)}"
+        return text + (f"; remove {' '.join(self.removed)}" if self.removed else "")
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,82 @@ class AddSecret(Step):
 
     def describe(self) -> str:
         return f"add client secret {self.display_name!r} valid {self.lifetime_days} days ({self.reason})"
+
+
+@dataclass(frozen=True)
+class RevokeAppRole(Step):
+    """Remove an application permission the manifest does not list (--prune, offboard)."""
+
+    kind: ClassVar[str] = "revoke_app_role"
+    permission: ClassVar[str] = "AppRoleAssignment.ReadWrite.All"
+    assignment_id: str
+    resource_name: str
+    resource_sp_id: str
+    app_role_id: str
+    permission_name: str
+
+    def describe(self) -> str:
+        return f"revoke application permission {self.resource_name} / {self.permission_name}"
+
+
+@dataclass(frozen=True)
+class RevokeDelegated(Step):
+    """Remove delegated scopes from an AllPrincipals grant; the whole grant when none remain."""
+
+    kind: ClassVar[str] = "revoke_delegated"
+    permission: ClassVar[str] = "DelegatedPermissionGrant.ReadWrite.All"
+    grant_id: str
+    resource_name: str
+    resource_sp_id: str
+    removed: tuple[str, ...]
+    remaining: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if not self.remaining:
+            return f"remove the delegated grant on {self.resource_name} ({' '.join(self.removed) or 'no scopes'})"
+        return f"remove delegated scopes {' '.join(self.removed)} from the grant on {self.resource_name}"
+
+
+@dataclass(frozen=True)
+class DeleteServicePrincipal(Step):
+    """Offboard: the app's service principal (enterprise application)."""
+
+    kind: ClassVar[str] = "delete_service_principal"
+    permission: ClassVar[str] = "Application.ReadWrite.All"
+    service_principal_id: str
+    app_id: str
+
+    def describe(self) -> str:
+        return f"delete the app's service principal {self.service_principal_id}"
+
+
+@dataclass(frozen=True)
+class DeleteApplication(Step):
+    """Offboard: the app registration (soft delete: 30 days in deleted items)."""
+
+    kind: ClassVar[str] = "delete_application"
+    permission: ClassVar[str] = "Application.ReadWrite.All"
+    object_id: str
+    app_id: str
+    display_name: str
+    unique_name: str
+
+    def describe(self) -> str:
+        return (f"delete app registration {self.display_name!r} (uniqueName {self.unique_name}, "
+                f"client ID {self.app_id}); Entra keeps it 30 days in deleted items")
+
+
+@dataclass(frozen=True)
+class PurgeApplication(Step):
+    """Offboard --purge: remove the soft-deleted app from deleted items for good."""
+
+    kind: ClassVar[str] = "purge_application"
+    permission: ClassVar[str] = "Application.ReadWrite.All"
+    object_id: str
+    display_name: str
+
+    def describe(self) -> str:
+        return f"purge app registration {self.display_name!r} ({self.object_id}) from deleted items (permanent)"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ Protocol references:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import string
@@ -17,8 +18,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
+import jwt
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -357,16 +359,16 @@ def _issue_user_tokens(request: Request, core: SimulatorCore, user: User, tenant
     })
 
 
-def _client_credentials(core: SimulatorCore, tenant: Tenant | None, form: Any) -> JSONResponse:
+def _client_credentials(core: SimulatorCore, tenant: Tenant | None, form: Any, request_url: str) -> JSONResponse:
     client_id = str(form.get("client_id") or "").lower()
     if tenant is None:
-        raise AadError(400, "invalid_request", 90009,
-                       "Application is requesting a token for itself. This scenario is supported only if resource "
-                       "is specified using the GUID based App Identifier; use a tenant-specific endpoint.")
+        raise AadError(400, "invalid_request", 50194,
+                       f"Application '{client_id}' is not configured as a multi-tenant application. Usage of the "
+                       "/common endpoint is not supported for such applications. Use a tenant-specific endpoint or "
+                       "configure the application to be multi-tenant.")
     secret = form.get("client_secret")
-    if not secret:
-        if form.get("client_assertion"):
-            raise AadError(400, "invalid_client", 700027, "Client assertion is not supported by this simulator yet.")
+    assertion = form.get("client_assertion")
+    if not secret and not assertion:
         raise AadError(400, "invalid_client", 7000218,
                        "The request body must contain the following parameter: 'client_assertion' or "
                        "'client_secret'.")
@@ -384,7 +386,59 @@ def _client_credentials(core: SimulatorCore, tenant: Tenant | None, form: Any) -
                        "administrator of the tenant or consented to by any user in the tenant. You may have sent "
                        "your authentication request to the wrong tenant.")
     app = home[1]
-    h = secret_hash(str(secret))
+    if assertion:
+        _check_client_assertion(request_url, client_id, app, str(assertion), form)
+    else:
+        _check_secret(core, client_id, app, str(secret))
+    return _app_only_token(core, tenant, client_id, client_sp, scopes)
+
+
+def _check_client_assertion(token_url: str, client_id: str, app, assertion: str, form: Any) -> None:
+    """Certificate credentials: a JWT signed with a certificate registered on the app.
+
+    https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials
+    """
+    if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+        raise AadError(400, "invalid_request", 7000216,
+                       "'client_assertion', 'client_secret' or 'request' is required for the "
+                       "'client_credentials' grant type.")
+    try:
+        header = jwt.get_unverified_header(assertion)
+    except jwt.PyJWTError as exc:
+        raise AadError(401, "invalid_client", 50027, "JWT token is invalid or malformed.") from exc
+
+    def thumb(name: str) -> bytes | None:
+        v = header.get(name)
+        return base64.urlsafe_b64decode(v + "=" * (-len(v) % 4)) if v else None
+
+    sha256, sha1 = thumb("x5t#S256"), thumb("x5t")
+    cert = next((c["cert"] for c in app.extra.get("certs", {}).values()
+                 if (sha256 and c["sha256"] == sha256) or (sha1 and c["sha1"] == sha1)), None)
+    if cert is None:
+        raise AadError(401, "invalid_client", 700027,
+                       "Client assertion failed signature validation. The key was not found: the certificate "
+                       f"used to sign the assertion is not registered on application '{client_id}'.")
+    try:
+        claims = jwt.decode(assertion, cert.public_key(), algorithms=["RS256", "PS256"],
+                            options={"verify_aud": False})
+    except jwt.ExpiredSignatureError as exc:
+        raise AadError(401, "invalid_client", 700024,
+                       "Client assertion is not within its valid time range.") from exc
+    except jwt.PyJWTError as exc:
+        raise AadError(401, "invalid_client", 700027, "Client assertion failed signature validation.") from exc
+    if claims.get("iss") != client_id or claims.get("sub") != client_id:
+        raise AadError(401, "invalid_client", 700021, "Client assertion application identifier doesn't match "
+                       "'client_id' parameter.")
+    aud = urlsplit(str(claims.get("aud", "")))
+    if aud.netloc != urlsplit(token_url).netloc or not aud.path.rstrip("/").endswith(
+            ("/oauth2/v2.0/token", "/oauth2/token", "/v2.0")):
+        raise AadError(401, "invalid_client", 700212,
+                       f"No matching federated identity record found for presented assertion audience "
+                       f"'{claims.get('aud')}'.")
+
+
+def _check_secret(core: SimulatorCore, client_id: str, app, secret: str) -> None:
+    h = secret_hash(secret)
     delay = core.faults.faults.new_secret_delay_ms / 1000.0
     invalid = AadError(401, "invalid_client", 7000215,
                        "Invalid client secret provided. Ensure the secret being sent in the request is the client "
@@ -400,6 +454,9 @@ def _client_credentials(core: SimulatorCore, tenant: Tenant | None, form: Any) -
     if time.monotonic() - meta["created"] < delay:
         # A brand-new secret is not accepted for a few seconds (graph-facts §11.2).
         raise invalid
+
+
+def _app_only_token(core: SimulatorCore, tenant: Tenant, client_id: str, client_sp, scopes: list[str]) -> JSONResponse:
     resource = scopes[0][: -len("/.default")]
     rsp = _resource_sp(tenant, resource)
     role_values = {r["id"].lower(): r["value"] for r in rsp.data.get("appRoles", [])}
@@ -452,7 +509,7 @@ async def token(request: Request, core: SimulatorCore) -> Response:
             scopes = str(form.get("scope") or "").split()
             return _issue_user_tokens(request, core, rt.user, target, rt.client_id, scopes)
         if grant == "client_credentials":
-            return _client_credentials(core, tenant, form)
+            return _client_credentials(core, tenant, form, f"{_base(request)}{request.url.path}")
     raise AadError(400, "unsupported_grant_type", 70003,
                    f"The app requested an unsupported grant type '{grant}'.")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,6 +16,8 @@ from .faults import FaultEngine, Faults
 from .scenario import Scenario
 from .store import Directory, User
 from .tokens import TokenIssuer
+
+REQUEST_LOG_LIMIT = 100_000
 
 
 @dataclass
@@ -110,7 +113,8 @@ class SimulatorCore:
             self.directory = Directory(self.scenario)
             self.faults.set(self._initial_faults)
             self.faults.clear_targeted()
-            self.request_log: list[RequestRecord] = []
+            # Bounded, so a long-running `simulate` under load does not grow without limit.
+            self.request_log: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
             self.device_codes: dict[str, DeviceCode] = {}
             self.refresh_tokens: dict[str, RefreshGrant] = {}
             self.sign_in_overrides: dict[str | None, SignInOverride] = {}

@@ -71,6 +71,9 @@ class Application:
     required_resource_access: frozenset[RequiredAccess] = frozenset()
     password_credentials: tuple[PasswordCredentialInfo, ...] = ()
     tags: tuple[str, ...] = ()
+    # App instance property lock: credentials cannot be added to the SP behind the app's back.
+    # https://learn.microsoft.com/en-us/graph/api/resources/serviceprincipallockconfiguration
+    service_principal_locked: bool = True
 
 
 @dataclass(frozen=True)

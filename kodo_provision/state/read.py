@@ -1,13 +1,17 @@
 """Read what the tenant holds now (level-based: every run reads the tenant afresh; there is
-no local state file, the tenant is the state)."""
+no local state file, the tenant is the state). Reads are batched: the app's service principal,
+assignments and grants come back in one request."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import Any
 
-from ..graph.gateway import GraphGateway
-from .model import ResourceServicePrincipal, TenantState
+from ..graph.gateway import BatchedReads, GraphGateway
+from .model import Application, ResourceServicePrincipal, TenantState
+
+_UNKNOWN: Any = object()
 
 
 async def read_resource_service_principals(gateway: GraphGateway, app_ids: Iterable[str]
@@ -19,17 +23,29 @@ async def read_resource_service_principals(gateway: GraphGateway, app_ids: Itera
 
 
 async def read_tenant_state(gateway: GraphGateway, unique_name: str,
-                            resource_sps: dict[str, ResourceServicePrincipal | None]) -> TenantState:
-    """The KODO app, its service principal, its grants and assignments, as they are now."""
-    app = await gateway.application_by_unique_name(unique_name)
-    if app is None:
-        return TenantState(resource_service_principals={k: v for k, v in resource_sps.items() if v})
-    sp = await gateway.service_principal(app.app_id)
-    assignments: tuple = ()
-    grants: tuple = ()
-    if sp is not None:
-        assignments, grants = await asyncio.gather(gateway.app_role_assignments(sp.id),
-                                                   gateway.permission_grants(sp.id))
-    return TenantState(application=app, service_principal=sp, app_role_assignments=assignments,
-                       grants=grants,
-                       resource_service_principals={k: v for k, v in resource_sps.items() if v})
+                            resource_sps: dict[str, ResourceServicePrincipal | None], *,
+                            application: Application | None = _UNKNOWN,
+                            app_id: str | None = None) -> TenantState:
+    """The KODO app, its service principal, its grants and assignments, as they are now.
+
+    `application`: the app as already read (None: known to be absent). `app_id`: its appId when
+    known, so app and dependents are read together in one request. Neither: two requests.
+    """
+    present = {k: v for k, v in resource_sps.items() if v}
+    if application is _UNKNOWN and app_id is None:
+        application = await gateway.application_by_unique_name(unique_name)
+    if application is None:
+        return TenantState(resource_service_principals=present)
+    reads = BatchedReads(gateway)
+    if application is _UNKNOWN:
+        assert app_id is not None
+        state = await reads.app_state(app_id, unique_name=unique_name)
+        application = state.application
+        if application is None:
+            return TenantState(resource_service_principals=present)
+    else:
+        state = await reads.app_state(application.app_id)
+    return TenantState(application=application, service_principal=state.service_principal,
+                       app_role_assignments=state.assignments if state.service_principal else (),
+                       grants=state.grants if state.service_principal else (),
+                       resource_service_principals=present)

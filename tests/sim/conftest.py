@@ -68,14 +68,14 @@ def tenant_state(sim, tenant: str = CONTOSO) -> dict[str, Any]:
     return sim.tenant(tenant).dump()
 
 
-def kodo_apps(state: dict[str, Any]) -> list[dict[str, Any]]:
-    return [a for a in state["applications"] if a.get("uniqueName") == UNIQUE_NAME]
+def kodo_apps(state: dict[str, Any], unique_name: str = UNIQUE_NAME) -> list[dict[str, Any]]:
+    return [a for a in state["applications"] if a.get("uniqueName") == unique_name]
 
 
-def assert_converged(sim, tenant: str, creds_path: Path) -> dict[str, Any]:
+def assert_converged(sim, tenant: str, creds_path: Path, unique_name: str = UNIQUE_NAME) -> dict[str, Any]:
     """The invariants after any successful onboarding."""
     state = tenant_state(sim, tenant)
-    apps = kodo_apps(state)
+    apps = kodo_apps(state, unique_name)
     assert len(apps) == 1, apps
     app = apps[0]
     sps = [s for s in state["servicePrincipals"] if s["appId"] == app["appId"]]

@@ -112,10 +112,23 @@ def test_credentials_of_another_tenant_are_not_overwritten(sim, kodo, tmp_path):
 
 def test_custom_app_name_and_lifetime(sim, kodo, tmp_path):
     kodo("onboard", "--yes", "--app-name", "KODO Backup (Contoso)", "--secret-lifetime", "90d")
-    result = assert_converged(sim, CONTOSO, tmp_path / f"kodo-credentials-{CONTOSO}.json")
+    # --app-name addresses its own app: uniqueName <manifest unique_name>-<slug(app name)>.
+    result = assert_converged(sim, CONTOSO, tmp_path / f"kodo-credentials-{CONTOSO}.json",
+                              unique_name="kodo-cloud-backup-kodo-backup-contoso")
     assert result["app"]["displayName"] == "KODO Backup (Contoso)"
     expires = result["creds"]["secret_expires_at"]
     assert expires and Path  # ISO 8601, parsed below
     from datetime import UTC, datetime, timedelta
     delta = datetime.fromisoformat(expires) - datetime.now(UTC)
     assert timedelta(days=89) < delta <= timedelta(days=90)
+
+
+def test_app_is_single_tenant_and_its_service_principal_locked(sim, kodo, tmp_path):
+    """Least privilege: AzureADMyOrg, and the app instance property lock so no credential can be
+    added to the service principal behind the app's back.
+    https://learn.microsoft.com/en-us/graph/api/resources/serviceprincipallockconfiguration"""
+    kodo("onboard", "--yes")
+    app = assert_converged(sim, CONTOSO, tmp_path / f"kodo-credentials-{CONTOSO}.json")["app"]
+    assert app["signInAudience"] == "AzureADMyOrg"
+    lock = app["servicePrincipalLockConfiguration"]
+    assert lock["isEnabled"] is True and lock["allProperties"] is True

@@ -120,3 +120,11 @@ def test_no_terminal_without_yes_is_refused_before_sign_in(sim, kodo):
     run = kodo("onboard", expect=ExitStatus.USAGE)
     assert "--yes" in one_error_line(run.err)
     assert not sim.request_log
+
+
+def test_unknown_resource_api_is_refused_before_anything_of_ours_exists(sim, kodo, tmp_path):
+    path = manifest_with(tmp_path, lambda d: d["resources"].append(
+        {"name": "Nonexistent API", "app_id": "12345678-1234-1234-1234-123456789abc", "application": ["X.Read"]}))
+    run = kodo("onboard", "--yes", "--manifest", path, expect=ExitStatus.USAGE)
+    assert "Nonexistent API" in one_error_line(run.err)
+    assert_unchanged(sim)

@@ -130,3 +130,12 @@ def test_odata_error_for_batch_sdk_misuse_is_graph_shaped(sim):
     with pytest.raises(ODataError) as err:
         run(c.applications.by_application_id("missing").get())
     assert err.value.error.inner_error is not None
+
+
+def test_instance_discovery_and_device_login_page(sim, raw):
+    authorize = f"{sim.url}/contoso.onmicrosoft.com/oauth2/v2.0/authorize"
+    r = raw("GET", "/common/discovery/instance", params={"api-version": "1.1", "authorization_endpoint": authorize})
+    discovered = r.json()["tenant_discovery_endpoint"]
+    assert discovered == f"{sim.url}/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"
+    assert "/_sim/device-codes/" in raw("GET", "/devicelogin").text
+    assert raw("GET", "/contoso.onmicrosoft.com/nothing/here").status_code == 404

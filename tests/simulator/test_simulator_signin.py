@@ -190,7 +190,7 @@ def test_new_secret_is_refused_until_it_has_aged(sim):
     assert app_only(sim, CONTOSO, app.app_id, pw.secret_text).get_token("https://graph.microsoft.com/.default")
 
 
-def test_client_credentials_for_a_resource_missing_in_the_tenant(sim, raw):
+def test_client_credentials_needs_a_dot_default_scope(sim, raw):
     sim.set_sign_in(tenant=FABRIKAM)
     c, app, pw = _new_app_with_secret(sim)
     r = raw("POST", f"/{CONTOSO}/oauth2/v2.0/token", data={
@@ -224,3 +224,55 @@ def test_slow_down_then_success(sim, raw):
         assert reused.json()["error"] == "bad_verification_code"
     finally:
         sim.core.scenario.sign_in.slow_down_polls = 0
+
+
+def _self_signed_pem() -> tuple[bytes, bytes]:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kodo-test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return key_pem + cert.public_bytes(serialization.Encoding.PEM), cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_certificate_credential_client_assertion(sim):
+    import base64
+
+    from azure.identity import CertificateCredential
+    from msgraph.generated.models.app_role_assignment import AppRoleAssignment
+    from msgraph.generated.models.key_credential import KeyCredential
+
+    pem, der = _self_signed_pem()
+    c = graph_client(sim, sign_in(sim))
+
+    async def go():
+        app = await c.applications.post(Application(display_name="cert app", key_credentials=[
+            KeyCredential(type="AsymmetricX509Cert", usage="Verify", key=der)]))
+        sp = await c.service_principals.post(ServicePrincipal(app_id=app.app_id))
+        exo = await c.service_principals_with_app_id("00000002-0000-0ff1-ce00-000000000000").get()
+        await c.service_principals.by_service_principal_id(exo.id).app_role_assigned_to.post(AppRoleAssignment(
+            principal_id=sp.id, resource_id=exo.id, app_role_id="dc890d15-9560-4a4c-9b7f-a736ec74ec40"))
+        return app
+
+    app = run(go())
+    stored = sim.tenant(CONTOSO).dump()["applications"][0]["keyCredentials"][0]
+    assert stored["key"] is None and base64.b64decode(stored["customKeyIdentifier"])
+    cred = CertificateCredential(CONTOSO, app.app_id, certificate_data=pem, authority=sim.url,
+                                 disable_instance_discovery=True, connection_verify=sim.ca_bundle_path)
+    token = cred.get_token("https://outlook.office365.com/.default")
+    assert claims(token.token)["roles"] == ["full_access_as_app"]
+    other_pem, _ = _self_signed_pem()
+    with pytest.raises(ClientAuthenticationError, match="AADSTS700027"):
+        CertificateCredential(CONTOSO, app.app_id, certificate_data=other_pem, authority=sim.url,
+                              disable_instance_discovery=True, connection_verify=sim.ca_bundle_path,
+                              ).get_token("https://outlook.office365.com/.default")

@@ -113,3 +113,8 @@ def test_missing_resource_sp_leaves_names_pending(tenant_sps):
     desired = resolve(load_manifest(REPO_MANIFEST), tenant_sps)
     exo = next(r for r in desired.resources if r.app_id == EXO)
     assert exo.sp is None and exo.pending_application == ("full_access_as_app",)
+
+
+def test_unknown_permission_suggests_the_nearest_names(tenant_sps):
+    with pytest.raises(ManifestError, match=r"nearest: Mail\.ReadWrite"):
+        resolve(_with_graph(application=["Mail.ReadWrit"]), tenant_sps)

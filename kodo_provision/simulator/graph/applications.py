@@ -5,6 +5,7 @@ https://learn.microsoft.com/en-us/graph/api/resources/application
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import secrets
@@ -13,6 +14,9 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from .. import roles
 from ..store import Obj
@@ -36,8 +40,7 @@ from .common import (
 from .router import APP_REF, route
 
 # Properties the caller cannot set (read-only in the resource reference).
-_READ_ONLY = {"id", "appId", "createdDateTime", "deletedDateTime", "publisherDomain", "passwordCredentials",
-              "keyCredentials"}
+_READ_ONLY = {"id", "appId", "createdDateTime", "deletedDateTime", "publisherDomain", "passwordCredentials"}
 _FILTERABLE = {"appId", "displayName", "uniqueName", "identifierUris", "id", "signInAudience", "publisherDomain"}
 
 
@@ -77,6 +80,51 @@ def _writable(props: dict[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(v) for k, v in props.items() if not k.startswith("@odata.")}
 
 
+def _load_certificate(raw: str) -> x509.Certificate:
+    data = base64.b64decode(raw)
+    try:
+        return x509.load_der_x509_certificate(data)
+    except ValueError:
+        return x509.load_pem_x509_certificate(data)
+
+
+def apply_key_credentials(obj: Obj, creds: list[dict[str, Any]]) -> None:
+    """Replace the app's keyCredentials (certificates) as PATCH does; keep only metadata in the body.
+
+    https://learn.microsoft.com/en-us/graph/api/resources/keycredential ; the public key is kept
+    aside so that client assertions signed with the certificate can be verified.
+    """
+    old_meta = {k["keyId"]: k for k in obj.data.get("keyCredentials", [])}
+    old_certs = obj.extra.get("certs", {})
+    meta, certs = [], {}
+    for cred in creds or []:
+        key_id = str(cred.get("keyId") or uuid.uuid4())
+        if not cred.get("key"):
+            if key_id in old_meta:  # an existing key listed again without its value: kept
+                meta.append(old_meta[key_id])
+                certs[key_id] = old_certs[key_id]
+                continue
+            raise bad_request("Property 'key' is required for a new keyCredential.")
+        try:
+            cert = _load_certificate(str(cred["key"]))
+        except ValueError as exc:
+            raise bad_request("Invalid value specified for property 'key' of resource 'KeyCredential'.") from exc
+        sha1 = cert.fingerprint(hashes.SHA1())  # noqa: S303 - the x5t thumbprint is SHA-1 by definition
+        meta.append({
+            "customKeyIdentifier": base64.b64encode(sha1).decode(),
+            "displayName": cred.get("displayName") or cert.subject.rfc4514_string(),
+            "endDateTime": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "key": None,
+            "keyId": key_id,
+            "startDateTime": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "type": cred.get("type", "AsymmetricX509Cert"),
+            "usage": cred.get("usage", "Verify"),
+        })
+        certs[key_id] = {"sha1": sha1, "sha256": cert.fingerprint(hashes.SHA256()), "cert": cert}
+    obj.data["keyCredentials"] = meta
+    obj.extra["certs"] = certs
+
+
 def resolve_app(ctx: Ctx, id: str | None, key: str | None, val: str | None, *, include_hidden: bool = False) -> Obj:
     """The application addressed by id or alternate key, or 404 (also while it is still replicating)."""
     obj = ctx.tenant.app_by("id", id, include_hidden=include_hidden) if id else ctx.tenant.app_by(
@@ -114,6 +162,7 @@ def create(ctx: Ctx, props: dict[str, Any], unique_name: str | None = None) -> O
     if unique_name and ctx.tenant.app_by("uniqueName", unique_name, include_hidden=True):
         raise GraphError(409, "Request_MultipleObjectsWithSameKeyValue",
                          "Another object with the same value for property uniqueName already exists.")
+    key_creds = props.pop("keyCredentials", None)
     body = app_body(ctx, props, unique_name)
     # The creator becomes an owner - except (Cloud) Application Administrators, who "are not added as
     # owners when creating new application registrations" (permissions reference).
@@ -121,6 +170,8 @@ def create(ctx: Ctx, props: dict[str, Any], unique_name: str | None = None) -> O
                                                            roles.CLOUD_APPLICATION_ADMINISTRATOR})
     obj = Obj(body, visible_at=time.monotonic() + ctx.core.faults.replication_delay(),
               extra={"owners": [ctx.caller_id] if owner else [], "secrets": {}})
+    if key_creds:
+        apply_key_credentials(obj, key_creds)
     ctx.tenant.applications[body["id"]] = obj
     return obj
 
@@ -178,9 +229,12 @@ def patch_app(ctx: Ctx, id: str | None, key: str | None, val: str | None) -> Gra
     if "uniqueName" in props and props["uniqueName"] != obj.data.get("uniqueName"):
         raise bad_request("Property 'uniqueName' is immutable once set.")
     props.pop("uniqueName", None)
+    key_creds = props.pop("keyCredentials", None)
     changes = _writable(props)
     obj.will_change(ctx.core.faults.replication_delay())
     obj.data.update(changes)
+    if key_creds is not None:
+        apply_key_credentials(obj, key_creds)
     return GraphResponse(204)
 
 

@@ -1,0 +1,242 @@
+"""Run the per-tenant onboarding flow for many tenants at once.
+
+Each tenant is one unit of work: `onboarding.onboard_tenant` (the same flow as `onboard`), run
+under a semaphore so N tenants are in flight. A tenant's own steps stay in order, its throttling
+is absorbed by that tenant's retry policies (graph/retry.py), and any failure is caught at the
+tenant boundary and reported, so one slow or failing tenant never stalls or stops the others.
+
+Crash safety: before a tenant's first change the journal records the run ID that names any
+secret the attempt adds; the credentials file is written as soon as a secret exists (the flow does
+that). After a crash, the next attempt for that tenant converges (the flow is idempotent) and
+then removes the secrets that interrupted attempts added but never handed off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets as pysecrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from ..apply.secret import MARKER_PREFIX
+from ..credentials import default_credentials_path, read_credentials
+from ..errors import KodoError, SignInError
+from ..manifest.model import Manifest
+from ..onboarding import OnboardOptions, OnboardResult, onboard_tenant
+from ..output.logging import redact_text
+from ..session import ConnectionSettings, open_session_with_credential
+from .journal import Journal, JournalState
+from .report import FAILED, PLANNED, SUCCEEDED, TenantOutcome
+from .signin import OperatorSignIn, TenantAccess
+from .tenants import TenantRow
+
+log = structlog.get_logger("kodo_provision.bulk")
+DEVICE_CODE, PER_TENANT_DEVICE_CODE = "device-code", "per-tenant-device-code"
+
+
+@dataclass(frozen=True)
+class BulkOptions:
+    """Choices that apply to every tenant of the run."""
+
+    out_dir: Path
+    manifest: Manifest
+    concurrency: int = 16
+    auth: str = DEVICE_CODE
+    home_tenant: str = "organizations"
+    plan_only: bool = False
+    verify_budget_s: float = 180.0
+
+
+class Reporter:
+    """What the runner tells the presentation layer (progress display)."""
+
+    def __init__(self, started: Callable[[str], None], finished: Callable[[TenantOutcome], None],
+                 prompt_stream: Callable[[str | None], Any]) -> None:
+        self.started, self.finished, self.prompt_stream = started, finished, prompt_stream
+
+
+def _fill_from_result(outcome: TenantOutcome, result: OnboardResult) -> None:
+    outcome.tenant_id = result.tenant_id
+    outcome.tenant_name = result.tenant_name
+    outcome.signed_in_as = result.signed_in_as
+    outcome.client_id = result.client_id
+    outcome.app_object_id = result.app_object_id
+    outcome.service_principal_id = result.service_principal_id
+    outcome.credentials_file = str(result.credentials_path) if result.credentials_path else None
+    outcome.secret_created = result.secret_created
+    outcome.secret_key_id = result.secret_key_id
+    outcome.changes = list(result.applied)
+    outcome.already_present = len(result.already_present)
+    outcome.notes = [*outcome.notes, *result.notes]
+    if result.verification is not None:
+        outcome.verification = "passed" if result.verification.ok else "failed"
+        outcome.verification_detail = result.verification.to_dict()
+
+
+def _fail(outcome: TenantOutcome, exc: KodoError) -> None:
+    outcome.status = FAILED
+    outcome.error = exc.summary + (f" ({exc.detail})" if exc.detail else "")
+    outcome.hint = exc.hint
+    outcome.error_type = type(exc).__name__
+    outcome.exit_status = int(exc.exit_status)
+
+
+class BulkRunner:
+    """One bulk run over a list of tenants."""
+
+    def __init__(self, settings: ConnectionSettings, options: BulkOptions, reporter: Reporter,
+                 journal: Journal | None, previous: JournalState | None = None) -> None:
+        self.settings = settings
+        self.options = options
+        self.reporter = reporter
+        self.journal = journal
+        self.previous = previous or JournalState()
+        self._tenant_ids: dict[str, str] = {}  # resolved tenant ID -> the row that claimed it
+        self._cleaned: dict[str, list[str]] = {}  # tenant -> interrupted run IDs cleaned up this run
+        self.operator = OperatorSignIn(
+            settings, options.home_tenant, prompt=reporter.prompt_stream(None),
+            prompt_for=reporter.prompt_stream if options.auth == PER_TENANT_DEVICE_CODE else None)
+
+    def _record(self, event: str, **fields: Any) -> None:
+        if self.journal is not None:
+            self.journal.append(event, **fields)
+
+    async def run(self, rows: list[TenantRow]) -> list[TenantOutcome]:
+        """Sign the operator in once (a failure here raises: nothing was touched), then every tenant."""
+        loop = asyncio.get_running_loop()
+        # Sign-in, token refreshes and app-token checks run in threads; give each tenant in flight one.
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=max(32, 2 * self.options.concurrency + 4),
+                                                     thread_name_prefix="kodo-bulk"))
+        # azure-identity logs every failed silent token request as a warning; the report says it better.
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
+        user = await self.operator.start()
+        self._record("run_started", signed_in_as=user.username, home_tenant_id=user.tenant_id,
+                     tenants=len(rows), auth=self.options.auth, plan_only=self.options.plan_only)
+        limit = asyncio.Semaphore(self.options.concurrency)
+        return list(await asyncio.gather(*(self._one(row, limit) for row in rows)))
+
+    async def _one(self, row: TenantRow, limit: asyncio.Semaphore) -> TenantOutcome:
+        outcome = TenantOutcome(tenant=row.tenant, line=row.line)
+        started = time.monotonic()
+        try:
+            access: TenantAccess | None = None
+            async with limit:
+                self.reporter.started(row.tenant)
+                try:
+                    access = await self.operator.operator_access(row.tenant)
+                except SignInError as exc:
+                    if self.options.auth != PER_TENANT_DEVICE_CODE:
+                        code = re.search(r"AADSTS\d+", exc.summary)
+                        raise SignInError(
+                            "the operator's sign-in cannot reach this tenant" + (f" ({code.group()})" if code else ""),
+                            detail=exc.detail,
+                            hint=(exc.hint or "") + "; or run with --auth per-tenant-device-code") from None
+                    outcome.notes.append(f"operator sign-in cannot reach this tenant ({exc.detail or exc.summary})"
+                                         "; signed in to it separately")
+                if access is not None:
+                    await self._work(row, access, outcome)
+            if access is None:
+                # Wait for the interactive sign-in outside the semaphore: others keep running meanwhile.
+                access = await self.operator.interactive_access(row.tenant)
+                async with limit:
+                    await self._work(row, access, outcome)
+        except KodoError as exc:
+            _fail(outcome, exc)
+            result: OnboardResult | None = getattr(exc, "result", None)
+            if result is not None:
+                _fill_from_result(outcome, result)
+        except Exception as exc:  # the tenant boundary: a bug in one tenant must not stop the batch
+            outcome.status = FAILED
+            outcome.error = f"unexpected {type(exc).__name__}: {redact_text(str(exc))[:300]}"
+            outcome.hint = "re-run with --resume; if it persists, report it with --log-level debug"
+            outcome.error_type = type(exc).__name__
+            log.exception("bulk.tenant_crashed", tenant=row.tenant)
+        outcome.duration_s = round(time.monotonic() - started, 3)
+        if not self.options.plan_only:
+            self._record("tenant_finished", tenant=row.tenant, run_id=outcome.run_id,
+                         cleaned_run_ids=self._cleaned.get(row.tenant, []),
+                         outcome=outcome.to_dict())
+        self.reporter.finished(outcome)
+        return outcome
+
+    async def _work(self, row: TenantRow, access: TenantAccess, outcome: TenantOutcome) -> None:
+        outcome.signed_in_via = access.via
+        outcome.tenant_id = access.tenant_id or None
+        other = self._tenant_ids.setdefault(access.tenant_id, row.tenant) if access.tenant_id else row.tenant
+        if other != row.tenant:
+            raise SignInError(f"{row.tenant} is the same tenant as {other} (tenant ID {access.tenant_id})",
+                              hint="list each tenant once in the tenants file")
+        options = OnboardOptions(
+            tenant=row.tenant, manifest=row.manifest or self.options.manifest,
+            credentials_path=default_credentials_path(row.tenant, self.options.out_dir),
+            app_name=row.app_name, secret_lifetime=row.secret_lifetime,
+            verify_budget_s=self.options.verify_budget_s, plan_only=self.options.plan_only,
+            run_id=None if self.options.plan_only else pysecrets.token_hex(4))
+        outcome.run_id = options.run_id
+        if options.run_id:
+            # On disk before the first change: names the secret this attempt may add.
+            self._record("tenant_started", tenant=row.tenant, run_id=options.run_id, via=access.via)
+        async with open_session_with_credential(self.settings, access.credential, access.scopes,
+                                                access.username) as session:
+            session.token_roles = frozenset(str(w).lower() for w in access.claims.get("wids") or ())
+            try:
+                result = await onboard_tenant(session, options)
+            except KodoError as exc:
+                partial: OnboardResult | None = getattr(exc, "result", None)
+                if partial is not None:
+                    await self._remove_orphans(row, session, options, outcome)
+                raise
+            _fill_from_result(outcome, result)
+            if self.options.plan_only:
+                outcome.status = PLANNED
+                outcome.plan = [s.describe() for s in result.plan.steps]
+                return
+            await self._remove_orphans(row, session, options, outcome)
+            outcome.status = SUCCEEDED
+
+    async def _remove_orphans(self, row: TenantRow, session: Any, options: OnboardOptions,
+                              outcome: TenantOutcome) -> None:
+        """Remove secrets that interrupted attempts added but never wrote to the credentials file."""
+        interrupted = self.previous.interrupted.get(row.tenant, [])
+        if not interrupted:
+            return
+        markers = tuple(f"({MARKER_PREFIX}{run_id})" for run_id in interrupted)
+        held = str((read_credentials(options.credentials_path) or {}).get("secret_key_id") or "").lower()
+        _desired, actual = await session.read(options.manifest, options)
+        app = actual.application
+        for cred in app.password_credentials if app else ():
+            if cred.display_name and cred.display_name.endswith(markers) and cred.key_id.lower() != held:
+                await session.gateway.remove_password(app.id, cred.key_id)
+                outcome.orphan_secrets_removed.append(cred.key_id)
+                log.warning("bulk.orphan_secret_removed", tenant=row.tenant, key_id=cred.key_id)
+        self._cleaned[row.tenant] = list(interrupted)
+        if outcome.orphan_secrets_removed:
+            outcome.notes.append(f"removed {len(outcome.orphan_secrets_removed)} secret(s) an interrupted run "
+                                 "added but never handed off")
+
+
+def run_bulk(settings: ConnectionSettings, options: BulkOptions, rows: list[TenantRow], reporter: Reporter,
+             journal: Journal | None, previous: JournalState | None = None) -> list[TenantOutcome]:
+    """The synchronous entry point (one event loop for the whole run)."""
+    runner = BulkRunner(settings, options, reporter, journal, previous)
+    return asyncio.run(runner.run(rows))
+
+
+def remove_stale_temp_files(out_dir: Path) -> list[Path]:
+    """Temp files of a credentials write that a kill interrupted; their secret is an orphan that the
+    tenant's next attempt removes from Entra, so the file must not linger with it."""
+    removed = []
+    for path in out_dir.glob(".kodo-credentials-*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed

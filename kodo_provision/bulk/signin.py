@@ -1,0 +1,109 @@
+"""One operator sign-in serving many tenants, and the per-tenant fallback.
+
+The operator (e.g. an MSP partner admin with delegated admin (GDAP) roles in customer tenants)
+signs in once with the device code. Each customer tenant's Graph token comes from that sign-in's
+refresh token, redeemed at the customer's authority: azure-identity's get_token(tenant_id=T)
+with additionally_allowed_tenants=["*"] (graph-facts §4). The sync credential always runs in a
+worker thread (AsyncCredential), so one tenant's token refresh never blocks the others.
+
+When the refresh token cannot be redeemed in a tenant (AADSTS50020: the user has no access
+there), the tenant is either failed with that reason or, with `per-tenant-device-code`, gets its
+own device-code sign-in; prompts are serialized and name the tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from ..auth import DeviceCodeSignIn, SignedInUser
+from ..errors import SignInError
+from ..session import ConnectionSettings
+
+OPERATOR, PER_TENANT = "operator", "per-tenant sign-in"
+
+
+class TenantBoundCredential:
+    """An async credential whose tokens are always for one tenant.
+
+    kiota's provider forwards extra options to get_token (graph-facts §1); pinning tenant_id here
+    keeps that out of the Graph client construction."""
+
+    def __init__(self, inner: Any, tenant_id: str) -> None:
+        self._inner = inner
+        self.tenant_id = tenant_id
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        kwargs["tenant_id"] = self.tenant_id
+        return await self._inner.get_token(*scopes, **kwargs)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> TenantBoundCredential:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        return None
+
+
+@dataclass
+class TenantAccess:
+    """A credential for one tenant and what its token says."""
+
+    credential: Any
+    scopes: tuple[str, ...]
+    claims: dict[str, Any]
+    via: str
+
+    @property
+    def tenant_id(self) -> str:
+        return str(self.claims.get("tid", "")).lower()
+
+    @property
+    def username(self) -> str:
+        return str(self.claims.get("upn") or self.claims.get("unique_name") or "")
+
+
+class OperatorSignIn:
+    """The single operator sign-in and per-tenant access derived from it."""
+
+    def __init__(self, settings: ConnectionSettings, home_tenant: str, *, prompt: Any,
+                 prompt_for: Any = None) -> None:
+        """`prompt` is the stream for the operator's device-code prompt; `prompt_for(tenant)` returns
+        a stream for a tenant's own prompt (per-tenant mode)."""
+        self.settings = settings
+        self._prompt_for = prompt_for
+        self._sign_in = DeviceCodeSignIn(settings.cloud, home_tenant, client_id=settings.client_id,
+                                         ca_bundle=settings.ca_bundle, prompt_stream=prompt,
+                                         timeout_s=settings.sign_in_timeout_s,
+                                         additionally_allowed_tenants=("*",),
+                                         disable_automatic_authentication=True)
+        self._prompt_lock = asyncio.Lock()
+        self.user: SignedInUser | None = None
+
+    async def start(self) -> SignedInUser:
+        """The one device-code prompt (in a thread: the credential is synchronous)."""
+        self.user = await asyncio.to_thread(self._sign_in.sign_in)
+        return self.user
+
+    async def operator_access(self, tenant: str) -> TenantAccess:
+        """A token for `tenant` from the operator's sign-in, no prompt; SignInError says why not."""
+        claims = await asyncio.to_thread(self._sign_in.token_claims_for, tenant)
+        tenant_id = str(claims.get("tid") or tenant)
+        credential = TenantBoundCredential(self._sign_in.graph_credential(), tenant_id)
+        return TenantAccess(credential, self._sign_in.scopes, claims, OPERATOR)
+
+    async def interactive_access(self, tenant: str) -> TenantAccess:
+        """A device-code sign-in of its own for `tenant`; one prompt at a time, naming the tenant."""
+        if self._prompt_for is None:
+            raise SignInError(f"no interactive sign-in possible for {tenant}")
+        async with self._prompt_lock:
+            sign_in = DeviceCodeSignIn(self.settings.cloud, tenant, client_id=self.settings.client_id,
+                                       ca_bundle=self.settings.ca_bundle, prompt_stream=self._prompt_for(tenant),
+                                       timeout_s=self.settings.sign_in_timeout_s,
+                                       disable_automatic_authentication=True)
+            await asyncio.to_thread(sign_in.sign_in)
+        claims = await asyncio.to_thread(sign_in.token_claims_for, tenant)
+        return TenantAccess(sign_in.graph_credential(), sign_in.scopes, claims, PER_TENANT)

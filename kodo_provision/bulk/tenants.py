@@ -1,0 +1,242 @@
+"""The tenants file of `kodo-provision bulk`: CSV or YAML, validated whole before any tenant is touched.
+
+CSV: a header line, then one tenant per line. YAML: a list of mappings (or `tenants: [...]`).
+Columns: `tenant` (required: GUID or verified domain), `app_name`, `secret_lifetime`, `manifest`
+(optional, per tenant; a relative manifest path is relative to the tenants file).
+
+Every problem is collected and reported in ONE UsageError naming each bad line: an operator
+fixing a 500-line file should not have to run the command once per typo.
+
+A UTF-8 byte-order mark (Excel's "CSV UTF-8" writes one) is accepted and stripped silently;
+UTF-16/32 files are refused with a hint to save as UTF-8.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..auth import validate_tenant
+from ..errors import KodoError, UsageError
+from ..manifest.load import load_manifest
+from ..manifest.model import Manifest
+
+COLUMNS = ("tenant", "app_name", "secret_lifetime", "manifest")
+REQUIRED = ("tenant",)
+_OTHER_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16",
+               b"\xfe\xff": "UTF-16"}
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    """One tenant to onboard, as the file asked for it."""
+
+    line: int
+    tenant: str
+    app_name: str | None = None
+    secret_lifetime: timedelta | None = None
+    manifest_path: Path | None = None
+    manifest: Manifest | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "tenant": self.tenant, "app_name": self.app_name,
+                "secret_lifetime_days": self.secret_lifetime.days if self.secret_lifetime else None,
+                "manifest": str(self.manifest_path) if self.manifest_path else None}
+
+
+def _default_duration(value: str) -> timedelta | None:
+    from ..cli.options import parse_duration  # the one duration syntax of every command
+
+    return parse_duration(value)
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.problems: list[tuple[int, str]] = []
+
+    def add(self, line: int, message: str) -> None:
+        self.problems.append((line, message))
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    for bom, name in _OTHER_BOMS.items():
+        if raw.startswith(bom):
+            raise UsageError(f"tenants file {path} is {name}-encoded", hint="save it as UTF-8 (CSV UTF-8) and retry")
+    try:
+        return raw.decode("utf-8-sig")  # strips a UTF-8 BOM if present
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"tenants file {path} is not UTF-8", detail=f"byte {exc.start}",
+                         hint="save it as UTF-8 (CSV UTF-8) and retry") from None
+
+
+def _csv_records(text: str, bad: _Collector) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """(header, [(line, {column: value})]); blank lines inside the data are problems, trailing ones are not."""
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        return [], []
+    reader = csv.reader(io.StringIO("\n".join(lines) + "\n"))
+    header: list[str] = []
+    records: list[tuple[int, dict[str, str]]] = []
+    try:
+        for values in reader:
+            line = reader.line_num
+            if not header:
+                header = [v.strip().lower() for v in values]
+                continue
+            if not any(v.strip() for v in values):
+                bad.add(line, "empty row")
+                continue
+            if len(values) > len(header):
+                bad.add(line, f"{len(values)} fields but the header has {len(header)}")
+                continue
+            records.append((line, {h: v for h, v in zip(header, values, strict=False)}))
+    except csv.Error as exc:
+        bad.add(reader.line_num, f"not valid CSV ({exc})")
+    return header, records
+
+
+def _yaml_records(text: str, bad: _Collector) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """YAML list of mappings; line numbers come from the parser's marks."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        bad.add(mark.line + 1 if mark else 1, f"not valid YAML ({getattr(exc, 'problem', exc)})")
+        return [], []
+    if root is None:
+        return [], []
+    if isinstance(root, yaml.MappingNode):
+        items = {k.value: v for k, v in root.value}
+        if set(items) != {"tenants"}:
+            bad.add(root.start_mark.line + 1, "expected a list of tenants, or a mapping with only `tenants:`")
+            return [], []
+        root = items["tenants"]
+    if not isinstance(root, yaml.SequenceNode):
+        bad.add(root.start_mark.line + 1, "expected a list of tenants")
+        return [], []
+    header: set[str] = set()
+    records: list[tuple[int, dict[str, str]]] = []
+    for node in root.value:
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.ScalarNode):  # `- contoso.onmicrosoft.com` short form
+            if not node.value.strip():
+                bad.add(line, "empty row")
+                continue
+            records.append((line, {"tenant": node.value}))
+            header.add("tenant")
+            continue
+        if not isinstance(node, yaml.MappingNode):
+            bad.add(line, "expected a mapping such as `tenant: contoso.onmicrosoft.com`")
+            continue
+        record: dict[str, str] = {}
+        for key, value in node.value:
+            if not isinstance(value, yaml.ScalarNode):
+                bad.add(value.start_mark.line + 1, f"{key.value}: expected a single value")
+                continue
+            name = str(key.value).strip().lower()
+            if name in record:
+                bad.add(key.start_mark.line + 1, f"column {name!r} given twice")
+            record[name] = "" if value.value is None else str(value.value)
+        if not any(v.strip() for v in record.values()):
+            bad.add(line, "empty row")
+            continue
+        header |= set(record)
+        records.append((line, record))
+    return sorted(header, key=lambda h: (h not in COLUMNS, h)), records
+
+
+def parse_tenants_file(path: str | Path, *,
+                       parse_duration: Callable[[str], timedelta | None] = _default_duration
+                       ) -> list[TenantRow]:
+    """Read and validate the whole file; raise one UsageError listing every bad line."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"tenants file {path} does not exist", hint="pass a CSV or YAML file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read tenants file {path}", detail=exc.strerror) from None
+    text = _decode(path, raw)
+    bad = _Collector()
+    is_yaml = path.suffix.lower() in (".yaml", ".yml")
+    header, records = (_yaml_records if is_yaml else _csv_records)(text, bad)
+
+    if not is_yaml and header:
+        unknown = [h for h in header if h not in COLUMNS]
+        if unknown:
+            bad.add(1, f"unknown column(s) {', '.join(repr(u) for u in unknown)}; known: {', '.join(COLUMNS)}")
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        if dupes:
+            bad.add(1, f"column(s) {', '.join(dupes)} given twice in the header")
+        if "tenant" not in header:
+            bad.add(1, "the header has no `tenant` column")
+    elif is_yaml:
+        for line, record in records:
+            unknown = [k for k in record if k not in COLUMNS]
+            if unknown:
+                bad.add(line, f"unknown column(s) {', '.join(repr(u) for u in unknown)}; known: {', '.join(COLUMNS)}")
+    if not records and not bad.problems:
+        raise UsageError(f"tenants file {path} lists no tenants",
+                         hint="the first line is the header (tenant,app_name,...), then one tenant per line")
+
+    rows: list[TenantRow] = []
+    seen: dict[str, int] = {}
+    manifests: dict[Path, Manifest | KodoError] = {}
+    for line, record in records:
+        if "tenant" not in header:
+            break
+        tenant_raw = (record.get("tenant") or "").strip()
+        if not tenant_raw:
+            bad.add(line, "the tenant column is empty")
+            continue
+        try:
+            tenant = validate_tenant(tenant_raw)
+        except UsageError:
+            bad.add(line, f"{tenant_raw!r} is not a tenant ID (GUID) or domain")
+            continue
+        if tenant in seen:
+            bad.add(line, f"{tenant} is listed twice (first on line {seen[tenant]})")
+            continue
+        seen[tenant] = line
+        ok = True
+        app_name = (record.get("app_name") or "").strip() or None
+        lifetime = None
+        if (value := (record.get("secret_lifetime") or "").strip()):
+            try:
+                lifetime = parse_duration(value)
+            except Exception as exc:  # click.BadParameter or ValueError: both carry the reason
+                bad.add(line, f"secret_lifetime: {getattr(exc, 'message', None) or exc}")
+                ok = False
+        manifest_path = manifest = None
+        if (value := (record.get("manifest") or "").strip()):
+            manifest_path = (path.parent / value).resolve() if not Path(value).is_absolute() else Path(value)
+            if manifest_path not in manifests:
+                try:
+                    manifests[manifest_path] = load_manifest(manifest_path)
+                except KodoError as exc:
+                    manifests[manifest_path] = exc
+            loaded = manifests[manifest_path]
+            if isinstance(loaded, KodoError):
+                bad.add(line, f"manifest: {loaded.summary}" + (f" ({loaded.detail})" if loaded.detail else ""))
+                ok = False
+            else:
+                manifest = loaded
+        if ok:
+            rows.append(TenantRow(line, tenant, app_name, lifetime, manifest_path, manifest))
+
+    if bad.problems:
+        problems = sorted(bad.problems)
+        listing = "; ".join(f"line {line}: {message}" for line, message in problems)
+        raise UsageError(f"tenants file {path} has {len(problems)} problem(s); nothing was changed",
+                         detail=listing,
+                         hint="fix every line listed and run again (columns: " + ", ".join(COLUMNS) + ")")
+    return rows

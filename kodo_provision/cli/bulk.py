@@ -1,0 +1,215 @@
+"""`kodo-provision bulk`: onboard many tenants from one file, one sign-in where possible."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..auth import validate_tenant
+from ..bulk.journal import JOURNAL_NAME, Journal, load_journal
+from ..bulk.progress import LiveProgress, PlainProgress, PromptStream
+from ..bulk.report import FAILED, PENDING, PLANNED, SUCCEEDED, TenantOutcome, read_report, summarize, write_reports
+from ..bulk.runner import (
+    DEVICE_CODE,
+    PER_TENANT_DEVICE_CODE,
+    BulkOptions,
+    Reporter,
+    remove_stale_temp_files,
+    run_bulk,
+)
+from ..bulk.tenants import parse_tenants_file
+from ..cloud import resolve_cloud
+from ..errors import EXIT_STATUS_HELP, ExitStatus, UsageError
+from ..manifest.load import load_manifest
+from ..output.console import render_plan
+from ..plan.model import Plan
+from ..session import ConnectionSettings, resolve_ca_bundle
+from .options import configured_logging, connection_options, output_options
+
+BULK_HELP = f"""Onboard many tenants listed in TENANTS_FILE (CSV or YAML).
+
+\b
+TENANTS_FILE has a header; columns:
+  tenant           required: tenant ID (GUID) or verified domain
+  app_name         optional: display name of the app registration
+  secret_lifetime  optional: e.g. 180d, 26w, 6mo, 1y
+  manifest         optional: a manifest for this tenant (relative to the file)
+The whole file is checked first; every bad line is listed and nothing is changed.
+A UTF-8 byte-order mark is accepted.
+
+\b
+Sign-in (--auth):
+  device-code             one device-code sign-in of the operator (e.g. an MSP partner
+                          admin with delegated admin roles); each customer tenant's token
+                          comes from it without new prompts. Tenants it cannot reach fail
+                          with the reason.
+  per-tenant-device-code  the same, and each unreachable tenant gets its own device-code
+                          prompt (one at a time, naming the tenant).
+
+\b
+--out DIR receives kodo-credentials-<tenant>.json per tenant (0600), report.json,
+report.csv and journal.jsonl. After a crash or Ctrl-C, the same command with
+--resume skips finished tenants and continues the rest (no duplicate apps, no
+stray secrets). --only-failed re-runs the tenants the last report lists as failed.
+--plan shows every tenant's plan and changes nothing.
+
+\b
+{EXIT_STATUS_HELP}
+"""
+
+
+def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
+    table = Table(title="kodo-provision bulk", show_lines=False)
+    for name in ("tenant", "status", "client id" if not plan_only else "changes planned",
+                 "changes" if not plan_only else "", "verification" if not plan_only else "", "error / hint"):
+        table.add_column(name)
+    for o in outcomes:
+        error = o.error or ""
+        error = error if len(error) <= 120 else error[:119] + "…"  # the full text is in report.json
+        if plan_only:
+            table.add_row(o.tenant, o.status, str(len(o.plan or [])), "", "", error)
+        else:
+            table.add_row(o.tenant, o.status, o.client_id or "", str(len(o.changes)), o.verification or "", error)
+    return table
+
+
+@click.command("bulk", help=BULK_HELP)
+@click.argument("tenants_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), default=None,
+              help="Permission manifest for tenants without a manifest column. Default: the bundled one.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="Tenants onboarded at the same time.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("kodo-bulk"),
+              show_default=True, help="Folder for credentials files, report.json/csv and the journal.")
+@click.option("--auth", type=click.Choice([DEVICE_CODE, PER_TENANT_DEVICE_CODE]), default=DEVICE_CODE,
+              show_default=True, help="How tenants are signed in to (see above).")
+@click.option("--home-tenant", default="organizations", show_default=True,
+              help="Where the operator signs in: 'organizations' or the partner's own tenant ID/domain.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out: skip tenants it finished.")
+@click.option("--only-failed", is_flag=True, help="Re-run only the tenants the report in --out lists as failed.")
+@click.option("--plan", "plan_only", is_flag=True, help="Show every tenant's plan; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking (required without a terminal).")
+@click.option("--verify-budget", type=click.FloatRange(5, 3600), default=180, show_default=True,
+              metavar="SECONDS", help="How long each tenant's verification may wait for Entra to replicate.")
+@connection_options
+@output_options
+def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_dir: Path, auth: str,
+         home_tenant: str, resume: bool, only_failed: bool, plan_only: bool, yes: bool, verify_budget: float,
+         cloud: str, authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None,
+         client_id: str | None, output_format: str, log_format: str, log_level: str | None,
+         log_file: str | None) -> int:
+    # Everything checkable is checked before the sign-in prompt: nothing has changed yet.
+    if resume and only_failed:
+        raise UsageError("--resume and --only-failed do not combine",
+                         hint="--resume finishes an interrupted run; --only-failed retries its failures")
+    if plan_only and (resume or only_failed):
+        raise UsageError("--plan changes nothing, so it does not take --resume or --only-failed")
+    rows = parse_tenants_file(tenants_file)
+    if home_tenant.lower() not in ("organizations", "common"):
+        home_tenant = validate_tenant(home_tenant)
+    manifest = load_manifest(manifest_path)
+    settings = ConnectionSettings(
+        cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
+        ca_bundle=resolve_ca_bundle(ca_bundle),
+        **({"client_id": client_id} if client_id else {}))
+    out_dir = out_dir.resolve()
+    journal_path = out_dir / JOURNAL_NAME
+    previous = load_journal(journal_path)
+    all_rows = rows
+    prior: dict[str, TenantOutcome] = {}
+    if not plan_only:
+        if previous.exists and not (resume or only_failed):
+            raise UsageError(f"{out_dir} already holds a bulk run",
+                             hint="continue it with --resume, retry its failures with --only-failed, "
+                                  "or pass another --out")
+        if resume:
+            # Finished, and no later attempt interrupted: skip. Anything else runs (again).
+            prior = {t: TenantOutcome.from_dict(r["outcome"]) for t, r in previous.finished.items()
+                     if r.get("outcome") and t not in previous.interrupted}
+            rows = [r for r in rows if r.tenant not in prior]
+        elif only_failed:
+            report = read_report(out_dir)
+            if not report:
+                raise UsageError(f"no report.json in {out_dir} to take the failures from",
+                                 hint="run without --only-failed first, or pass the --out of that run")
+            prior = {t: o for t, o in report.items() if o.status != FAILED}
+            rows = [r for r in rows if r.tenant in report and report[r.tenant].status == FAILED]
+        if not yes and not sys.stdin.isatty():
+            raise UsageError("refusing to change tenants without confirmation: no terminal to ask on",
+                             hint="review with --plan, then pass --yes")
+        if not yes and not click.confirm(f"Onboard {len(rows)} tenant(s) from {tenants_file}?", default=False,
+                                         err=True):
+            raise UsageError("cancelled; nothing was changed", hint="answer 'y' or pass --yes")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(out_dir)
+
+    options = BulkOptions(out_dir=out_dir, manifest=manifest, concurrency=concurrency, auth=auth,
+                          home_tenant=home_tenant, plan_only=plan_only, verify_budget_s=verify_budget)
+    progress = LiveProgress() if sys.stderr.isatty() else PlainProgress()
+    reporter = Reporter(progress.tenant_started, progress.tenant_finished,
+                        lambda tenant: PromptStream(progress, f"[{tenant}] " if tenant else ""))
+    outcomes: list[TenantOutcome] = []
+
+    def assemble(done: list[TenantOutcome]) -> list[TenantOutcome]:
+        by_tenant = {**prior, **{o.tenant: o for o in done}}
+        return [by_tenant.get(r.tenant) or TenantOutcome(r.tenant, r.line, PENDING) for r in all_rows]
+
+    with configured_logging(log_format, log_level, log_file):
+        journal = None if plan_only else Journal(journal_path)
+        progress.start(len(rows))
+        try:
+            if rows:
+                outcomes = run_bulk(settings, options, rows, reporter, journal, previous)
+        except KeyboardInterrupt:
+            progress.stop()
+            final = assemble(_outcomes_from_journal(journal_path, all_rows) if journal else [])
+            if journal:
+                write_reports(out_dir, final, tenants_file=str(tenants_file))
+            click.echo("interrupted; continue with the same command and --resume", err=True)
+            return ExitStatus.INTERRUPTED
+        finally:
+            progress.stop()
+            if journal:
+                journal.close()
+    final = assemble(outcomes)
+    if not plan_only:
+        write_reports(out_dir, final, tenants_file=str(tenants_file))
+    _render(final, output_format, plan_only, out_dir)
+    failed = [o for o in final if o.status not in (SUCCEEDED, PLANNED)]
+    return ExitStatus.PARTIAL_FAILURE if failed else ExitStatus.SUCCESS
+
+
+def _outcomes_from_journal(path: Path, rows: list) -> list[TenantOutcome]:
+    state = load_journal(path)
+    return [TenantOutcome.from_dict(r["outcome"]) for r in state.finished.values() if r.get("outcome")]
+
+
+def _render(outcomes: list[TenantOutcome], output_format: str, plan_only: bool, out_dir: Path) -> None:
+    counts = summarize(outcomes)
+    if output_format == "json":
+        click.echo(json.dumps({"summary": counts, "tenants": [o.to_dict() for o in outcomes]}, indent=2,
+                              default=str))
+        return
+    if plan_only:
+        for o in outcomes:
+            if o.status == PLANNED:
+                click.echo(_plan_text(o), nl=False)
+    console = Console(file=sys.stdout, width=200 if not sys.stdout.isatty() else None)
+    console.print(_summary_table(outcomes, plan_only))
+    parts = [f"{counts.get(k, 0)} {k}" for k in (SUCCEEDED, PLANNED, FAILED, PENDING) if counts.get(k)]
+    click.echo(f"{counts['total']} tenant(s): " + ", ".join(parts) +
+               ("" if plan_only else f". Report: {out_dir / 'report.json'}"))
+
+
+def _plan_text(outcome: TenantOutcome) -> str:
+    label = f"{outcome.tenant_name or outcome.tenant} ({outcome.tenant_id})"
+    if not outcome.plan:
+        return render_plan(Plan(()), label)
+    lines = [f"Plan for {label}: {len(outcome.plan)} change(s)"]
+    lines += [f"  {i:>2}. {step}" for i, step in enumerate(outcome.plan, 1)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,72 @@
+"""Shared by the lifecycle commands: the app-identity options and how a command is run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..auth import validate_tenant
+from ..cloud import resolve_cloud
+from ..credentials import default_credentials_path
+from ..manifest.load import load_manifest
+from ..onboarding import OnboardOptions, TenantSession
+from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
+from .options import configured_logging
+
+F = Callable[..., Any]
+T = TypeVar("T")
+
+
+def app_identity_options(func: F) -> F:
+    """--tenant, --manifest, --app-name: the same words address the same app in every command."""
+    decorators = [
+        click.option("--tenant", required=True, help="Tenant ID (GUID) or a verified domain."),
+        click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), default=None,
+                     help="Permission manifest (YAML). Default: the bundled manifests/kodo.yaml."),
+        click.option("--app-name", default=None,
+                     help="The app given to `onboard --app-name` (uniqueName <manifest unique_name>-<slug>)."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def credentials_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--credentials", "credentials_path", type=click.Path(dir_okay=False, path_type=Path),
+                        default=None, help=help_text)
+
+
+def connection_settings(cloud: str, authority_host: str | None, graph_endpoint: str | None,
+                        ca_bundle: str | None, client_id: str | None) -> ConnectionSettings:
+    return ConnectionSettings(
+        cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
+        ca_bundle=resolve_ca_bundle(ca_bundle), **({"client_id": client_id} if client_id else {}))
+
+
+def lifecycle_options(tenant: str, manifest_path: str | None, app_name: str | None,
+                      credentials_path: Path | None = None) -> OnboardOptions:
+    """Validated before any sign-in: nothing is asked of the user for a typo."""
+    tenant = validate_tenant(tenant)
+    return OnboardOptions(tenant=tenant, manifest=load_manifest(manifest_path), app_name=app_name,
+                          credentials_path=credentials_path or default_credentials_path(tenant))
+
+
+def run_in_tenant(settings: ConnectionSettings, tenant: str, body: Callable[[TenantSession], Awaitable[T]], *,
+                  log_format: str, log_level: str | None, log_file: str | None) -> T:
+    """Sign in, run `body` with a session for `tenant`, with logging configured."""
+
+    async def run() -> T:
+        async with open_tenant_session(settings, tenant) as session:
+            return await body(session)
+
+    with configured_logging(log_format, log_level, log_file):
+        return asyncio.run(run())
+
+
+def echo_json(payload: dict[str, Any]) -> None:
+    click.echo(json.dumps(payload, indent=2, default=str))

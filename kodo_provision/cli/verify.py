@@ -1,0 +1,82 @@
+"""`kodo-provision verify`: read-only health check of an onboarded tenant."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from ..errors import ExitStatus, VerificationError
+from ..lifecycle.verify import HealthReport, verify_tenant
+from ..onboarding import TenantSession
+from ..output.lifecycle import render_health
+from .common import (
+    app_identity_options,
+    connection_settings,
+    credentials_option,
+    echo_json,
+    lifecycle_options,
+    run_in_tenant,
+)
+from .options import connection_options, output_options
+
+VERIFY_HELP = """Check that an onboarded tenant works as the manifest requires, changing nothing.
+
+\b
+One line per check (ok / WARN / FAIL), each with a stable name:
+  app                       exactly one app with KODO's uniqueName (look-alikes are named, ignored)
+  required_resource_access  the app requests exactly the manifest's permissions
+  service_principal         the app's enterprise application exists
+  application_permission    each application permission is granted (an app role assignment)
+  delegated_scope           each delegated scope is in the AllPrincipals grant
+  secret_held, secret_expiry  the secret exists; WARN inside 30 days, FAIL when expired
+  app_token                 with a credentials file: an app-only token whose roles prove the consent
+  extra_permission          WARN: held in the tenant but not in the manifest (onboard --prune)
+
+\b
+Examples:
+  kodo-provision verify --tenant contoso.onmicrosoft.com
+  kodo-provision verify --tenant contoso.onmicrosoft.com --credentials kodo.json --output json
+
+\b
+Exit status:
+  0  every check passed (warnings allowed)
+  6  at least one check failed (named on stderr)
+  2 usage, 3 sign-in, 7 network, 1 bug (see kodo-provision --help)
+"""
+
+
+@click.command("verify", help=VERIFY_HELP)
+@app_identity_options
+@credentials_option("Credentials file whose secret is checked with an app-only token. "
+                    "Default: ./kodo-credentials-<tenant>.json when it exists.")
+@click.option("--token-budget", type=click.FloatRange(0, 600), default=10, show_default=True, metavar="SECONDS",
+              help="How long the app-only token check may wait for Entra (a secret minutes old needs more).")
+@connection_options
+@output_options
+def verify(tenant: str, manifest_path: str | None, app_name: str | None, credentials_path: Path | None,
+           token_budget: float, cloud: str, authority_host: str | None, graph_endpoint: str | None,
+           ca_bundle: str | None, client_id: str | None, output_format: str, log_format: str,
+           log_level: str | None, log_file: str | None) -> int:
+    options = lifecycle_options(tenant, manifest_path, app_name, credentials_path)
+    if credentials_path is None and options.credentials_path.exists():
+        credentials_path = options.credentials_path
+    settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id)
+
+    async def body(session: TenantSession) -> HealthReport:
+        return await verify_tenant(session, options, credentials_path=credentials_path,
+                                   token_budget_s=token_budget, now=datetime.now(UTC))
+
+    report = run_in_tenant(settings, options.tenant, body, log_format=log_format, log_level=log_level,
+                           log_file=log_file)
+    if output_format == "json":
+        echo_json(report.to_dict())
+    else:
+        click.echo(render_health(report), nl=False)
+    if not report.ok:
+        names = sorted({c.name for c in report.failed})
+        raise VerificationError(f"{len(report.failed)} check(s) failed: {', '.join(names)}",
+                                hint="kodo-provision onboard repairs grants and permissions; "
+                                     "rotate-secret replaces an expired or broken secret")
+    return ExitStatus.SUCCESS

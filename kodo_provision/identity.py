@@ -1,0 +1,49 @@
+"""How the tool recognises its own app registration in a tenant.
+
+The key is Entra's `uniqueName` (an immutable alternate key, unique per tenant), never the
+display name: anyone can register a second app called "KODO for Microsoft 365", and such an
+app must never be adopted, changed or deleted.
+https://learn.microsoft.com/en-us/graph/api/resources/application#properties
+
+- uniqueName = the manifest's `app.unique_name` (e.g. `kodo-cloud-backup`); with `--app-name N`
+  it is `<unique_name>-<slug(N)>`, so one tenant may hold several KODO apps, each addressed by
+  the same words (`--app-name N`) in every command.
+- The app also carries the tag `kodo-provision` (plus `kodo-manifest:<version>`). Destructive
+  commands (offboard, removing secrets) additionally require one of these tags, so an app that
+  someone else created under the same uniqueName is refused rather than deleted.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import UsageError
+
+TOOL_TAG = "kodo-provision"
+MANIFEST_TAG_PREFIX = "kodo-manifest:"
+_MAX_UNIQUE_NAME = 120
+
+
+def slug(text: str) -> str:
+    """'KODO Backup (Contoso)' -> 'kodo-backup-contoso'."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def app_unique_name(manifest_unique_name: str, app_name: str | None) -> str:
+    """The uniqueName of the app addressed by the manifest and --app-name."""
+    if not app_name:
+        return manifest_unique_name
+    suffix = slug(app_name)
+    if not suffix:
+        raise UsageError(f"--app-name {app_name!r} has no letters or digits",
+                         hint="use a name such as 'KODO Backup Contoso'")
+    name = f"{manifest_unique_name}-{suffix}"
+    if len(name) > _MAX_UNIQUE_NAME:
+        raise UsageError(f"--app-name {app_name!r} is too long for a uniqueName ({len(name)} > 120 characters)",
+                         hint="use a shorter --app-name")
+    return name
+
+
+def is_tool_app(tags: tuple[str, ...] | list[str]) -> bool:
+    """True when the app carries a tag this tool sets (required before deleting anything)."""
+    return any(t == TOOL_TAG or t.startswith(MANIFEST_TAG_PREFIX) for t in tags)

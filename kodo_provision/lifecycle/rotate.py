@@ -1,0 +1,195 @@
+"""`rotate-secret`: a new secret with no moment in which the credentials file does not work.
+
+Order (each step only after the previous one succeeded):
+1. add the new secret (exactly once, apply/secret.py);
+2. prove it works: an app-only token (a new secret is refused for a few seconds, graph-docs#17966,
+   so this polls within a budget). If it never works, the new secret is removed again and nothing
+   else has changed;
+3. back up the current credentials file (0600) and replace it atomically;
+4. only with --remove-old: remove the previous secret, and only if this tool created it.
+Without --remove-old the previous secret stays (KODO instances still using it keep working) and
+the exact command that removes it later is printed. Peers delete the secret in use
+(azure-cli#32467, terraform-provider-azuread#1549).
+"""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+import shlex
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from ..apply.secret import add_secret_exactly_once, is_tool_secret
+from ..apply.verify import check_app_token
+from ..credentials import check_owner, held_secret, read_credentials, write_credentials
+from ..errors import UsageError, VerificationError
+from ..identity import TOOL_TAG, is_tool_app
+from ..onboarding import OnboardOptions, TenantSession
+from .common import AppIdentity, TenantView, read_view
+
+log = structlog.get_logger("kodo_provision.rotate")
+
+
+@dataclass
+class RotateResult:
+    """What rotation did. Holds no secret."""
+
+    tenant_id: str
+    tenant_name: str
+    app: AppIdentity
+    credentials_path: Path
+    action: str = "rotated"  # or "removed_key", "nothing_to_do"
+    backup_path: Path | None = None
+    new_key_id: str | None = None
+    new_expires_at: str | None = None
+    old_key_id: str | None = None
+    old_removed: bool = False
+    remove_command: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "action": self.action,
+            "tenant_id": self.tenant_id,
+            "tenant_name": self.tenant_name,
+            "app": self.app.to_dict(),
+            "credentials_file": str(self.credentials_path),
+            "backup_file": str(self.backup_path) if self.backup_path else None,
+            "new_secret_key_id": self.new_key_id,
+            "new_secret_expires_at": self.new_expires_at,
+            "old_secret_key_id": self.old_key_id,
+            "old_secret_removed": self.old_removed,
+            "remove_old_command": self.remove_command,
+            "notes": self.notes,
+        }
+
+
+def backup_path_for(path: Path, now: datetime) -> Path:
+    return path.with_name(f"{path.name}.{now:%Y%m%dT%H%M%SZ}.bak")
+
+
+def _require_app(view: TenantView, options: OnboardOptions) -> None:
+    app = view.actual.application
+    if app is None:
+        raise UsageError(f"no app registration with uniqueName {view.desired.unique_name} in {options.tenant}",
+                         hint="onboard the tenant first (kodo-provision onboard), with the same --app-name")
+    if not is_tool_app(app.tags):
+        raise UsageError(f"the app with uniqueName {view.desired.unique_name} is not tagged {TOOL_TAG}",
+                         hint="run kodo-provision onboard once to adopt it, then rotate")
+
+
+def remove_command(options: OnboardOptions, credentials_path: Path, key_id: str) -> str:
+    parts = ["kodo-provision", "rotate-secret", "--tenant", options.tenant]
+    if options.app_name:
+        parts += ["--app-name", options.app_name]
+    parts += ["--credentials", str(credentials_path), "--remove-key", key_id]
+    return shlex.join(parts)
+
+
+async def rotate_secret(session: TenantSession, options: OnboardOptions, *, credentials_path: Path,
+                        remove_old: bool, overlap: timedelta | None, budget_s: float,
+                        now: datetime) -> RotateResult:
+    """Add, prove, hand off, then (only if asked) remove the old secret."""
+    existing = read_credentials(credentials_path)
+    view = await read_view(session, options)
+    check_owner(credentials_path, existing, {view.org.id})
+    _require_app(view, options)
+    app = view.actual.application
+    assert app is not None
+    result = RotateResult(view.org.id, view.org.display_name, view.identity, credentials_path)
+    held = held_secret(existing)
+    old = next((c for c in app.password_credentials if held and c.key_id == held.key_id
+                and held.client_id in ("", app.app_id)), None)
+
+    run_id = pysecrets.token_hex(4)
+    new = await add_secret_exactly_once(session.gateway, app.id, view.desired.unique_name,
+                                        base_name=view.desired.secret_display_name,
+                                        lifetime=view.desired.secret_lifetime, run_id=run_id, now=now)
+    checks, errors = await check_app_token(session.cloud, view.org.id, app.app_id, new.secret_text, view.desired,
+                                           ca_bundle=session.ca_bundle, budget_s=budget_s)
+    if errors:
+        # Nobody holds the new secret yet: take it back so nothing has changed.
+        await session.gateway.remove_password(app.id, new.key_id)
+        raise VerificationError("the new secret could not get an app-only token; it was removed again and "
+                                "the credentials file is unchanged", detail="; ".join(errors),
+                                hint="run again (Entra may be slow to accept new secrets); raise --verify-budget")
+    missing = [f"{c.resource} / {c.permission}" for c in checks if not c.granted]
+    if missing:
+        result.notes.append(f"the app-only token lacks {', '.join(missing)}: run kodo-provision verify / onboard")
+
+    if existing is not None:
+        result.backup_path = backup_path_for(credentials_path, now)
+        write_credentials(result.backup_path, existing)
+    record = {k: v for k, v in (existing or {}).items() if k != "schema_version"}
+    record.update({
+        "tenant_id": view.org.id,
+        "tenant": options.tenant,
+        "tenant_domain": view.org.default_domain,
+        "client_id": app.app_id,
+        "client_secret": new.secret_text,
+        "secret_key_id": new.key_id,
+        "secret_expires_at": new.end_date_time.isoformat() if new.end_date_time else None,
+        "app_object_id": app.id,
+        "service_principal_id": view.actual.service_principal.id if view.actual.service_principal else None,
+        "rotated_at": datetime.now(UTC).isoformat(),
+        "previous_secret_key_id": old.key_id if old else None,
+    })
+    record.setdefault("created_at", record["rotated_at"])
+    write_credentials(credentials_path, record)
+    log.info("secret.rotated", new_key_id=new.key_id, old_key_id=old.key_id if old else None)
+    result.new_key_id = new.key_id
+    result.new_expires_at = record["secret_expires_at"]
+
+    if old is None:
+        result.notes.append("the credentials file held no secret of this app; no previous secret to remove")
+        return result
+    result.old_key_id = old.key_id
+    if remove_old and is_tool_secret(old.display_name):
+        await session.gateway.remove_password(app.id, old.key_id)
+        result.old_removed = True
+        log.info("secret.removed", key_id=old.key_id)
+        return result
+    result.remove_command = remove_command(options, credentials_path, old.key_id)
+    if remove_old:
+        result.notes.append(f"the previous secret {old.key_id} was not created by kodo-provision, so it was kept; "
+                            "remove it by key ID if nothing uses it")
+    elif overlap:
+        result.notes.append(f"keep the previous secret until {now + overlap:%Y-%m-%d} (overlap), then remove it")
+    return result
+
+
+def refuse_removing_held_key(credentials_path: Path, key_id: str) -> None:
+    """Checked before sign-in, and again after (the file may have changed meanwhile)."""
+    held = held_secret(read_credentials(credentials_path))
+    if held is not None and held.key_id == key_id.strip().lower():
+        raise UsageError(f"secret {held.key_id} is the one {credentials_path} holds; removing it would break KODO",
+                         hint="rotate first (kodo-provision rotate-secret), then remove the old key")
+
+
+async def remove_secret_key(session: TenantSession, options: OnboardOptions, *, credentials_path: Path,
+                            key_id: str) -> RotateResult:
+    """Remove one secret by key ID (asked explicitly, so also one the tool did not create), but never
+    the one the credentials file holds: that would break KODO at once."""
+    key_id = key_id.strip().lower()
+    existing = read_credentials(credentials_path)
+    view = await read_view(session, options)
+    check_owner(credentials_path, existing, {view.org.id})
+    _require_app(view, options)
+    app = view.actual.application
+    assert app is not None
+    result = RotateResult(view.org.id, view.org.display_name, view.identity, credentials_path,
+                          action="removed_key", old_key_id=key_id)
+    refuse_removing_held_key(credentials_path, key_id)
+    if not any(c.key_id == key_id for c in app.password_credentials):
+        result.action = "nothing_to_do"
+        result.notes.append(f"no secret {key_id} on the app (already removed)")
+        return result
+    await session.gateway.remove_password(app.id, key_id)
+    result.old_removed = True
+    log.info("secret.removed", key_id=key_id)
+    return result

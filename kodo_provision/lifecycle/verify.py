@@ -1,0 +1,191 @@
+"""`verify`: a read-only health check of an onboarded tenant, one named check per line.
+
+Consent is judged by what the tenant actually holds (app role assignments, the AllPrincipals
+grant) and, with a credentials file, by an app-only token's `roles` claim: requiredResourceAccess
+alone only says what was *requested* (CIPP#650).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..apply.secret import is_tool_secret
+from ..apply.verify import check_app_token
+from ..credentials import check_owner, held_secret, read_credentials
+from ..graph.lifecycle_ops import applications_named
+from ..identity import TOOL_TAG, is_tool_app
+from ..onboarding import OnboardOptions, TenantSession
+from ..plan.diff import ALL_PRINCIPALS, extra_permissions
+from ..state.model import Application, PasswordCredentialInfo
+from .common import AppIdentity, TenantView, read_view
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+EXPIRY_WARNING = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report. `name` is stable (for scripts); `message` says what was found."""
+
+    name: str
+    status: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status, "message": self.message}
+
+
+@dataclass
+class HealthReport:
+    tenant_id: str
+    tenant_name: str
+    app: AppIdentity
+    credentials_path: Path | None
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if c.status == FAIL]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def add(self, name: str, ok: bool, message: str, *, warn: bool = False) -> None:
+        self.checks.append(Check(name, PASS if ok else (WARN if warn else FAIL), message))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "ok": self.ok,
+            "tenant_id": self.tenant_id,
+            "tenant_name": self.tenant_name,
+            "app": self.app.to_dict(),
+            "credentials_file": str(self.credentials_path) if self.credentials_path else None,
+            "checks": [c.to_dict() for c in self.checks],
+            "failed": [c.name for c in self.failed],
+        }
+
+
+def _expiry_check(report: HealthReport, what: str, end: datetime | None, now: datetime) -> None:
+    if end is None:
+        report.add("secret_expiry", True, f"{what} has no expiry date")
+    elif end <= now:
+        report.add("secret_expiry", False, f"{what} expired {end:%Y-%m-%d %H:%M} UTC "
+                   "(kodo-provision rotate-secret adds a new one)")
+    elif end - now <= EXPIRY_WARNING:
+        report.add("secret_expiry", False, f"{what} expires {end:%Y-%m-%d} (in {(end - now).days} days; "
+                   "run kodo-provision rotate-secret)", warn=True)
+    else:
+        report.add("secret_expiry", True, f"{what} expires {end:%Y-%m-%d}")
+
+
+def _secret_checks(report: HealthReport, app: Application, creds: dict[str, Any] | None, now: datetime) -> None:
+    held = held_secret(creds)
+    secrets = app.password_credentials
+    if held is not None:
+        on_app: PasswordCredentialInfo | None = next((c for c in secrets if c.key_id == held.key_id), None)
+        if held.client_id and held.client_id != app.app_id:
+            report.add("secret_held", False, f"the credentials file holds a secret of another app ({held.client_id})")
+        elif on_app is None:
+            report.add("secret_held", False, f"the credentials file's secret {held.key_id} is no longer on the app")
+        else:
+            report.add("secret_held", True, f"the credentials file's secret {held.key_id} is on the app")
+            _expiry_check(report, f"secret {held.key_id}", on_app.end_date_time or held.expires_at, now)
+    elif not secrets:
+        report.add("secret_expiry", False, "the app has no client secret (kodo-provision onboard adds one)")
+    else:
+        latest = max(secrets, key=lambda c: c.end_date_time or datetime.max.replace(tzinfo=now.tzinfo))
+        _expiry_check(report, f"newest secret {latest.key_id}", latest.end_date_time, now)
+    for cred in secrets:
+        if held is not None and cred.key_id == held.key_id:
+            continue
+        if cred.end_date_time is not None and cred.end_date_time <= now:
+            owner = "" if is_tool_secret(cred.display_name) else " (not created by kodo-provision)"
+            report.add("old_secret", False, f"expired secret {cred.key_id}{owner} is still on the app; remove it "
+                       f"with: kodo-provision rotate-secret --remove-key {cred.key_id}", warn=True)
+
+
+def _permission_checks(report: HealthReport, view: TenantView) -> None:
+    desired, actual = view.desired, view.actual
+    app = actual.application
+    assert app is not None
+    missing = desired.required_resource_access - app.required_resource_access
+    extra = app.required_resource_access - desired.required_resource_access
+    report.add("required_resource_access", not missing and not extra,
+               "requiredResourceAccess matches the manifest" if not missing and not extra else
+               f"requiredResourceAccess differs from the manifest: {len(missing)} missing, {len(extra)} extra "
+               "(kodo-provision onboard repairs it)")
+    sp = actual.service_principal
+    report.add("service_principal", sp is not None,
+               f"service principal {sp.id}" if sp else "the app has no service principal (onboard creates it)")
+    assigned = {(a.resource_id, a.app_role_id) for a in actual.app_role_assignments}
+    grants = {g.resource_id: g for g in actual.grants if g.consent_type == ALL_PRINCIPALS}
+    for resource in desired.resources:
+        if resource.sp is None:
+            report.add("resource_service_principal", False,
+                       f"{resource.name} ({resource.app_id}) has no service principal in the tenant")
+            continue
+        for perm in resource.application:
+            ok = (resource.sp.id, perm.id) in assigned
+            report.add("application_permission", ok,
+                       f"{resource.name} / {perm.name} " + ("is granted (app role assignment)" if ok else
+                                                           "is NOT granted: no app role assignment"))
+        grant = grants.get(resource.sp.id)
+        for perm in resource.delegated:
+            ok = grant is not None and perm.name in grant.scopes
+            report.add("delegated_scope", ok,
+                       f"{resource.name} / {perm.name} " + ("is in the AllPrincipals grant" if ok else
+                                                           "is NOT in the AllPrincipals grant"))
+    roles, scopes = extra_permissions(desired, actual)
+    for r in roles:
+        report.add("extra_permission", False, f"application permission {r.resource_name} / {r.permission_name} "
+                   "is not in the manifest (kodo-provision onboard --prune revokes it)", warn=True)
+    for g in scopes:
+        report.add("extra_permission", False, f"delegated {g.resource_name} / {' '.join(g.removed)} is not in "
+                   "the manifest (kodo-provision onboard --prune revokes it)", warn=True)
+
+
+async def verify_tenant(session: TenantSession, options: OnboardOptions, *, credentials_path: Path | None,
+                        token_budget_s: float, now: datetime) -> HealthReport:
+    """Run every check; never changes the tenant. The report says pass/warn/fail per check."""
+    creds = read_credentials(credentials_path) if credentials_path else None
+    view = await read_view(session, options)
+    if credentials_path is not None:
+        check_owner(credentials_path, creds, {view.org.id})
+    report = HealthReport(view.org.id, view.org.display_name, view.identity,
+                          credentials_path if creds is not None else None)
+    app = view.actual.application
+    if app is None:
+        report.add("app", False, f"no app registration with uniqueName {view.desired.unique_name} "
+                   "(not onboarded: run kodo-provision onboard)")
+        return report
+    look_alikes = [a for a in await applications_named(gateway=session.gateway, display_name=app.display_name)
+                   if a.id != app.id]
+    message = f"exactly one app with uniqueName {view.desired.unique_name}: client ID {app.app_id}, object {app.id}"
+    if look_alikes:
+        message += f"; {len(look_alikes)} other app(s) named {app.display_name!r} are not KODO's and are ignored"
+    report.add("app", True, message)
+    report.add("app_tag", is_tool_app(app.tags),
+               f"tagged {TOOL_TAG}" if is_tool_app(app.tags) else
+               f"not tagged {TOOL_TAG} (kodo-provision onboard adds the tag)", warn=True)
+    _permission_checks(report, view)
+    _secret_checks(report, app, creds, now)
+    if creds and creds.get("client_secret"):
+        if str(creds.get("client_id", "")).lower() != app.app_id:
+            report.add("app_token", False, "the credentials file is for another app; no token check")
+            return report
+        checks, errors = await check_app_token(session.cloud, view.org.id, app.app_id, creds["client_secret"],
+                                               view.desired, ca_bundle=session.ca_bundle, budget_s=token_budget_s)
+        for error in errors:
+            report.add("app_token", False, f"no app-only token with the credentials file's secret: {error}")
+        for check in checks:
+            if not any(e.startswith(f"{check.resource}: ") for e in errors):
+                report.add("app_token", check.granted,
+                               f"{check.resource} / {check.permission} "
+                               + ("is in the app-only token's roles" if check.granted else
+                                  "is MISSING from the app-only token's roles"))
+    return report

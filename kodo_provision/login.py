@@ -1,0 +1,131 @@
+"""Sign in once (`kodo-provision login`), then every command resumes without a prompt.
+
+What is kept, and where:
+- the tokens: azure-identity's persistent cache named "kodo_provision" (~/.IdentityService/,
+  %LOCALAPPDATA%\\.IdentityService on Windows), encrypted by the OS (DPAPI, Keychain, libsecret);
+  a plaintext 0600 file only with --allow-unencrypted-cache;
+- the AuthenticationRecord (who signed in where; no secret), 0600, in
+  $XDG_CONFIG_HOME/kodo-provision/login.json (default ~/.config; %APPDATA% on Windows).
+A command resumes only when the saved login is for the same authority and client ID; when the
+refresh token has expired it prompts once and renews the saved login.
+https://learn.microsoft.com/en-us/azure/developer/python/sdk/authentication/overview
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from .auth import TOKEN_CACHE_NAME, DeviceCodeSignIn, SignedInUser
+from .cloud import Cloud
+from .credentials import write_credentials
+
+LOGIN_FILE = "login.json"
+
+
+def config_dir() -> Path:
+    if os.name == "nt" and os.environ.get("APPDATA"):
+        return Path(os.environ["APPDATA"]) / "kodo-provision"
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "kodo-provision"
+
+
+def login_path() -> Path:
+    return config_dir() / LOGIN_FILE
+
+
+def token_cache_files() -> list[Path]:
+    """The persistent cache's files (plaintext cache, or the timestamp files of an encrypted one)."""
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        folder = Path(os.environ["LOCALAPPDATA"]) / ".IdentityService"
+    else:
+        folder = Path.home() / ".IdentityService"
+    names = [f"{TOKEN_CACHE_NAME}{suffix}" for suffix in (".nocae", ".cae")]
+    return [folder / n for n in names] + [folder / f"{n}.lockfile" for n in names]
+
+
+@dataclass(frozen=True)
+class SavedLogin:
+    record: str
+    authority_host: str
+    client_id: str
+    allow_unencrypted_cache: bool
+    username: str
+    tenant_id: str
+
+    def matches(self, cloud: Cloud, client_id: str) -> bool:
+        return self.authority_host == cloud.authority_host and self.client_id == client_id
+
+
+def load_login() -> SavedLogin | None:
+    try:
+        data: dict[str, Any] = json.loads(login_path().read_text(encoding="utf-8"))
+        return SavedLogin(data["record"], data["authority_host"], data["client_id"],
+                          bool(data.get("allow_unencrypted_cache")), data.get("username", ""),
+                          data.get("tenant_id", ""))
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
+def save_login(sign_in: DeviceCodeSignIn, user: SignedInUser, *, client_id: str, allow_unencrypted_cache: bool
+               ) -> Path:
+    path = login_path()
+    write_credentials(path, {
+        "record": sign_in.serialized_record(),
+        "authority_host": sign_in.cloud.authority_host,
+        "client_id": client_id,
+        "allow_unencrypted_cache": allow_unencrypted_cache,
+        "username": user.username,
+        "tenant_id": user.tenant_id,
+        "saved_at": datetime.now(UTC).isoformat(),
+    })
+    return path
+
+
+def remove_login() -> list[Path]:
+    """Forget the saved login and the plaintext token cache; returns what was removed."""
+    removed = []
+    for path in [login_path(), *token_cache_files()]:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def login(cloud: Cloud, tenant: str, *, client_id: str, ca_bundle: str | None, allow_unencrypted_cache: bool,
+          prompt_stream: TextIO | None = None, timeout_s: int | None = None) -> tuple[SignedInUser, Path]:
+    """One device-code prompt; the tokens and the record are kept for later commands."""
+    sign_in = DeviceCodeSignIn(cloud, tenant, client_id=client_id, ca_bundle=ca_bundle, prompt_stream=prompt_stream,
+                               timeout_s=timeout_s, persistent_cache=True,
+                               allow_unencrypted_cache=allow_unencrypted_cache)
+    user = sign_in.sign_in()
+    return user, save_login(sign_in, user, client_id=client_id, allow_unencrypted_cache=allow_unencrypted_cache)
+
+
+def sign_in_or_resume(cloud: Cloud, tenant: str, *, client_id: str, ca_bundle: str | None,
+                      prompt_stream: TextIO | None = None, timeout_s: int | None = None
+                      ) -> tuple[DeviceCodeSignIn, SignedInUser]:
+    """Resume the saved login silently when there is one for this authority and client, else prompt."""
+    saved = load_login()
+    common: dict[str, Any] = {"client_id": client_id, "ca_bundle": ca_bundle, "prompt_stream": prompt_stream,
+                              "timeout_s": timeout_s}
+    if saved is None or not saved.matches(cloud, client_id):
+        sign_in = DeviceCodeSignIn(cloud, tenant, **common)
+        return sign_in, sign_in.sign_in()
+    resumed = DeviceCodeSignIn(cloud, tenant, persistent_cache=True,
+                               allow_unencrypted_cache=saved.allow_unencrypted_cache,
+                               authentication_record=saved.record, **common)
+    user = resumed.resume()
+    if user is not None:
+        return resumed, user
+    # The refresh token expired or was revoked: one prompt, and the saved login is renewed.
+    sign_in = DeviceCodeSignIn(cloud, tenant, persistent_cache=True,
+                               allow_unencrypted_cache=saved.allow_unencrypted_cache, **common)
+    user = sign_in.sign_in()
+    save_login(sign_in, user, client_id=client_id, allow_unencrypted_cache=saved.allow_unencrypted_cache)
+    return sign_in, user

@@ -1,0 +1,89 @@
+"""Fixtures for `kodo-provision bulk`: many-tenant scenarios built from dicts, the CLI run in-process.
+
+The scenario: one MSP partner tenant whose admin holds delegated admin (GDAP-like) roles in some
+customer tenants; every customer also has its own Global Administrator (for per-tenant sign-in).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kodo_provision.cli.main import main
+from kodo_provision.simulator import Faults, Scenario, Simulator
+
+PARTNER = "msp-partner.onmicrosoft.com"
+PARTNER_UPN = f"partner.admin@{PARTNER}"
+
+
+def customer(i: int) -> str:
+    return f"customer{i:03d}.onmicrosoft.com"
+
+
+def customer_id(i: int) -> str:
+    return f"7e1c4b1e-2a57-4c43-9d1e-{i:012d}"
+
+
+def many_tenants(n: int, access: int | None = None, *, roles: dict[int, list[str]] | None = None,
+                 sign_in: dict[str, Any] | None = None) -> Scenario:
+    """n customers; the partner admin has Global Administrator in the first `access` (default all),
+    or the roles `roles[i]` in customer i."""
+    access = n if access is None else access
+    roles = roles or {}
+    tenants: list[dict[str, Any]] = [{
+        "id": "7e1c4b1e-2a57-4c43-9d1e-ffffffffffff", "domain": PARTNER, "display_name": "MSP Partner",
+        "sign_in_user": PARTNER_UPN,
+        "users": [{"upn": PARTNER_UPN, "roles": ["Global Administrator"],
+                   "partner_access": [{"tenant": customer(i), "roles": roles.get(i, ["Global Administrator"])}
+                                      for i in range(access)]}],
+    }]
+    for i in range(n):
+        admin = f"admin@{customer(i)}"
+        tenants.append({"id": customer_id(i), "domain": customer(i), "display_name": f"Customer {i:03d}",
+                        "sign_in_user": admin, "users": [{"upn": admin, "roles": ["Global Administrator"]}]})
+    return Scenario.model_validate({"tenants": tenants,
+                                    "sign_in": {"interval": 0, "default_tenant": PARTNER, **(sign_in or {})}})
+
+
+def write_tenants_csv(path: Path, tenants: list[str], extra: str = "") -> Path:
+    path.write_text("tenant" + extra + "\n" + "".join(f"{t}\n" for t in tenants), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def bulk_run(capfd, tmp_path, monkeypatch):
+    """Run `kodo-provision bulk ARGS` in-process against `sim`; fail on an unexpected exit status."""
+    monkeypatch.chdir(tmp_path)
+    for var in ("HTTPS_PROXY", "https_proxy", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "KODO_CA_BUNDLE"):
+        monkeypatch.delenv(var, raising=False)
+
+    def run(sim: Simulator, *args: str, expect: int = 0) -> Run:
+        argv = ["bulk", *args, "--authority-host", sim.url, "--graph-endpoint", sim.url,
+                "--ca-bundle", str(sim.ca_bundle_path)]
+        capfd.readouterr()
+        code = main(argv)
+        captured = capfd.readouterr()
+        result = Run(int(code), captured.out, captured.err)
+        assert result.code == expect, f"exit {result.code} != {expect}\nstdout:\n{result.out}\nstderr:\n{result.err}"
+        return result
+
+    return run
+
+
+def start(scenario: Scenario, faults: Faults | None = None) -> Simulator:
+    return Simulator(scenario=scenario, faults=faults or Faults()).start()
+
+
+def report(out: Path) -> dict[str, Any]:
+    return json.loads((out / "report.json").read_text())

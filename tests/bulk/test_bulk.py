@@ -1,0 +1,175 @@
+"""Issue 5 acceptance: `kodo-provision bulk` through the real CLI against the simulator."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kodo_provision.simulator import Faults
+from tests.sim.conftest import assert_converged, kodo_apps, tenant_state
+
+from .conftest import customer, many_tenants, report, start, write_tenants_csv
+
+PARTIAL = 8
+
+
+def devicecode_requests(sim) -> int:
+    return len([r for r in sim.request_log if r.kind == "login" and r.path.endswith("/devicecode")])
+
+
+def assert_onboarded(sim, out: Path, tenant: str, entry: dict) -> dict:
+    creds_path = out / f"kodo-credentials-{tenant}.json"
+    result = assert_converged(sim, tenant, creds_path)
+    assert entry["status"] == "succeeded" and entry["verification"] == "passed"
+    assert entry["client_id"] == result["creds"]["client_id"] == result["app"]["appId"]
+    assert entry["tenant_id"] == sim.tenant(tenant).id == result["creds"]["tenant_id"]
+    assert entry["credentials_file"] == str(creds_path)
+    # One working secret, the one in the credentials file: nothing orphaned.
+    assert [c["keyId"] for c in result["app"]["passwordCredentials"]] == [result["creds"]["secret_key_id"]]
+    return result
+
+
+def test_one_sign_in_onboards_the_45_reachable_of_50(bulk_run, tmp_path):
+    tenants = [customer(i) for i in range(50)]
+    with start(many_tenants(50, access=45)) as sim:
+        run = bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", tenants)), "--out", "out", "--yes",
+                       "--concurrency", "16", expect=PARTIAL)
+        out = tmp_path / "out"
+        assert devicecode_requests(sim) == 1, "one operator sign-in for every tenant"
+        data = report(out)
+        assert data["summary"] == {"total": 50, "succeeded": 45, "failed": 5, "planned": 0, "pending": 0}
+        by_tenant = {t["tenant"]: t for t in data["tenants"]}
+        secrets = []
+        for tenant in tenants[:45]:
+            secrets.append(assert_onboarded(sim, out, tenant, by_tenant[tenant])["creds"]["client_secret"])
+            assert by_tenant[tenant]["signed_in_via"] == "operator"
+        for tenant in tenants[45:]:
+            entry = by_tenant[tenant]
+            assert entry["status"] == "failed" and "AADSTS50020" in entry["error"]
+            assert "cannot reach this tenant" in entry["error"] and "per-tenant-device-code" in entry["hint"]
+            assert kodo_apps(tenant_state(sim, tenant)) == [], "an unreachable tenant is not touched"
+            assert not (out / f"kodo-credentials-{tenant}.json").exists()
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert [r["tenant"] for r in rows] == tenants and {r["status"] for r in rows} == {"succeeded", "failed"}
+    assert "To sign in, open" in run.err and "45 succeeded, 5 failed" in run.out
+    assert run.err.count("succeeded customer") == 45
+    assert not any(s in run.out + run.err + (out / "report.json").read_text() for s in secrets)
+
+
+def test_per_tenant_device_code_signs_in_to_the_unreachable_ones(bulk_run, tmp_path):
+    tenants = [customer(i) for i in range(4)]
+    with start(many_tenants(4, access=2)) as sim:
+        run = bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", tenants)), "--out", "out", "--yes",
+                       "--auth", "per-tenant-device-code")
+        assert devicecode_requests(sim) == 3
+        data = report(tmp_path / "out")
+        by_tenant = {t["tenant"]: t for t in data["tenants"]}
+        for tenant in tenants:
+            assert_onboarded(sim, tmp_path / "out", tenant, by_tenant[tenant])
+        assert [by_tenant[t]["signed_in_via"] for t in tenants] == ["operator"] * 2 + ["per-tenant sign-in"] * 2
+        assert f"[{tenants[2]}] To sign in, open" in run.err and f"[{tenants[3]}] To sign in, open" in run.err
+        assert "AADSTS50020" in " ".join(by_tenant[tenants[2]]["notes"])
+
+
+def test_a_faulty_tenant_does_not_break_the_others_and_only_failed_retries_it(bulk_run, tmp_path):
+    tenants = [customer(i) for i in range(4)]
+    scenario = many_tenants(4, roles={1: ["Application Administrator"]})
+    with start(scenario, Faults(replication_lag_ms=300, replication_lag_random=True, seed=5)) as sim:
+        tenants_file = str(write_tenants_csv(tmp_path / "t.csv", tenants))
+        bulk_run(sim, tenants_file, "--out", "out", "--yes", expect=PARTIAL)
+        data = report(tmp_path / "out")
+        by_tenant = {t["tenant"]: t for t in data["tenants"]}
+        bad = by_tenant[tenants[1]]
+        assert bad["status"] == "failed" and bad["exit_status"] == 4
+        # Refused by the role preflight (roles from the partner admin's token), before any change.
+        assert "Privileged Role Administrator" in bad["error"]
+        assert not [a for a in sim.tenant(tenants[1]).dump()["applications"] if a.get("uniqueName")]
+        for tenant in (tenants[0], tenants[2], tenants[3]):
+            assert_onboarded(sim, tmp_path / "out", tenant, by_tenant[tenant])
+
+        sim.clear_request_log()
+        run = bulk_run(sim, tenants_file, "--out", "out", "--yes", "--only-failed", expect=PARTIAL)
+        touched = {r.tenant_id for r in sim.request_log if r.kind == "graph"}
+        assert touched == {sim.tenant(tenants[1]).id}, "only the failed tenant is re-run"
+        again = {t["tenant"]: t for t in report(tmp_path / "out")["tenants"]}
+        assert again[tenants[0]]["client_id"] == by_tenant[tenants[0]]["client_id"]
+        assert again[tenants[1]]["status"] == "failed" and "3 succeeded, 1 failed" in run.out
+
+
+def test_plan_changes_nothing(bulk_run, tmp_path):
+    tenants = [customer(i) for i in range(3)]
+    with start(many_tenants(3)) as sim:
+        run = bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", tenants)), "--out", "out", "--plan")
+        for tenant in tenants:
+            assert kodo_apps(tenant_state(sim, tenant)) == []
+            assert f"Plan for Customer {tenant[8:11]}" in run.out
+        assert "3 planned" in run.out and not (tmp_path / "out" / "journal.jsonl").exists()
+
+
+def test_a_bad_tenants_file_changes_nothing(bulk_run, tmp_path):
+    with start(many_tenants(1)) as sim:
+        path = tmp_path / "t.csv"
+        path.write_text("tenant,colour\nnot a tenant,\n")
+        run = bulk_run(sim, str(path), "--out", "out", "--yes", expect=2)
+        assert "line 1: unknown column(s) 'colour'" in run.err and "line 2:" in run.err
+        assert devicecode_requests(sim) == 0
+
+
+def _journal_events(path: Path) -> list[dict]:
+    events = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                events.append(json.loads(line))
+    return events
+
+
+def test_sigkill_mid_run_then_resume_onboards_every_tenant_exactly_once(bulk_run, tmp_path):
+    n = 12
+    tenants = [customer(i) for i in range(n)]
+    with start(many_tenants(n), Faults(latency_ms=40)) as sim:
+        tenants_file = str(write_tenants_csv(tmp_path / "t.csv", tenants))
+        out = tmp_path / "out"
+        argv = [sys.executable, "-m", "kodo_provision.cli.main", "bulk", tenants_file, "--out", str(out), "--yes",
+                "--concurrency", "4", "--authority-host", sim.url, "--graph-endpoint", sim.url,
+                "--ca-bundle", str(sim.ca_bundle_path)]
+        env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                                cwd=str(Path(__file__).parents[2]))
+        deadline = time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline:
+                events = _journal_events(out / "journal.jsonl")
+                finished = {e["tenant"] for e in events if e["event"] == "tenant_finished"}
+                started = {e["tenant"] for e in events if e["event"] == "tenant_started"}
+                if len(finished) >= 2 and started - finished:
+                    break
+                assert proc.poll() is None, "the run ended before it could be killed"
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait(timeout=10)
+        assert proc.returncode == -signal.SIGKILL
+        finished_before = {e["tenant"] for e in _journal_events(out / "journal.jsonl")
+                           if e["event"] == "tenant_finished"}
+        assert 2 <= len(finished_before) < n
+
+        run = bulk_run(sim, tenants_file, "--out", "out", "--yes", "--resume")
+        data = report(out)
+        assert data["summary"]["succeeded"] == n
+        by_tenant = {t["tenant"]: t for t in data["tenants"]}
+        for tenant in tenants:
+            assert_onboarded(sim, out, tenant, by_tenant[tenant])
+        resumed = [e["tenant"] for e in _journal_events(out / "journal.jsonl")
+                   if e["event"] == "tenant_started"]
+        assert not finished_before & set(resumed[len(resumed) - (n - len(finished_before)):]), \
+            "finished tenants are skipped on --resume"
+        assert not list(out.glob(".kodo-credentials-*.tmp"))
+        assert f"{n} succeeded" in run.out

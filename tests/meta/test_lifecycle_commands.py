@@ -1,0 +1,26 @@
+"""Issue 4: every day-2 command teaches itself (examples, exit codes) and speaks JSON."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from kodo_provision.cli.main import cli
+
+APP_COMMANDS = ("plan", "verify", "rotate-secret", "offboard")
+
+
+@pytest.mark.parametrize("name", [*APP_COMMANDS, "login", "logout"])
+def test_help_teaches_and_offers_json(name):
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Exit status" in result.output and "--output" in result.output
+    if name not in ("plan", "logout"):
+        assert "Examples:" in result.output
+
+
+@pytest.mark.parametrize("name", APP_COMMANDS)
+def test_same_app_identity_options_everywhere(name):
+    result = CliRunner().invoke(cli, [name, "--help"])
+    for option in ("--tenant", "--app-name", "--manifest", "--cloud"):
+        assert option in result.output, (name, option)

@@ -1,0 +1,58 @@
+"""Helpers for the lifecycle tests (issue 4): simulator state edits and Graph calls as another admin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+from azure.identity import ClientSecretCredential, DeviceCodeCredential
+
+from .conftest import CONTOSO
+
+GRAPH_CLI = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+
+
+def creds_file(tmp_path: Path, tenant: str = CONTOSO) -> Path:
+    return tmp_path / f"kodo-credentials-{tenant}.json"
+
+
+def set_secret_end(sim, tenant: str, key_id: str, end: str) -> None:
+    """Move a secret's endDateTime (e.g. into the past). The simulator has no public helper for
+    this yet, so the test edits its store under the simulator's lock."""
+    handle = sim.tenant(tenant)
+    with sim.core.lock:
+        t = sim.core.directory.tenants[handle.id]
+        for app in t.applications.values():
+            for cred in app.data.get("passwordCredentials", []):
+                if cred["keyId"].lower() == key_id.lower():
+                    cred["endDateTime"] = end
+                    return
+    raise KeyError(key_id)
+
+
+def app_token_works(sim, creds_path: Path, resource: str = "https://graph.microsoft.com") -> bool:
+    """An app-only token with the file's secret, exactly as KODO would get one."""
+    creds = json.loads(creds_path.read_text())
+    credential = ClientSecretCredential(creds["tenant_id"], creds["client_id"], creds["client_secret"],
+                                        authority=sim.url, disable_instance_discovery=True,
+                                        connection_verify=str(sim.ca_bundle_path))
+    try:
+        return bool(credential.get_token(f"{resource}/.default").token)
+    finally:
+        credential.close()
+
+
+def graph_as_admin(sim, method: str, path: str, body: dict[str, Any] | None = None,
+                   tenant: str = CONTOSO, headers: dict[str, str] | None = None) -> httpx.Response:
+    """A Graph request by the tenant's admin outside kodo-provision (someone in the portal)."""
+    credential = DeviceCodeCredential(client_id=GRAPH_CLI, tenant_id=tenant, authority=sim.url,
+                                      disable_instance_discovery=True, connection_verify=str(sim.ca_bundle_path),
+                                      prompt_callback=lambda *a: None)
+    token = credential.get_token(*(f"https://graph.microsoft.com/{s}" for s in (
+        "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All"))
+    ).token
+    with httpx.Client(verify=str(sim.ca_bundle_path)) as client:
+        return client.request(method, f"{sim.url}/v1.0{path}", json=body,
+                              headers={"Authorization": f"Bearer {token}", **(headers or {})})
