@@ -47,3 +47,10 @@ def app_unique_name(manifest_unique_name: str, app_name: str | None) -> str:
 def is_tool_app(tags: tuple[str, ...] | list[str]) -> bool:
     """True when the app carries a tag this tool sets (required before deleting anything)."""
     return any(t == TOOL_TAG or t.startswith(MANIFEST_TAG_PREFIX) for t in tags)
+
+
+def merged_tags(desired: tuple[str, ...], existing: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The app's tags after an update: others' tags are kept, ours are the desired ones, and a
+    `kodo-manifest:` tag of an older manifest version is replaced (the app records one version)."""
+    kept = {t for t in existing if not (t.startswith(MANIFEST_TAG_PREFIX) and t not in desired)}
+    return tuple(sorted(kept | set(desired)))

@@ -17,11 +17,14 @@ import structlog
 
 from .apply.executor import ApplyOutcome, apply_plan
 from .apply.revoke import apply_revocations
+from .apply.secret_policy import blocked_note, clamp_to_policy, refuse_if_blocked
 from .apply.verify import VerificationReport, check_app_token, poll_until_empty
+from .audit import AuditTrail, record_run
 from .cloud import Cloud
 from .credentials import check_owner, held_secret, read_credentials, write_credentials
 from .errors import InsufficientPrivilegesError, KodoError, UsageError, VerificationError
 from .graph.gateway import BatchedReads, GraphGateway, Organization
+from .graph.request_ids import start_collecting
 from .identity import app_unique_name
 from .manifest.model import Manifest
 from .manifest.resolve import DesiredState, resolve
@@ -90,6 +93,7 @@ class OnboardResult:
     already_present: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     status: str = "planned"
+    audit_path: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +114,7 @@ class OnboardResult:
             "already_present": self.already_present,
             "verification": self.verification.to_dict() if self.verification else None,
             "notes": self.notes,
+            "audit_file": str(self.audit_path) if self.audit_path else None,
         }
 
 
@@ -206,6 +211,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     manifest = options.manifest
     run_id = options.run_id or pysecrets.token_hex(4)
     structlog.contextvars.bind_contextvars(tenant=options.tenant, run_id=run_id)
+    trail = AuditTrail(run_id, datetime.now(UTC), start_collecting())  # the audit record (audit.py)
 
     existing = read_credentials(options.credentials_path)
 
@@ -214,6 +220,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     overview = await BatchedReads(gateway).overview(
         _desired_unique_name(manifest, options), [r.app_id for r in manifest.resources])
     org, me = overview.organization, overview.me
+    trail.signed_in_upn, trail.signed_in_object_id = me.user_principal_name or session.signed_in_as, me.id
     check_owner(options.credentials_path, existing, {org.id})
     roles = overview.role_template_ids
     if not me.user_principal_name and session.token_roles is not None:
@@ -223,17 +230,21 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     held: HeldSecret | None = held_secret(existing)
     resource_sps = overview.resource_sps
     desired = _desired(manifest, resource_sps, options)
+    # The tenant's secret rules (when readable) shape the plan: lifetime clamped, or refused below.
+    secret_policy = overview.secret_policy
+    desired, policy_notes = clamp_to_policy(desired, secret_policy)
     actual = await read_tenant_state(gateway, desired.unique_name, resource_sps, application=overview.application)
     now = datetime.now(UTC)
     plan = diff(desired, actual, held_secret=held, now=now, prune=options.prune)
     result = OnboardResult(org.id, org.display_name, me.user_principal_name or session.signed_in_as, plan,
-                           notes=notes + list(plan.notes))
+                           notes=notes + list(plan.notes) + policy_notes + blocked_note(plan, secret_policy))
     if options.plan_only:
         if actual.application is not None:  # show which app was matched (by uniqueName)
             result.client_id = actual.application.app_id
             result.app_object_id = actual.application.id
         result.service_principal_id = actual.service_principal.id if actual.service_principal else None
         return result
+    refuse_if_blocked(plan, secret_policy)  # before anything is created
     ui.show_plan(plan, org)
     if not plan.is_empty and not ui.confirm(plan, org):
         raise UsageError("cancelled; nothing was changed", hint="answer 'y' or pass --yes to apply the plan")
@@ -255,12 +266,14 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
         if plan.is_empty:
             break
         step_outcome = await apply_plan(gateway, plan, desired, actual, run_id=run_id, now=now,
-                                        on_step=ui.on_step, on_secret=hand_off)
+                                        on_step=ui.on_step, on_secret=hand_off, secret_policy=secret_policy)
+        result.notes.extend(step_outcome.notes)
         app_id = step_outcome.application.app_id if step_outcome.application else app_id
         if step_outcome.service_principal is not None:  # --prune: revoke what the manifest drops
             revoked, _gone = await apply_revocations(gateway, plan, step_outcome.service_principal.id, ui.on_step)
             step_outcome.done.extend(revoked)
         result.applied.extend(s.describe() for s in step_outcome.done)
+        trail.steps.extend(step_outcome.done)
         result.already_present.extend(s.describe() for s in step_outcome.already_present)
         if not step_outcome.created_resources:
             break
@@ -294,6 +307,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
             session.cloud, org.id, app.app_id, creds["client_secret"], desired,
             ca_bundle=session.ca_bundle, budget_s=options.verify_budget_s)
     result.status = "verified" if report.ok else "verification_failed"
+    result.audit_path = record_run(trail, result, options, desired.unique_name, actual)
     log.info("onboard.finished", status=result.status, client_id=result.client_id, changes=len(result.applied))
     if not report.ok:
         missing = [f"{p.resource}/{p.permission}" for p in report.permissions if not p.granted]

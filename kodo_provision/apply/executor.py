@@ -13,6 +13,7 @@ import structlog
 from ..errors import InsufficientPrivilegesError, ProvisioningError, UsageError
 from ..graph.errors import GraphBadRequest, GraphForbidden
 from ..graph.gateway import BatchedReads, DelegatedGrant, GraphGateway, NewSecret, RoleGrant
+from ..identity import merged_tags
 from ..manifest.resolve import DesiredState
 from ..plan.model import (
     AddSecret,
@@ -25,7 +26,8 @@ from ..plan.model import (
     UpsertApplication,
 )
 from ..state.model import Application, ServicePrincipal, TenantState
-from .secret import add_secret_exactly_once
+from ..state.policy import SecretPolicy
+from .secret_policy import add_secret_within_policy
 
 log = structlog.get_logger("kodo_provision.apply")
 
@@ -40,12 +42,15 @@ class ApplyOutcome:
     done: list[Step] = field(default_factory=list)
     already_present: list[Step] = field(default_factory=list)
     created_resources: list[str] = field(default_factory=list)
+    # Warnings for the result (e.g. the secret lifetime shortened by the tenant's policy).
+    notes: list[str] = field(default_factory=list)
 
 
 async def apply_plan(gateway: GraphGateway, plan: Plan, desired: DesiredState, actual: TenantState, *,
                      run_id: str, now: datetime,
                      on_step: Callable[[Step, str], None] | None = None,
-                     on_secret: Callable[[ApplyOutcome], None] | None = None) -> ApplyOutcome:
+                     on_secret: Callable[[ApplyOutcome], None] | None = None,
+                     secret_policy: SecretPolicy | None = None) -> ApplyOutcome:
     """Apply `plan` to the tenant; raises ProvisioningError (or a subclass) on failure."""
     outcome = ApplyOutcome(actual.application, actual.service_principal)
     report = on_step or (lambda step, status: None)
@@ -77,7 +82,7 @@ async def apply_plan(gateway: GraphGateway, plan: Plan, desired: DesiredState, a
             outcome.application = await gateway.upsert_application(
                 desired.unique_name, display_name=desired.display_name,
                 sign_in_audience=desired.sign_in_audience, required=desired.required_resource_access,
-                tags=tuple(sorted(set(desired.tags) | set(actual.application.tags if actual.application else ()))))
+                tags=merged_tags(desired.tags, actual.application.tags if actual.application else ()))
         except GraphForbidden as exc:
             raise InsufficientPrivilegesError(
                 "you may not create or change app registrations in this tenant", detail=exc.detail,
@@ -100,9 +105,10 @@ async def apply_plan(gateway: GraphGateway, plan: Plan, desired: DesiredState, a
     async def add_secret() -> None:
         for step in plan.of_kind(AddSecret):
             assert isinstance(step, AddSecret)
-            outcome.new_secret = await add_secret_exactly_once(
+            outcome.new_secret = await add_secret_within_policy(
                 gateway, app.id, desired.unique_name, base_name=step.display_name,
-                lifetime=desired.secret_lifetime, run_id=run_id, now=now)
+                lifetime=desired.secret_lifetime, run_id=run_id, now=now, policy=secret_policy,
+                notes=outcome.notes)
             done(step)
 
     results = await asyncio.gather(create_sp(), add_secret(), return_exceptions=True)

@@ -52,6 +52,13 @@ def _register_bulk() -> None:
     cli.add_command(bulk)
 
 
+def _register_manifest() -> None:
+    """Offline manifest checks (issue 8)."""
+    from .manifest import manifest_group
+
+    cli.add_command(manifest_group)
+
+
 def _register() -> None:
     from .demo import demo
     from .onboard import onboard
@@ -61,6 +68,7 @@ def _register() -> None:
     cli.add_command(plan)
     _register_lifecycle()
     _register_bulk()
+    _register_manifest()
     cli.add_command(demo)
     try:
         from .simulate import simulate

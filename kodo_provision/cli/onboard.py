@@ -20,6 +20,7 @@ from ..onboarding import OnboardOptions, OnboardResult, OnboardUI, onboard_tenan
 from ..output.console import render_plan, render_result, render_step
 from ..plan.model import Plan, Step
 from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
+from .manifest import admin_action_notes, lint_before_run
 from .options import configured_logging, connection_options, output_options, parse_duration
 
 ONBOARD_HELP = f"""Onboard one tenant: sign in, plan, apply, verify, hand off credentials.
@@ -111,6 +112,7 @@ def onboard(tenant: str, manifest_path: str | None, app_name: str | None, creden
     tenant = validate_tenant(tenant)
     lifetime = parse_duration(secret_lifetime)
     manifest = load_manifest(manifest_path)
+    lint_before_run(manifest)  # warnings on stderr; lint errors refuse before the sign-in prompt
     settings = ConnectionSettings(
         cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle),
@@ -143,5 +145,7 @@ def run_onboard(settings: ConnectionSettings, options: OnboardOptions, *, output
             if partial is not None:
                 _emit(partial, output_format, show_secret=False)
             raise
+    # e.g. the EWS allow-list command, now with the app's client ID (manifest lint KP102/KP103).
+    result.notes.extend(admin_action_notes(options.manifest, result.client_id))
     _emit(result, output_format, show_secret)
     return ExitStatus.SUCCESS

@@ -18,6 +18,7 @@ from ..onboarding import OnboardOptions, OnboardResult, onboard_tenant
 from ..output.console import render_plan
 from ..output.lifecycle import render_identity
 from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
+from .manifest import lint_before_run
 from .options import configured_logging, connection_options, output_options
 
 PLAN_HELP = """Show what `onboard` would change in a tenant, changing nothing.
@@ -51,6 +52,7 @@ def plan(tenant: str, manifest_path: str | None, credentials_path: str | None, a
 
     tenant = validate_tenant(tenant)
     manifest = load_manifest(manifest_path)
+    lint_before_run(manifest)  # warnings on stderr; lint errors refuse before the sign-in prompt
     settings = ConnectionSettings(
         cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle), **({"client_id": client_id} if client_id else {}))

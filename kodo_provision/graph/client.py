@@ -17,6 +17,7 @@ from msgraph.graph_request_adapter import options as msgraph_options
 from msgraph_core import GraphClientFactory
 
 from ..cloud import Cloud
+from .request_ids import record_request_id
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=20.0)
 
@@ -31,7 +32,8 @@ def ssl_context(ca_bundle: str | None) -> ssl.SSLContext | bool:
 def build_graph_client(cloud: Cloud, credential: Any, scopes: tuple[str, ...], *,
                        ca_bundle: str | None = None) -> tuple[GraphServiceClient, httpx.AsyncClient]:
     """A GraphServiceClient bound to one credential; close the returned httpx client when done."""
-    http = httpx.AsyncClient(verify=ssl_context(ca_bundle), timeout=DEFAULT_TIMEOUT, trust_env=True)
+    http = httpx.AsyncClient(verify=ssl_context(ca_bundle), timeout=DEFAULT_TIMEOUT, trust_env=True,
+                             event_hooks={"response": [record_request_id]})  # audit record (request_ids.py)
     options = {**msgraph_options, RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0)}
     http = GraphClientFactory.create_with_default_middleware(client=http, options=options)
     auth = AzureIdentityAuthenticationProvider(credential, scopes=list(scopes),

@@ -57,6 +57,7 @@ from ..state.model import (
     ResourceServicePrincipal,
     ServicePrincipal,
 )
+from ..state.policy import SecretPolicy
 from .batch import BatchCall, BatchOutcome, run_batch
 from .errors import (
     GraphConflict,
@@ -66,6 +67,7 @@ from .errors import (
     from_api_error,
     from_transport_error,
 )
+from .policy import policy_batch_call, to_secret_policy
 from .retry import Policy, RetrySettings, run_with_policy
 
 T = TypeVar("T")
@@ -99,6 +101,8 @@ class Overview:
     role_template_ids: frozenset[str] | None  # None: the roles could not be read (403)
     resource_sps: dict[str, ResourceServicePrincipal | None]
     application: Application | None
+    # The tenant's secret rules, read in the same batch; readable=False without Policy.Read.All.
+    secret_policy: SecretPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,14 @@ class NewSecret:
 
 
 def _s(value: Any) -> str:
+    """A GUID-valued property, normalised to lower case for comparison."""
     return str(value).lower() if value is not None else ""
+
+
+def _opaque(value: Any) -> str:
+    """An opaque, case-sensitive id (app role assignment and oauth2PermissionGrant ids are
+    base64url strings, not GUIDs): never change its case, or Graph answers 404."""
+    return str(value) if value is not None else ""
 
 
 def _select(builder: Any, fields: list[str], filter_: str | None = None) -> RequestConfiguration:
@@ -300,7 +311,7 @@ class GraphGateway:
         page = await self._call("read app role assignments", Policy.IDEMPOTENT | Policy.REPLICATION_LAG,
                                 builder.get)
         while page is not None:
-            out.extend(AppRoleAssignment(_s(a.id), _s(a.resource_id), _s(a.app_role_id)) for a in page.value or [])
+            out.extend(AppRoleAssignment(_opaque(a.id), _s(a.resource_id), _s(a.app_role_id)) for a in page.value or [])
             if not page.odata_next_link:
                 break
             page = await self._call("read app role assignments", Policy.IDEMPOTENT,
@@ -316,7 +327,7 @@ class GraphGateway:
         out: list[PermissionGrant] = []
         while page is not None:
             out.extend(
-                PermissionGrant(_s(g.id) if g.id else "", _s(g.resource_id), g.consent_type or "",
+                PermissionGrant(_opaque(g.id), _s(g.resource_id), g.consent_type or "",
                                 _s(g.principal_id) or None, frozenset((g.scope or "").split()))
                 for g in page.value or [])
             if not page.odata_next_link:
@@ -399,7 +410,7 @@ class GraphGateway:
                 grant = await self._call("grant delegated permissions",
                                          Policy.AFTER_CREATE | Policy.TRANSIENT_NETWORK,
                                          lambda: self.client.oauth2_permission_grants.post(body))
-                return _s(grant.id) if grant and grant.id else ""
+                return _opaque(grant.id) if grant and grant.id else ""
             except GraphConflict:
                 existing = [g for g in await self.permission_grants(client_id)
                             if g.resource_id == resource_id and g.consent_type == "AllPrincipals"]
@@ -438,7 +449,7 @@ def _role_template_ids(page: Any) -> frozenset[str]:
 
 
 def _to_grant(g: Any) -> PermissionGrant:
-    return PermissionGrant(_s(g.id) if g.id else "", _s(g.resource_id), g.consent_type or "",
+    return PermissionGrant(_opaque(g.id), _s(g.resource_id), g.consent_type or "",
                            _s(g.principal_id) or None, frozenset((g.scope or "").split()))
 
 
@@ -474,13 +485,14 @@ class BatchedReads:
                 missing_ok=True),
             BatchCall("read application", g._app_by_unique_name(unique_name).to_get_request_information(
                 _select(g._app_by_unique_name(unique_name), _APP_FIELDS)), GraphApplication, missing_ok=True),
+            policy_batch_call(client),
         ]
         for app_id in resource_app_ids:
             builder = g._sp_by_app_id(app_id)
             calls.append(BatchCall(f"read service principal of {app_id}",
                                    builder.to_get_request_information(_select(builder, _RESOURCE_SP_FIELDS)),
                                    GraphServicePrincipal, missing_ok=True))
-        org_out, me_out, roles_out, app_out, *sp_outs = await g._batch(calls, label="read overview")
+        org_out, me_out, roles_out, app_out, policy_out, *sp_outs = await g._batch(calls, label="read overview")
         orgs = org_out.unwrap()
         org = (orgs.value or [None])[0] if orgs else None
         if org is None:
@@ -503,7 +515,7 @@ class BatchedReads:
                                                                                           strict=True)}
         return Overview(Organization(_s(org.id), org.display_name or "", default),
                         Me(_s(user.id), user.user_principal_name or "") if user else Me("", ""), role_ids, sps,
-                        to_application(app) if app else None)
+                        to_application(app) if app else None, to_secret_policy(policy_out))
 
     async def app_state(self, app_id: str, *, unique_name: str | None = None,
                         policy: Policy = Policy.IDEMPOTENT) -> AppState:
@@ -528,7 +540,7 @@ class BatchedReads:
         grants_page = grant_out.unwrap()
         app = app_out[0].unwrap() if app_out else None
         service_principal = ServicePrincipal(_s(sp.id), _s(sp.app_id)) if sp else None
-        assignments = tuple(AppRoleAssignment(_s(a.id), _s(a.resource_id), _s(a.app_role_id))
+        assignments = tuple(AppRoleAssignment(_opaque(a.id), _s(a.resource_id), _s(a.app_role_id))
                             for a in (assignments_page.value or [] if assignments_page else []))
         grants = tuple(_to_grant(x) for x in (grants_page.value or [] if grants_page else []))
         more = any(p is not None and p.odata_next_link for p in (assignments_page, grants_page))
@@ -585,5 +597,6 @@ class BatchedReads:
                                                                 scopes=grant.scopes, grant_id=None))
                 continue
             value = outcome.unwrap()
-            grant_ids.append(_s(value.id) if value is not None and getattr(value, "id", None) else grant.grant_id or "")
+            new_id = getattr(value, "id", None) if value is not None else None
+            grant_ids.append(_opaque(new_id) if new_id else grant.grant_id or "")
         return created, grant_ids

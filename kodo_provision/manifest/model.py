@@ -70,6 +70,9 @@ class Manifest(_Strict):
 
     schema_version: Literal[1]
     manifest_version: Annotated[str, Field(min_length=1, max_length=40)]
+    # What the app is for (e.g. "backup"); `manifest lint` flags permissions broader than it needs
+    # (kodo_provision/data/permission_hints.yaml lists the purposes it knows).
+    purpose: Annotated[str, Field(min_length=1, max_length=40)] | None = None
     app: AppSpec
     secret: SecretSpec = SecretSpec()
     resources: tuple[ResourceSpec, ...] = Field(min_length=1)

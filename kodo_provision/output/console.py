@@ -40,6 +40,8 @@ def render_result(result: OnboardResult, *, show_secret: str | None = None) -> s
     if show_secret:
         lines.append(f"Client secret {show_secret}")
     lines.append(f"Credentials   {result.credentials_path} (mode 0600)")
+    if getattr(result, "audit_path", None):  # issue 8: who changed what, no secrets
+        lines.append(f"Audit record  {result.audit_path} (mode 0600)")
     if verification is not None:
         lines.append("Verification  " + ("passed" if verification.ok else "FAILED"))
         lines.append(f"  {'ok' if verification.replan.is_empty else 'FAIL'}  re-plan is empty")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from ..identity import merged_tags
 from ..manifest.resolve import DesiredState
 from ..state.model import Application, HeldSecret, TenantState
 from .model import (
@@ -31,7 +32,8 @@ def _application_changes(desired: DesiredState, app: Application) -> tuple[str, 
         changed.append("requiredResourceAccess")
     if app.sign_in_audience != desired.sign_in_audience:
         changed.append("signInAudience")
-    if not set(desired.tags) <= set(app.tags):
+    # Also when the app still records an older manifest version (identity.merged_tags replaces it).
+    if set(merged_tags(desired.tags, app.tags)) != set(app.tags):
         changed.append("tags")
     if not app.service_principal_locked:
         changed.append("servicePrincipalLockConfiguration")

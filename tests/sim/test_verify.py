@@ -73,3 +73,15 @@ def test_verify_fails_on_a_secret_that_cannot_get_a_token(sim, kodo, tmp_path):
 def test_verify_on_a_tenant_without_the_app(sim, kodo, tmp_path):
     run = kodo("verify", expect=6)
     assert "FAIL  app: no app registration with uniqueName kodo-cloud-backup" in run.out
+
+
+def test_verify_warns_inside_30_days_but_passes(sim, kodo, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    kodo("onboard", "--yes")
+    creds = json.loads(creds_file(tmp_path).read_text())
+    soon = (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    set_secret_end(sim, CONTOSO, creds["secret_key_id"], soon)
+    run = kodo("verify")
+    assert "WARN  secret_expiry:" in run.out and "run kodo-provision rotate-secret" in run.out
+    assert "Verification  passed, 1 warning(s)" in run.out

@@ -77,6 +77,7 @@ class GraphService:
         client_rid = req.headers.get("client-request-id")
         route_name: str | None = None
         tenant_id: str | None = None
+        batch_lost = False
         try:
             # Graph rejects a path it cannot parse before looking at the token.
             r, params = match(req.method, req.path) if req.path != "/$batch" else (None, {})
@@ -88,10 +89,18 @@ class GraphService:
                 route_name = "$batch"
                 tenant = core.directory.tenants[tenant_id]
 
+                lost_items: list[bool] = []
+
                 def item(sub: GraphRequest) -> GraphResponse:
-                    return self._run(sub, claims, tenant, host, in_batch=True)
+                    sub_resp, route = self._run(sub, claims, tenant, host, in_batch=True)
+                    if sub_resp.ok and route:
+                        lost_items.append(core.faults.should_lose(route, sub.method))
+                    return sub_resp
 
                 resp = run_batch(req, item)
+                # A targeted lost response of a write inside a batch drops the whole batch
+                # response after every item committed: the client cannot tell which applied.
+                batch_lost = any(lost_items)
             else:
                 assert r is not None
                 route_name = r.name
@@ -105,11 +114,16 @@ class GraphService:
             _log.exception("simulator bug while handling %s %s", req.method, req.path)
             resp = GraphError(500, "InternalServerError", "An internal server error occurred.").response(
                 req.request_id, client_rid)
-        lose = resp.ok and route_name not in (None, "$batch") and core.faults.should_lose(route_name, req.method)
+        if route_name == "$batch":
+            lose = resp.ok and batch_lost
+        else:
+            lose = resp.ok and route_name is not None and core.faults.should_lose(route_name, req.method)
         return Outcome(resp, route_name, tenant_id, lose)
 
-    def _run(self, sub: GraphRequest, claims: dict, tenant, host: str, in_batch: bool) -> GraphResponse:
-        """One $batch item: same token and tenant, its own faults, logged with in_batch=True."""
+    def _run(self, sub: GraphRequest, claims: dict, tenant, host: str,
+             in_batch: bool) -> tuple[GraphResponse, str | None]:
+        """One $batch item: same token and tenant, its own faults, logged with in_batch=True.
+        Returns the response and the route name (for targeted faults)."""
         start = time.time()
         route_name = None
         try:
@@ -131,7 +145,7 @@ class GraphService:
             end=time.time(), request_id=sub.request_id, tenant_id=tenant.id, in_batch=in_batch, route=route_name,
             error_code=(resp.body or {}).get("error", {}).get("code") if not resp.ok else None,
         ))
-        return resp
+        return resp, route_name
 
 
 def _throttled(retry_after: int) -> GraphError:

@@ -1,0 +1,155 @@
+"""The audit record of one onboarding run in one tenant (no secrets).
+
+Security teams ask who changed what in their directory, when, and how to trace it with
+Microsoft: the record names the signed-in admin (UPN, object ID), the tenant, every object
+the run created or changed (IDs), every permission granted, and the Graph request IDs
+(graph/request_ids.py). It is written 0600 next to the credentials file as
+`kodo-audit-<tenant>-<UTC timestamp>-<run id>.json`, one file per run, and referenced in the
+result (`audit_file`). Secrets never enter it: only the secret's keyId and expiry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .credentials import write_credentials
+from .plan.model import (
+    AddSecret,
+    CreateResourceServicePrincipal,
+    CreateServicePrincipal,
+    GrantAppRole,
+    GrantDelegated,
+    RevokeAppRole,
+    RevokeDelegated,
+    Step,
+    UpsertApplication,
+)
+from .state.model import TenantState
+
+AUDIT_SCHEMA_VERSION = 1
+
+
+@dataclass
+class AuditTrail:
+    """What a run gathers for its audit record while it runs."""
+
+    run_id: str
+    started_at: datetime
+    request_ids: list[str]
+    steps: list[Step] = field(default_factory=list)
+    signed_in_upn: str = ""
+    signed_in_object_id: str = ""
+
+
+def audit_path(credentials_path: Path, tenant: str, started_at: datetime, run_id: str) -> Path:
+    """Next to the credentials file; the run ID keeps two runs in the same second apart."""
+    stamp = started_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    safe_tenant = "".join(c if c.isalnum() or c in ".-" else "_" for c in tenant)
+    return credentials_path.parent / f"kodo-audit-{safe_tenant}-{stamp}-{run_id}.json"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("kodo_provision")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def _change(step: Step, state: TenantState, app_object_id: str | None, sp_id: str | None,
+            secret_key_id: str | None) -> dict[str, Any]:
+    """One applied step with the ID of the object it created or changed (from the state read after)."""
+    entry: dict[str, Any] = {"kind": step.kind, "description": step.describe(), "object_type": None,
+                             "object_id": None, "action": "changed"}
+    if isinstance(step, UpsertApplication):
+        entry.update(object_type="application", object_id=app_object_id,
+                     action="created" if step.create else "changed")
+        if not step.create:
+            entry["changed_fields"] = list(step.changed_fields)
+    elif isinstance(step, CreateServicePrincipal):
+        entry.update(object_type="servicePrincipal", object_id=sp_id, action="created")
+    elif isinstance(step, CreateResourceServicePrincipal):
+        rsp = state.resource_service_principals.get(step.resource_app_id)
+        entry.update(object_type="servicePrincipal", object_id=rsp.id if rsp else None, action="created")
+    elif isinstance(step, GrantAppRole):
+        assignment = next((a for a in state.app_role_assignments
+                           if a.resource_id == step.resource_sp_id and a.app_role_id == step.app_role_id), None)
+        entry.update(object_type="appRoleAssignment", object_id=assignment.id if assignment else None,
+                     action="created")
+    elif isinstance(step, GrantDelegated):
+        grant = next((g for g in state.grants
+                      if g.resource_id == step.resource_sp_id and g.consent_type == "AllPrincipals"), None)
+        entry.update(object_type="oAuth2PermissionGrant", object_id=grant.id if grant else None,
+                     action="changed" if step.grant_id else "created")
+    elif isinstance(step, AddSecret):
+        entry.update(object_type="passwordCredential", object_id=secret_key_id, action="created",
+                     parent_application=app_object_id, lifetime_days_planned=step.lifetime_days)
+    elif isinstance(step, RevokeAppRole):
+        entry.update(object_type="appRoleAssignment", object_id=step.assignment_id, action="deleted")
+    elif isinstance(step, RevokeDelegated):
+        entry.update(object_type="oAuth2PermissionGrant", object_id=step.grant_id,
+                     action="changed" if step.remaining else "deleted")
+    return entry
+
+
+def _granted(step: Step) -> list[dict[str, str]]:
+    if isinstance(step, GrantAppRole):
+        return [{"resource": step.resource_name, "resource_app_id": step.resource_app_id,
+                 "permission": step.permission_name, "type": "application"}]
+    if isinstance(step, GrantDelegated):
+        return [{"resource": step.resource_name, "resource_app_id": step.resource_app_id, "permission": scope,
+                 "type": "delegated"} for scope in step.added]
+    return []
+
+
+def build_audit_record(trail: AuditTrail, *, tenant: str, tenant_id: str, tenant_name: str, status: str,
+                       manifest_version: str, unique_name: str, client_id: str | None,
+                       app_object_id: str | None, service_principal_id: str | None,
+                       secret_key_id: str | None, secret_expires_at: str | None,
+                       credentials_path: Path | None, state: TenantState, notes: list[str]) -> dict[str, Any]:
+    """The record as a JSON-ready dict; holds IDs only, never a secret."""
+    created_secret = secret_key_id if any(isinstance(s, AddSecret) for s in trail.steps) else None
+    changes = [_change(s, state, app_object_id, service_principal_id, created_secret) for s in trail.steps]
+    return {
+        "schema_version": AUDIT_SCHEMA_VERSION,
+        "record": "kodo-provision onboard",
+        "tool_version": _version(),
+        "run_id": trail.run_id,
+        "started_at": trail.started_at.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "status": status,
+        "tenant": {"requested": tenant, "id": tenant_id, "name": tenant_name},
+        "signed_in": {"user_principal_name": trail.signed_in_upn, "object_id": trail.signed_in_object_id},
+        "manifest_version": manifest_version,
+        "app": {"unique_name": unique_name, "client_id": client_id, "object_id": app_object_id,
+                "service_principal_id": service_principal_id},
+        "changes": changes,
+        "created_object_ids": [c["object_id"] for c in changes if c["action"] == "created" and c["object_id"]],
+        "permissions_granted": [g for s in trail.steps for g in _granted(s)],
+        "secret": {"key_id": created_secret, "expires_at": secret_expires_at if created_secret else None},
+        "credentials_file": str(credentials_path) if credentials_path else None,
+        "graph_request_ids": list(trail.request_ids),
+        "notes": list(notes),
+    }
+
+
+def write_audit_record(path: Path, record: dict[str, Any]) -> Path:
+    """Atomically, mode 0600 (the same writer as the credentials file)."""
+    write_credentials(path, record)
+    return path
+
+
+def record_run(trail: AuditTrail, result: Any, options: Any, unique_name: str, state: TenantState) -> Path:
+    """Write the record of an onboarding run (`result`: OnboardResult, `options`: OnboardOptions)."""
+    record = build_audit_record(
+        trail, tenant=options.tenant, tenant_id=result.tenant_id, tenant_name=result.tenant_name,
+        status=result.status, manifest_version=options.manifest.manifest_version, unique_name=unique_name,
+        client_id=result.client_id, app_object_id=result.app_object_id,
+        service_principal_id=result.service_principal_id, secret_key_id=result.secret_key_id,
+        secret_expires_at=result.secret_expires_at, credentials_path=result.credentials_path, state=state,
+        notes=result.notes)
+    return write_audit_record(audit_path(options.credentials_path, options.tenant, trail.started_at, trail.run_id),
+                              record)

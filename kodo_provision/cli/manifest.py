@@ -1,0 +1,108 @@
+"""`kodo-provision manifest lint`: check a manifest without a tenant; also run by plan/onboard."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, date, datetime
+
+import click
+
+from ..errors import ManifestError
+from ..manifest.lint import ERROR, LintReport, lint_manifest
+from ..manifest.load import load_manifest
+from ..manifest.model import Manifest
+
+# Pins the date lint judges against (tests, reproducing a report); default: today (UTC).
+LINT_DATE_ENV = "KODO_LINT_DATE"
+
+LINT_HELP = """Check a permission manifest without signing in anywhere.
+
+Flags permissions on retired or retiring APIs (with dates, sources and the replacement),
+permissions listed under the wrong type, case variants of known names, and permissions
+broader than the manifest's `purpose` needs. Each finding has a stable code (KP101...),
+listed in the README. PATH defaults to the bundled manifest. `plan` and `onboard` run the
+same checks first: warnings go to stderr, errors refuse.
+
+\b
+Examples:
+  kodo-provision manifest lint
+  kodo-provision manifest lint my-manifest.yaml --output json
+  kodo-provision manifest lint --as-of 2027-04-01 --app-client-id 1b2c...   # EWS command filled in
+
+\b
+Exit status:
+  0  no errors (warnings may be printed)
+  2  at least one error-level finding, or the manifest is invalid
+"""
+
+
+def lint_date(value: str | None = None) -> date:
+    """--as-of, else $KODO_LINT_DATE, else today (UTC)."""
+    text = value or os.environ.get(LINT_DATE_ENV)
+    if not text:
+        return datetime.now(UTC).date()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def render_report(report: LintReport, source: str) -> str:
+    """Text form: one block per finding, then a summary line."""
+    lines = []
+    for f in report.findings:
+        lines.append(f"{f.code} {f.severity:<7} {f.path}")
+        lines.append(f"    {f.message}")
+        if f.hint:
+            lines.append(f"    hint: {f.hint}")
+    lines.append(f"{source}: {len(report.errors)} error(s), {len(report.warnings)} warning(s) "
+                 f"as of {report.as_of.isoformat()}")
+    return "\n".join(lines) + "\n"
+
+
+def lint_before_run(manifest: Manifest, *, client_id: str | None = None) -> LintReport:
+    """For plan/onboard: warnings on stderr, errors refuse (before any sign-in)."""
+    report = lint_manifest(manifest, today=lint_date(), client_id=client_id)
+    for finding in report.warnings:
+        click.echo(f"warning: {finding.one_line()}", err=True)
+    if report.errors:
+        raise ManifestError(
+            f"manifest lint found {len(report.errors)} error(s): "
+            + "; ".join(f.one_line() for f in report.errors),
+            hint="fix them (see `kodo-provision manifest lint`); nothing was changed")
+    return report
+
+
+def admin_action_notes(manifest: Manifest, client_id: str | None) -> list[str]:
+    """After onboarding: the tenant-admin commands lint asks for, with the app's client ID filled in."""
+    if not client_id:
+        return []
+    report = lint_manifest(manifest, today=lint_date(), client_id=client_id)
+    return [f"tenant admin action needed (Exchange Online PowerShell): {command}"
+            for command in report.admin_commands()]
+
+
+@click.group("manifest", help="Work with permission manifests (offline).")
+def manifest_group() -> None:
+    """The `manifest` command group."""
+
+
+@manifest_group.command("lint", help=LINT_HELP)
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", default=None,
+              help=f"Judge retirement dates as of this day (default: today; env {LINT_DATE_ENV}).")
+@click.option("--app-client-id", metavar="GUID", default=None,
+              help="The onboarded app's client ID, filled into admin commands (default: <client-id>).")
+@click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json prints one object on stdout.")
+def lint(path: str | None, as_of: str | None, app_client_id: str | None, output_format: str) -> int:
+    manifest = load_manifest(path)
+    report = lint_manifest(manifest, today=lint_date(as_of), client_id=app_client_id)
+    source = path or "bundled manifest"
+    if output_format == "json":
+        payload = {"manifest": source, **report.to_dict(), "ok": not report.errors}
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo(render_report(report, source), nl=False)
+    return 2 if any(f.severity == ERROR for f in report.findings) else 0
