@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,11 +21,19 @@ test: install
 	$(BIN)/pytest -q
 
 lint: install
-	$(BIN)/ruff check kodo_provision tests
+	$(BIN)/ruff check kodo_provision tests scripts
 
+# Figures, never assertions: single-tenant request economy and wall time, bulk throughput,
+# simulator capacity. About 6 minutes on the 2-core reference machine.
 bench: install
 	$(BIN)/python -m scripts.bench
-	$(BIN)/python -m scripts.bulk_bench
+	$(BIN)/python -m scripts.bulk_bench --tenants 100 --concurrency 16 50
+	$(BIN)/python -m scripts.bulk_bench --tenants 500 --concurrency 50
+	$(BIN)/python scripts/sim_bench.py
+
+# The long fault run (issue 6): lags up to 60 s, 50 tenants, 20 kills. Not part of CI.
+soak: install
+	$(BIN)/python -m scripts.soak
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

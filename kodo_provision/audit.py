@@ -43,6 +43,8 @@ class AuditTrail:
     steps: list[Step] = field(default_factory=list)
     signed_in_upn: str = ""
     signed_in_object_id: str = ""
+    # Steps reported done as they happen (on_step), so a run that fails midway is recorded too.
+    seen: list[Step] = field(default_factory=list)
 
 
 def audit_path(credentials_path: Path, tenant: str, started_at: datetime, run_id: str) -> Path:
@@ -153,3 +155,44 @@ def record_run(trail: AuditTrail, result: Any, options: Any, unique_name: str, s
         notes=result.notes)
     return write_audit_record(audit_path(options.credentials_path, options.tenant, trail.started_at, trail.run_id),
                               record)
+
+
+def recording(trail: AuditTrail, on_step: Any) -> Any:
+    """Wrap a UI on_step callback so the trail also sees each step as it completes (failure path)."""
+    def on_step_recorded(step: Step, status: str) -> None:
+        if status == "done":
+            trail.seen.append(step)
+        on_step(step, status)
+    return on_step_recorded
+
+
+async def record_failed_run(trail: AuditTrail, result: Any, options: Any, unique_name: str, error: Exception,
+                            reread: Any) -> Path | None:
+    """A run that failed after changing the tenant: record what it did, with IDs from a fresh read
+    (`reread`: async callable -> (desired, TenantState)); best effort, never masks the error."""
+    steps = [*trail.steps, *(s for s in trail.seen if s not in trail.steps)]
+    if not steps:
+        return None
+    state: TenantState | None = None
+    try:
+        _desired, state = await reread()
+    except Exception:  # the tenant may be unreachable: record what is known
+        state = None
+    app = state.application if state else None
+    sp = state.service_principal if state else None
+    record = build_audit_record(
+        AuditTrail(trail.run_id, trail.started_at, trail.request_ids, steps, trail.signed_in_upn,
+                   trail.signed_in_object_id),
+        tenant=options.tenant, tenant_id=result.tenant_id, tenant_name=result.tenant_name, status="failed",
+        manifest_version=options.manifest.manifest_version, unique_name=unique_name,
+        client_id=app.app_id if app else None, app_object_id=app.id if app else None,
+        service_principal_id=sp.id if sp else None, secret_key_id=result.secret_key_id,
+        secret_expires_at=None, credentials_path=options.credentials_path,
+        state=state or TenantState(), notes=result.notes)
+    one_line = getattr(error, "one_line", None)
+    record["error"] = one_line() if callable(one_line) else type(error).__name__
+    try:
+        return write_audit_record(audit_path(options.credentials_path, options.tenant, trail.started_at,
+                                             trail.run_id), record)
+    except OSError:
+        return None

@@ -81,3 +81,28 @@ def write_credentials(path: Path, data: dict[str, Any]) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _pending_path(path: Path) -> Path:
+    return path.with_name(path.name + ".pending")
+
+
+def read_pending_runs(path: Path) -> frozenset[str]:
+    """Runs that were about to add a secret for this credentials file and never confirmed the
+    hand-off (a crash between addPassword and the write): their secrets are orphans."""
+    try:
+        data = json.loads(_pending_path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return frozenset()
+    return frozenset(str(r) for r in data.get("run_ids", []) if isinstance(r, str))
+
+
+def mark_pending_runs(path: Path, run_ids: frozenset[str]) -> None:
+    """Record, before a secret is added, which runs may leave one behind (0600, atomic)."""
+    write_credentials(_pending_path(path), {"run_ids": sorted(run_ids)})
+
+
+def clear_pending_runs(path: Path) -> None:
+    """Every secret of those runs is handed off or removed."""
+    with contextlib.suppress(FileNotFoundError):
+        _pending_path(path).unlink()

@@ -54,3 +54,13 @@ def merged_tags(desired: tuple[str, ...], existing: tuple[str, ...] | list[str])
     `kodo-manifest:` tag of an older manifest version is replaced (the app records one version)."""
     kept = {t for t in existing if not (t.startswith(MANIFEST_TAG_PREFIX) and t not in desired)}
     return tuple(sorted(kept | set(desired)))
+
+
+# Each run names the secret it adds with a run-unique marker, so a secret added by a run that
+# died before handing it off can be recognised (and removed) later; see apply/secret.py.
+SECRET_MARKER_PREFIX = "kodo_provision run "
+
+
+def secret_marker(run_id: str) -> str:
+    """The marker a run's secret carries in its display name."""
+    return f"({SECRET_MARKER_PREFIX}{run_id})"

@@ -19,9 +19,17 @@ from .apply.executor import ApplyOutcome, apply_plan
 from .apply.revoke import apply_revocations
 from .apply.secret_policy import blocked_note, clamp_to_policy, refuse_if_blocked
 from .apply.verify import VerificationReport, check_app_token, poll_until_empty
-from .audit import AuditTrail, record_run
+from .audit import AuditTrail, record_failed_run, record_run, recording
 from .cloud import Cloud
-from .credentials import check_owner, held_secret, read_credentials, write_credentials
+from .credentials import (
+    check_owner,
+    clear_pending_runs,
+    held_secret,
+    mark_pending_runs,
+    read_credentials,
+    read_pending_runs,
+    write_credentials,
+)
 from .errors import InsufficientPrivilegesError, KodoError, UsageError, VerificationError
 from .graph.gateway import BatchedReads, GraphGateway, Organization
 from .graph.request_ids import start_collecting
@@ -29,7 +37,7 @@ from .identity import app_unique_name
 from .manifest.model import Manifest
 from .manifest.resolve import DesiredState, resolve
 from .plan.diff import diff
-from .plan.model import Plan, Step
+from .plan.model import AddSecret, Plan, Step
 from .state.model import HeldSecret, ResourceServicePrincipal, TenantState
 from .state.read import read_resource_service_principals, read_tenant_state
 
@@ -228,6 +236,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     notes = check_roles(roles, manifest, me.user_principal_name or session.signed_in_as)
 
     held: HeldSecret | None = held_secret(existing)
+    interrupted = read_pending_runs(options.credentials_path)
     resource_sps = overview.resource_sps
     desired = _desired(manifest, resource_sps, options)
     # The tenant's secret rules (when readable) shape the plan: lifetime clamped, or refused below.
@@ -235,7 +244,8 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     desired, policy_notes = clamp_to_policy(desired, secret_policy)
     actual = await read_tenant_state(gateway, desired.unique_name, resource_sps, application=overview.application)
     now = datetime.now(UTC)
-    plan = diff(desired, actual, held_secret=held, now=now, prune=options.prune)
+    plan = diff(desired, actual, held_secret=held, now=now, prune=options.prune,
+                interrupted_runs=interrupted)
     result = OnboardResult(org.id, org.display_name, me.user_principal_name or session.signed_in_as, plan,
                            notes=notes + list(plan.notes) + policy_notes + blocked_note(plan, secret_policy))
     if options.plan_only:
@@ -251,6 +261,10 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
 
     ui.on_phase("apply")
     applied_anything = not plan.is_empty
+    if plan.of_kind(AddSecret):
+        # On disk before addPassword: if this run dies before the hand-off, the next one knows
+        # the secret it finds with this run's marker is an orphan and removes it.
+        mark_pending_runs(options.credentials_path, interrupted | {run_id})
 
     def hand_off(outcome: ApplyOutcome) -> None:
         # Hand the secret off before anything else can fail: a secret nobody holds is lost.
@@ -265,8 +279,15 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     for _round in range(MAX_RECONCILE_ROUNDS):
         if plan.is_empty:
             break
-        step_outcome = await apply_plan(gateway, plan, desired, actual, run_id=run_id, now=now,
-                                        on_step=ui.on_step, on_secret=hand_off, secret_policy=secret_policy)
+        try:
+            step_outcome = await apply_plan(gateway, plan, desired, actual, run_id=run_id, now=now,
+                                            on_step=recording(trail, ui.on_step), on_secret=hand_off,
+                                            secret_policy=secret_policy)
+        except KodoError as exc:  # the tenant may hold some of our objects now: record them (audit.py)
+            result.audit_path = await record_failed_run(
+                trail, result, options, desired.unique_name, exc,
+                lambda sps=resource_sps: session.read(manifest, options, resource_sps=sps))
+            raise
         result.notes.extend(step_outcome.notes)
         app_id = step_outcome.application.app_id if step_outcome.application else app_id
         if step_outcome.service_principal is not None:  # --prune: revoke what the manifest drops
@@ -280,14 +301,17 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
         # A resource SP was created: its permission names can only be resolved now.
         resource_sps = await read_resource_service_principals(gateway, [r.app_id for r in manifest.resources])
         desired, actual = await session.read(manifest, options, resource_sps=resource_sps, app_id=app_id)
-        plan = diff(desired, actual, held_secret=held, now=now, prune=options.prune)
+        plan = diff(desired, actual, held_secret=held, now=now, prune=options.prune,
+                interrupted_runs=interrupted)
 
+    clear_pending_runs(options.credentials_path)  # every secret handed off or removed
     ui.on_phase("verify")
 
     async def replan() -> Plan:
         nonlocal desired, actual
         desired, actual = await session.read(manifest, options, resource_sps=resource_sps, app_id=app_id)
-        return diff(desired, actual, held_secret=held, now=now, prune=options.prune)
+        return diff(desired, actual, held_secret=held, now=now, prune=options.prune,
+                interrupted_runs=interrupted)
 
     # Nothing applied: the state just read is the verification read; don't read it twice.
     remaining = await poll_until_empty(replan, options.verify_budget_s) if applied_anything else plan

@@ -73,7 +73,7 @@ def run(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     header = ("tenants", "concurrency", "succeeded", "wall_s", "tenants_per_min", "graph_requests_per_tenant",
               "login_requests_per_tenant", "cpu_s_per_tenant", "peak_rss_mb")
-    print("bulk bench (latency %d ms; peak RSS is the process maximum so far)" % args.latency_ms)
+    print(f"bulk bench (latency {args.latency_ms} ms; peak RSS is the process maximum so far)")
     print("  ".join(header))
     worst = 0
     for n in args.tenants:

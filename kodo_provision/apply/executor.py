@@ -22,6 +22,7 @@ from ..plan.model import (
     GrantAppRole,
     GrantDelegated,
     Plan,
+    RemoveOrphanSecret,
     Step,
     UpsertApplication,
 )
@@ -94,6 +95,12 @@ async def apply_plan(gateway: GraphGateway, plan: Plan, desired: DesiredState, a
     if app is None:
         raise ProvisioningError("the app registration is missing after apply",
                                 hint="run again; if it persists, report it with --log-level info")
+
+    # Orphans of interrupted runs go before the new secret, so at most one stays unheld.
+    for step in plan.of_kind(RemoveOrphanSecret):
+        assert isinstance(step, RemoveOrphanSecret)
+        await gateway.remove_password(app.id, step.key_id)
+        done(step)
 
     # The SP and the secret do not depend on each other: one round trip for both. The secret
     # is handed off (written to the credentials file) even if the SP creation failed.

@@ -15,16 +15,17 @@ import structlog
 from ..graph.errors import TransientNetworkError
 from ..graph.gateway import GraphGateway, NewSecret
 from ..graph.retry import Policy
+from ..identity import SECRET_MARKER_PREFIX, secret_marker
 from ..output.logging import register_secret
 
 log = structlog.get_logger("kodo_provision.apply")
-MARKER_PREFIX = "kodo_provision run "
+MARKER_PREFIX = SECRET_MARKER_PREFIX
 MAX_ADD_ATTEMPTS = 3
 
 
 def secret_display_name(base: str, run_id: str) -> str:
     """The secret's description in the portal, carrying the run marker."""
-    return f"{base} ({MARKER_PREFIX}{run_id})"
+    return f"{base} {secret_marker(run_id)}"
 
 
 def is_tool_secret(display_name: str | None) -> bool:

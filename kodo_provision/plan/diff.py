@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..identity import merged_tags
+from ..identity import merged_tags, secret_marker
 from ..manifest.resolve import DesiredState
 from ..state.model import Application, HeldSecret, TenantState
 from .model import (
@@ -14,6 +14,7 @@ from .model import (
     GrantAppRole,
     GrantDelegated,
     Plan,
+    RemoveOrphanSecret,
     RevokeAppRole,
     RevokeDelegated,
     Step,
@@ -94,7 +95,8 @@ def extra_permissions(desired: DesiredState, actual: TenantState
 
 
 def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret | None,
-         now: datetime, renew_before: timedelta = DEFAULT_RENEW_BEFORE, prune: bool = False) -> Plan:
+         now: datetime, renew_before: timedelta = DEFAULT_RENEW_BEFORE, prune: bool = False,
+         interrupted_runs: frozenset[str] = frozenset()) -> Plan:
     """Every step needed to make `actual` match `desired`, in dependency order.
 
     Permissions the tenant holds beyond the manifest are reported as notes, and become
@@ -147,6 +149,12 @@ def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret 
     if prune:
         steps.extend(extra_roles)
         steps.extend(g for g in extra_grants if g.grant_id not in pruned_in_update)
+
+    if app is not None and interrupted_runs:
+        markers = tuple(secret_marker(run) for run in interrupted_runs)
+        steps.extend(RemoveOrphanSecret(c.key_id, c.display_name or "") for c in app.password_credentials
+                     if any(m in (c.display_name or "") for m in markers)
+                     and (held_secret is None or c.key_id != held_secret.key_id))
 
     reason = secret_reason(app, held_secret, now, renew_before)
     if reason:

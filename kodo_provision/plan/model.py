@@ -110,6 +110,19 @@ class GrantDelegated(Step):
 
 
 @dataclass(frozen=True)
+class RemoveOrphanSecret(Step):
+    """A secret an interrupted run added but never handed off: nobody holds it."""
+
+    kind: ClassVar[str] = "remove_orphan_secret"
+    permission: ClassVar[str] = "Application.ReadWrite.All"
+    key_id: str
+    display_name: str
+
+    def describe(self) -> str:
+        return f"remove secret {self.display_name!r} ({self.key_id}): added by an interrupted run, held by nobody"
+
+
+@dataclass(frozen=True)
 class AddSecret(Step):
     """A new client secret for KODO."""
 

@@ -71,3 +71,24 @@ def test_misconfigured_proxy_names_the_fix(sim, kodo, monkeypatch):
     monkeypatch.delenv("no_proxy", raising=False)
     run = kodo("onboard", "--yes", expect=ExitStatus.NETWORK)
     assert "HTTPS_PROXY" in run.err
+
+
+def test_secret_of_a_run_that_died_before_the_hand_off_is_removed(sim, kodo, tmp_path):
+    """A crash between addPassword and writing the credentials file leaves a secret nobody holds.
+    The run recorded its marker first (<credentials>.pending); the next run removes that secret."""
+    from kodo_provision.credentials import mark_pending_runs
+
+    from .lifecycle_helpers import graph_as_admin
+
+    kodo("onboard", "--yes")
+    app = assert_converged(sim, CONTOSO, creds_of(tmp_path))["app"]
+    # What the dead run did: marked itself pending, then added its secret, then died.
+    mark_pending_runs(creds_of(tmp_path), frozenset({"deadbeef"}))
+    orphan = graph_as_admin(sim, "POST", f"/applications/{app['id']}/addPassword",
+                            {"passwordCredential": {"displayName": "KODO backup (kodo_provision run deadbeef)"}})
+    assert orphan.status_code == 200
+    run = kodo("onboard", "--yes", "--output", "json")
+    assert [s["kind"] for s in run.json()["plan"]["steps"]] == ["remove_orphan_secret"]
+    after = assert_converged(sim, CONTOSO, creds_of(tmp_path))["app"]
+    assert [c["keyId"] for c in after["passwordCredentials"]] == [c["keyId"] for c in app["passwordCredentials"]]
+    assert not creds_of(tmp_path).with_name(creds_of(tmp_path).name + ".pending").exists()
