@@ -293,21 +293,39 @@ def _sign_in_error(exc: Exception, *, host: str, tenant: str) -> Exception:
     return translate_auth_error(exc, host=host, tenant=tenant)
 
 
+class AppOnlyTokens:
+    """App-only tokens (client credentials) for several resources from one credential: one
+    discovery request and one TLS session instead of one per resource. Synchronous; close it."""
+
+    def __init__(self, cloud: Cloud, tenant_id: str, client_id: str, client_secret: str, *,
+                 ca_bundle: str | None = None) -> None:
+        kwargs: dict[str, Any] = {
+            "authority": cloud.authority_host,
+            "disable_instance_discovery": not cloud.known_authority,
+        }
+        if ca_bundle:
+            kwargs["connection_verify"] = ca_bundle
+        self.tenant_id = tenant_id
+        self.host = urlparse(cloud.authority_host).hostname or cloud.authority_host
+        self._credential = ClientSecretCredential(tenant_id, client_id, client_secret, **kwargs)
+
+    def claims(self, resource: str) -> dict[str, Any]:
+        """The claims of a fresh app-only token for `resource` (e.g. https://graph.microsoft.com)."""
+        try:
+            token = self._credential.get_token(f"{resource.rstrip('/')}/.default")
+        except (ClientAuthenticationError, ServiceRequestError) as exc:
+            raise translate_auth_error(exc, host=self.host, what="app-only token", tenant=self.tenant_id) from None
+        return decode_claims(token.token)
+
+    def close(self) -> None:
+        self._credential.close()
+
+
 def acquire_app_token(cloud: Cloud, tenant_id: str, client_id: str, client_secret: str, resource: str,
                       *, ca_bundle: str | None = None) -> dict[str, Any]:
     """An app-only token (client credentials) for `resource`; returns its claims."""
-    kwargs: dict[str, Any] = {
-        "authority": cloud.authority_host,
-        "disable_instance_discovery": not cloud.known_authority,
-    }
-    if ca_bundle:
-        kwargs["connection_verify"] = ca_bundle
-    credential = ClientSecretCredential(tenant_id, client_id, client_secret, **kwargs)
-    host = urlparse(cloud.authority_host).hostname or cloud.authority_host
+    tokens = AppOnlyTokens(cloud, tenant_id, client_id, client_secret, ca_bundle=ca_bundle)
     try:
-        token = credential.get_token(f"{resource.rstrip('/')}/.default")
-    except (ClientAuthenticationError, ServiceRequestError) as exc:
-        raise translate_auth_error(exc, host=host, what="app-only token", tenant=tenant_id) from None
+        return tokens.claims(resource)
     finally:
-        credential.close()
-    return decode_claims(token.token)
+        tokens.close()

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from ..auth import acquire_app_token
+from ..auth import AppOnlyTokens
 from ..cloud import Cloud
 from ..errors import SignInError
 from ..manifest.resolve import DesiredState
@@ -73,34 +73,46 @@ async def poll_until_empty(replan: Callable[[], Awaitable[Plan]], budget_s: floa
 
 async def check_app_token(cloud: Cloud, tenant_id: str, client_id: str, secret: str, desired: DesiredState,
                           *, ca_bundle: str | None, budget_s: float) -> tuple[list[PermissionCheck], list[str]]:
-    """Per resource with application permissions: an app-only token, and its roles compared."""
+    """Per resource with application permissions: an app-only token, and its roles compared.
+    One credential serves every resource; a retry uses a new one, since a cached token would
+    carry the same stale roles."""
     checks: list[PermissionCheck] = []
     errors: list[str] = []
-    for resource in desired.resources:
-        if not resource.application or resource.sp is None:
-            continue
-        audience = resource.sp.token_resource
-        if audience is None:
-            errors.append(f"{resource.name}: no token audience (servicePrincipalNames has no https URI)")
-            continue
-        wanted = {p.name for p in resource.application}
-        deadline = time.monotonic() + budget_s
-        delay = 0.5
-        roles: set[str] = set()
-        while True:
-            try:
-                claims = await asyncio.to_thread(acquire_app_token, cloud, tenant_id, client_id, secret, audience,
-                                                 ca_bundle=ca_bundle)
-                roles = set(claims.get("roles") or ())
-                error = None
-            except SignInError as exc:
-                error = exc.one_line()
-            if (error is None and wanted <= roles) or time.monotonic() + delay > deadline:
-                break
-            log.info("verify.token_pending", resource=resource.name, error=error, missing=sorted(wanted - roles))
-            await asyncio.sleep(delay)
-            delay = min(1.0, delay * 2)
-        if error is not None:
-            errors.append(f"{resource.name}: {error}")
-        checks.extend(PermissionCheck(resource.name, name, name in roles) for name in sorted(wanted))
+
+    def new_tokens() -> AppOnlyTokens:
+        return AppOnlyTokens(cloud, tenant_id, client_id, secret, ca_bundle=ca_bundle)
+
+    tokens = new_tokens()
+    try:
+        for resource in desired.resources:
+            if not resource.application or resource.sp is None:
+                continue
+            audience = resource.sp.token_resource
+            if audience is None:
+                errors.append(f"{resource.name}: no token audience (servicePrincipalNames has no https URI)")
+                continue
+            wanted = {p.name for p in resource.application}
+            deadline = time.monotonic() + budget_s
+            delay = 0.5
+            roles: set[str] = set()
+            while True:
+                try:
+                    claims = await asyncio.to_thread(tokens.claims, audience)
+                    roles = set(claims.get("roles") or ())
+                    error = None
+                except SignInError as exc:
+                    error = exc.one_line()
+                if (error is None and wanted <= roles) or time.monotonic() + delay > deadline:
+                    break
+                log.info("verify.token_pending", resource=resource.name, error=error,
+                         missing=sorted(wanted - roles))
+                await asyncio.sleep(delay)
+                delay = min(1.0, delay * 2)
+                tokens.close()
+                tokens = new_tokens()
+            if error is not None:
+                errors.append(f"{resource.name}: {error}")
+            checks.extend(PermissionCheck(resource.name, name, name in roles) for name in sorted(wanted))
+    finally:
+        tokens.close()
     return checks, errors

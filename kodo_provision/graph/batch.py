@@ -39,7 +39,7 @@ class BatchCall:
 
     operation: str
     request: RequestInformation
-    model: Any = None
+    model: Any = None  # an SDK model class to parse the body into; None: the JSON as is
     policy: Policy = Policy.IDEMPOTENT
     missing_ok: bool = False  # a 404 means "absent" (value None), not an error
 
@@ -80,7 +80,7 @@ def _parse(call: BatchCall, response: dict[str, Any]) -> BatchOutcome:
     body = response.get("body")
     headers = {str(k).lower(): str(v) for k, v in (response.get("headers") or {}).items()}
     if 200 <= status < 300:
-        value = None
+        value = body  # raw JSON unless an SDK model is asked for (see json_state.py for why)
         if call.model is not None and isinstance(body, dict):
             value = JsonParseNode(body).get_object_value(call.model)
         return BatchOutcome(status, value)
