@@ -22,6 +22,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check kodo_provision tests scripts
+	$(BIN)/bandit -q -c pyproject.toml -r kodo_provision
 
 # Figures, never assertions: single-tenant request economy and wall time, bulk throughput,
 # simulator capacity. About 6 minutes on the 2-core reference machine.

@@ -106,3 +106,17 @@ def clear_pending_runs(path: Path) -> None:
     """Every secret of those runs is handed off or removed."""
     with contextlib.suppress(FileNotFoundError):
         _pending_path(path).unlink()
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before any sign-in or change, a credentials path that cannot be written: the
+    secret would otherwise exist in the tenant with nowhere to go."""
+    if path.is_dir():
+        raise UsageError(f"credentials path {path} is a folder", hint="pass a file name, e.g. --credentials-out "
+                         f"{path / 'kodo-credentials.json'}")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write the credentials file {path} ({ancestor} is not a writable folder)",
+                         hint="pass --credentials-out with a path in a folder you can write")

@@ -12,7 +12,7 @@ import click
 
 from ..auth import validate_tenant
 from ..cloud import resolve_cloud
-from ..credentials import default_credentials_path, read_credentials
+from ..credentials import check_writable, default_credentials_path, read_credentials
 from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, UsageError
 from ..graph.gateway import Organization
 from ..manifest.load import load_manifest
@@ -120,6 +120,7 @@ def onboard(tenant: str, manifest_path: str | None, app_name: str | None, creden
     if not yes and not sys.stdin.isatty():
         raise UsageError("refusing to change the tenant without confirmation: no terminal to ask on",
                          hint="review with a terminal, or pass --yes")
+    check_writable(credentials_out or default_credentials_path(tenant))
     options = OnboardOptions(tenant=tenant, manifest=manifest,
                              credentials_path=credentials_out or default_credentials_path(tenant),
                              app_name=app_name, secret_lifetime=lifetime, verify_budget_s=verify_budget,

@@ -156,7 +156,9 @@ def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret 
                      if any(m in (c.display_name or "") for m in markers)
                      and (held_secret is None or c.key_id != held_secret.key_id))
 
-    reason = secret_reason(app, held_secret, now, renew_before)
+    # A short-lived secret (a tenant policy may cap lifetimes at 30 days or less) would be
+    # "about to expire" the moment it is created; renew it at half its life instead.
+    reason = secret_reason(app, held_secret, now, min(renew_before, desired.secret_lifetime / 2))
     if reason:
         steps.append(AddSecret(desired.secret_display_name, desired.secret_lifetime.days, reason))
 

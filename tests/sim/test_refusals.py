@@ -128,3 +128,11 @@ def test_unknown_resource_api_is_refused_before_anything_of_ours_exists(sim, kod
     run = kodo("onboard", "--yes", "--manifest", path, expect=ExitStatus.USAGE)
     assert "Nonexistent API" in one_error_line(run.err)
     assert_unchanged(sim)
+
+
+def test_unwritable_credentials_path_is_refused_before_sign_in(sim, kodo, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    run = kodo("onboard", "--yes", "--credentials-out", str(blocker / "c.json"), expect=ExitStatus.USAGE)
+    assert "credentials" in one_error_line(run.err)
+    assert not sim.request_log

@@ -126,3 +126,18 @@ def test_plan_json_is_stable(tenant_sps):
     assert data["schema_version"] == 1
     assert data["changes"] == len(data["steps"])
     assert {"kind", "description"} <= set(data["steps"][0])
+
+
+def test_short_lived_secret_is_not_renewed_at_once(tenant_sps):
+    """A 14-day secret (a tenant policy cap) is fresh when created, not 'within 30 days of expiry'."""
+    from dataclasses import replace
+    desired = replace(resolve(MANIFEST, tenant_sps), secret_lifetime=timedelta(days=14))
+    actual, _held = converged(desired)
+    held = HeldSecret("key-1", "client-id", NOW + timedelta(days=14))
+    app = actual.application
+    short = Application(app.id, app.app_id, app.display_name, app.unique_name, app.sign_in_audience,
+                        app.required_resource_access,
+                        (PasswordCredentialInfo("key-1", "KODO", NOW + timedelta(days=14)),), app.tags)
+    state = TenantState(short, (), actual.service_principal, actual.app_role_assignments, actual.grants)
+    assert diff(desired, state, held_secret=held, now=NOW).is_empty
+    assert [type(s) for s in diff(desired, state, held_secret=held, now=NOW + timedelta(days=8)).steps] == [AddSecret]

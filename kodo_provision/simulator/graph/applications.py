@@ -109,7 +109,8 @@ def apply_key_credentials(obj: Obj, creds: list[dict[str, Any]]) -> None:
             cert = _load_certificate(str(cred["key"]))
         except ValueError as exc:
             raise bad_request("Invalid value specified for property 'key' of resource 'KeyCredential'.") from exc
-        sha1 = cert.fingerprint(hashes.SHA1())  # noqa: S303 - the x5t thumbprint is SHA-1 by definition
+        # The x5t thumbprint is SHA-1 by definition (RFC 7515 §4.1.7), not a security choice.
+        sha1 = cert.fingerprint(hashes.SHA1())  # noqa: S303  # nosec B303
         meta.append({
             "customKeyIdentifier": base64.b64encode(sha1).decode(),
             "displayName": cred.get("displayName") or cert.subject.rfc4514_string(),
