@@ -37,7 +37,8 @@ def demo(out_dir: Path, rerun: bool) -> int:
                                       ca_bundle=str(sim.ca_bundle_path))
         options = OnboardOptions(tenant=DEMO_TENANT, manifest=load_manifest(),
                                  credentials_path=out_dir / f"kodo-credentials-{DEMO_TENANT}.json")
-        click.echo(f"== Onboarding {DEMO_TENANT}", err=True)
+        click.echo(f"== Onboarding {DEMO_TENANT} (the simulator approves the device code as "
+                   f"admin@{DEMO_TENANT}, its demo Global Administrator)", err=True)
         status = run_onboard(settings, options, output_format="text", yes=True, show_secret=False)
         if status == ExitStatus.SUCCESS and rerun:
             click.echo("\n== Running again: nothing should change", err=True)
