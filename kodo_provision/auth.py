@@ -24,6 +24,7 @@ from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from azure.identity import (
     AuthenticationRecord,
     AuthenticationRequiredError,
+    CertificateCredential,
     ClientSecretCredential,
     DeviceCodeCredential,
     TokenCachePersistenceOptions,
@@ -319,6 +320,24 @@ class AppOnlyTokens:
 
     def close(self) -> None:
         self._credential.close()
+
+
+class AppOnlyCertificateTokens(AppOnlyTokens):
+    """AppOnlyTokens with a certificate: client-assertion JWTs signed by the private key in
+    `certificate_path` (PEM with key + certificate). The x5t#S256 header names the certificate.
+    https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials"""
+
+    def __init__(self, cloud: Cloud, tenant_id: str, client_id: str, certificate_path: str, *,
+                 ca_bundle: str | None = None) -> None:
+        kwargs: dict[str, Any] = {
+            "authority": cloud.authority_host,
+            "disable_instance_discovery": not cloud.known_authority,
+        }
+        if ca_bundle:
+            kwargs["connection_verify"] = ca_bundle
+        self.tenant_id = tenant_id
+        self.host = urlparse(cloud.authority_host).hostname or cloud.authority_host
+        self._credential = CertificateCredential(tenant_id, client_id, certificate_path, **kwargs)
 
 
 def acquire_app_token(cloud: Cloud, tenant_id: str, client_id: str, client_secret: str, resource: str,

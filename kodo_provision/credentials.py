@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .state.model import HeldSecret
+from .state.model import HeldCertificate, HeldSecret
 
 CREDENTIALS_SCHEMA_VERSION = 1
 
@@ -57,6 +57,52 @@ def held_secret(existing: dict[str, Any] | None) -> HeldSecret | None:
         client_id=str(existing.get("client_id", "")).lower(),
         expires_at=datetime.fromisoformat(expires) if expires else None,
     )
+
+
+def held_certificate(existing: dict[str, Any] | None) -> HeldCertificate | None:
+    """The certificate the file holds (credential_type certificate), if its private key file
+    still exists: a certificate whose key is gone is of no use to KODO."""
+    if not existing or existing.get("credential_type") != "certificate":
+        return None
+    cert_path, key_id, thumbprint = (existing.get(k) for k in ("certificate_path", "key_id",
+                                                               "certificate_thumbprint"))
+    if not cert_path or not key_id or not thumbprint or not Path(str(cert_path)).is_file():
+        return None
+    expires = existing.get("certificate_expires_at")
+    return HeldCertificate(key_id=str(key_id).lower(), client_id=str(existing.get("client_id", "")).lower(),
+                           thumbprint=str(thumbprint).upper(),
+                           expires_at=datetime.fromisoformat(expires) if expires else None)
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write bytes (a private key PEM, a PFX) like write_credentials: 0600 from the first byte,
+    temp file in the same folder, fsync, atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def certificate_file_paths(credentials_path: Path, thumbprint: str) -> tuple[Path, Path]:
+    """(PEM with private key + certificate, PFX) next to the credentials file, named by the
+    certificate's thumbprint so a new certificate never overwrites the key of the one in use."""
+    stem = credentials_path.name.removesuffix(".json")
+    base = credentials_path.with_name(f"{stem}.cert-{thumbprint[:16].lower()}")
+    return base.with_name(base.name + ".pem"), base.with_name(base.name + ".pfx")
 
 
 def write_credentials(path: Path, data: dict[str, Any]) -> None:

@@ -20,15 +20,19 @@ from .apply.revoke import apply_revocations
 from .apply.secret_policy import blocked_note, clamp_to_policy, refuse_if_blocked
 from .apply.verify import VerificationReport, check_app_token, poll_until_empty
 from .audit import AuditTrail, record_failed_run, record_run, recording
+from .certificate import GeneratedCertificate, generate_certificate
 from .cloud import Cloud
 from .credentials import (
+    certificate_file_paths,
     check_owner,
     clear_pending_runs,
+    held_certificate,
     held_secret,
     mark_pending_runs,
     read_credentials,
     read_pending_runs,
     write_credentials,
+    write_private_file,
 )
 from .errors import InsufficientPrivilegesError, KodoError, UsageError, VerificationError
 from .graph.gateway import BatchedReads, GraphGateway, Organization
@@ -36,9 +40,10 @@ from .graph.request_ids import start_collecting
 from .identity import app_unique_name
 from .manifest.model import Manifest
 from .manifest.resolve import DesiredState, resolve
+from .output.logging import register_secret
 from .plan.diff import diff
 from .plan.model import AddSecret, Plan, Step
-from .state.model import HeldSecret, ResourceServicePrincipal, TenantState
+from .state.model import HeldCertificate, HeldSecret, ResourceServicePrincipal, TenantState
 from .state.read import read_resource_service_principals, read_tenant_state
 
 log = structlog.get_logger("kodo_provision.onboard")
@@ -69,6 +74,10 @@ class OnboardOptions:
     # Names this run's secret (apply/secret.py marker). bulk passes one it journaled first, so after a
     # crash it can find and remove a secret that run added but never handed off. None: a fresh one.
     run_id: str | None = None
+    # "secret" or "certificate" (issue 8): which credential KODO gets.
+    credential_type: str = "secret"
+    # With a certificate: also write a PFX encrypted with this password.
+    pfx_password: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -102,6 +111,8 @@ class OnboardResult:
     notes: list[str] = field(default_factory=list)
     status: str = "planned"
     audit_path: Path | None = None
+    credential_type: str = "secret"
+    certificate_thumbprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +134,8 @@ class OnboardResult:
             "verification": self.verification.to_dict() if self.verification else None,
             "notes": self.notes,
             "audit_file": str(self.audit_path) if self.audit_path else None,
+            "credential_type": self.credential_type,
+            "certificate_thumbprint": self.certificate_thumbprint,
         }
 
 
@@ -165,6 +178,8 @@ def _desired(manifest: Manifest, resource_sps: dict[str, ResourceServicePrincipa
                           unique_name=app_unique_name(manifest.app.unique_name, options.app_name))
     if options.secret_lifetime:
         desired = replace(desired, secret_lifetime=options.secret_lifetime)
+    if options.credential_type != desired.credential_type:
+        desired = replace(desired, credential_type=options.credential_type)
     return desired
 
 
@@ -211,6 +226,28 @@ def _credentials_record(org: Organization, options: OnboardOptions, outcome: App
     }
 
 
+def _certificate_record(org: Organization, options: OnboardOptions, outcome: ApplyOutcome,
+                        files: dict[str, Path]) -> dict[str, Any]:
+    """The credentials file for a certificate: where the key is, never the key itself."""
+    cert = outcome.new_certificate
+    assert cert is not None and outcome.application
+    return {
+        "tenant_id": org.id,
+        "tenant": options.tenant,
+        "tenant_domain": org.default_domain,
+        "client_id": outcome.application.app_id,
+        "credential_type": "certificate",
+        "certificate_path": str(files["pem"]),
+        "certificate_pfx_path": str(files["pfx"]) if "pfx" in files else None,
+        "certificate_thumbprint": cert.thumbprint,
+        "key_id": cert.key_id,
+        "certificate_expires_at": cert.not_after.isoformat(),
+        "app_object_id": outcome.application.id,
+        "service_principal_id": outcome.service_principal.id if outcome.service_principal else None,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+
+
 async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: OnboardUI | None = None
                          ) -> OnboardResult:
     """Run the whole flow for one tenant; raises KodoError subclasses with exit statuses."""
@@ -236,6 +273,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     notes = check_roles(roles, manifest, me.user_principal_name or session.signed_in_as)
 
     held: HeldSecret | None = held_secret(existing)
+    held_cert: HeldCertificate | None = held_certificate(existing)
     interrupted = read_pending_runs(options.credentials_path)
     resource_sps = overview.resource_sps
     desired = _desired(manifest, resource_sps, options)
@@ -245,7 +283,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     actual = await read_tenant_state(gateway, desired.unique_name, resource_sps, application=overview.application)
     now = datetime.now(UTC)
     plan = diff(desired, actual, held_secret=held, now=now, prune=options.prune,
-                interrupted_runs=interrupted)
+                interrupted_runs=interrupted, held_certificate=held_cert)
     result = OnboardResult(org.id, org.display_name, me.user_principal_name or session.signed_in_as, plan,
                            notes=notes + list(plan.notes) + policy_notes + blocked_note(plan, secret_policy))
     if options.plan_only:
@@ -266,9 +304,29 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
         # the secret it finds with this run's marker is an orphan and removes it.
         mark_pending_runs(options.credentials_path, interrupted | {run_id})
 
+    cert_files: dict[str, Path] = {}
+
+    def make_certificate() -> GeneratedCertificate:
+        # The private key is on disk (0600) before the public certificate is uploaded.
+        cert = generate_certificate(desired.display_name, now=datetime.now(UTC), lifetime=desired.secret_lifetime)
+        pem, pfx = certificate_file_paths(options.credentials_path, cert.thumbprint)
+        write_private_file(pem, cert.pem_bundle())
+        cert_files["pem"] = pem
+        if options.pfx_password:
+            register_secret(options.pfx_password)
+            write_private_file(pfx, cert.pfx(options.pfx_password.encode()))
+            cert_files["pfx"] = pfx
+        return cert
+
     def hand_off(outcome: ApplyOutcome) -> None:
         # Hand the secret off before anything else can fail: a secret nobody holds is lost.
-        nonlocal held
+        nonlocal held, held_cert
+        if outcome.new_certificate is not None:
+            write_credentials(options.credentials_path, _certificate_record(org, options, outcome, cert_files))
+            held_cert = held_certificate(read_credentials(options.credentials_path))
+            result.secret_created = True
+            result.secret_key_id = outcome.new_certificate.key_id
+            return
         assert outcome.new_secret is not None
         write_credentials(options.credentials_path, _credentials_record(org, options, outcome))
         held = held_secret(read_credentials(options.credentials_path))
@@ -282,7 +340,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
         try:
             step_outcome = await apply_plan(gateway, plan, desired, actual, run_id=run_id, now=now,
                                             on_step=recording(trail, ui.on_step), on_secret=hand_off,
-                                            secret_policy=secret_policy)
+                                            secret_policy=secret_policy, make_certificate=make_certificate)
         except KodoError as exc:  # the tenant may hold some of our objects now: record them (audit.py)
             result.audit_path = await record_failed_run(
                 trail, result, options, desired.unique_name, exc,
@@ -302,7 +360,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
         resource_sps = await read_resource_service_principals(gateway, [r.app_id for r in manifest.resources])
         desired, actual = await session.read(manifest, options, resource_sps=resource_sps, app_id=app_id)
         plan = diff(desired, actual, held_secret=held, now=now, prune=options.prune,
-                interrupted_runs=interrupted)
+                interrupted_runs=interrupted, held_certificate=held_cert)
 
     clear_pending_runs(options.credentials_path)  # every secret handed off or removed
     ui.on_phase("verify")
@@ -311,7 +369,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
         nonlocal desired, actual
         desired, actual = await session.read(manifest, options, resource_sps=resource_sps, app_id=app_id)
         return diff(desired, actual, held_secret=held, now=now, prune=options.prune,
-                interrupted_runs=interrupted)
+                interrupted_runs=interrupted, held_certificate=held_cert)
 
     # Nothing applied: the state just read is the verification read; don't read it twice.
     remaining = await poll_until_empty(replan, options.verify_budget_s) if applied_anything else plan
@@ -326,7 +384,16 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     if held is not None:
         result.secret_key_id = held.key_id
         result.secret_expires_at = creds.get("secret_expires_at")
-    if remaining.is_empty and app is not None and creds.get("client_secret"):
+    if options.credential_type == "certificate" and held_cert is not None:
+        result.credential_type = "certificate"
+        result.secret_key_id = held_cert.key_id
+        result.secret_expires_at = creds.get("certificate_expires_at")
+        result.certificate_thumbprint = held_cert.thumbprint
+        if remaining.is_empty and app is not None:
+            report.permissions, report.token_errors = await check_app_token(
+                session.cloud, org.id, app.app_id, "", desired, ca_bundle=session.ca_bundle,
+                budget_s=options.verify_budget_s, certificate_path=str(creds["certificate_path"]))
+    elif remaining.is_empty and app is not None and creds.get("client_secret"):
         report.permissions, report.token_errors = await check_app_token(
             session.cloud, org.id, app.app_id, creds["client_secret"], desired,
             ca_bundle=session.ca_bundle, budget_s=options.verify_budget_s)

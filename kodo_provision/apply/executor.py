@@ -10,12 +10,14 @@ from datetime import datetime
 
 import structlog
 
+from ..certificate import GeneratedCertificate
 from ..errors import InsufficientPrivilegesError, ProvisioningError, UsageError
 from ..graph.errors import GraphBadRequest, GraphForbidden
 from ..graph.gateway import BatchedReads, DelegatedGrant, GraphGateway, NewSecret, RoleGrant
 from ..identity import merged_tags
 from ..manifest.resolve import DesiredState
 from ..plan.model import (
+    AddCertificate,
     AddSecret,
     CreateResourceServicePrincipal,
     CreateServicePrincipal,
@@ -28,6 +30,7 @@ from ..plan.model import (
 )
 from ..state.model import Application, ServicePrincipal, TenantState
 from ..state.policy import SecretPolicy
+from .certificate import AddedCertificate, add_certificate_exactly_once
 from .secret_policy import add_secret_within_policy
 
 log = structlog.get_logger("kodo_provision.apply")
@@ -45,14 +48,19 @@ class ApplyOutcome:
     created_resources: list[str] = field(default_factory=list)
     # Warnings for the result (e.g. the secret lifetime shortened by the tenant's policy).
     notes: list[str] = field(default_factory=list)
+    # --credential certificate: the certificate uploaded (its private key is only in local files).
+    new_certificate: AddedCertificate | None = None
 
 
 async def apply_plan(gateway: GraphGateway, plan: Plan, desired: DesiredState, actual: TenantState, *,
                      run_id: str, now: datetime,
                      on_step: Callable[[Step, str], None] | None = None,
                      on_secret: Callable[[ApplyOutcome], None] | None = None,
-                     secret_policy: SecretPolicy | None = None) -> ApplyOutcome:
-    """Apply `plan` to the tenant; raises ProvisioningError (or a subclass) on failure."""
+                     secret_policy: SecretPolicy | None = None,
+                     make_certificate: Callable[[], GeneratedCertificate] | None = None) -> ApplyOutcome:
+    """Apply `plan` to the tenant; raises ProvisioningError (or a subclass) on failure.
+    `make_certificate` (for an AddCertificate step) generates the key pair and stores the private
+    key locally; it runs before the upload, so no certificate is on the app without its key held."""
     outcome = ApplyOutcome(actual.application, actual.service_principal)
     report = on_step or (lambda step, status: None)
 
@@ -118,8 +126,17 @@ async def apply_plan(gateway: GraphGateway, plan: Plan, desired: DesiredState, a
                 notes=outcome.notes)
             done(step)
 
-    results = await asyncio.gather(create_sp(), add_secret(), return_exceptions=True)
-    if outcome.new_secret is not None and on_secret is not None:
+    async def add_certificate() -> None:
+        for step in plan.of_kind(AddCertificate):
+            assert isinstance(step, AddCertificate)
+            if make_certificate is None:
+                raise ProvisioningError("the plan adds a certificate but none can be made here")
+            outcome.new_certificate = await add_certificate_exactly_once(
+                gateway, app.id, make_certificate(), display_name=step.display_name)
+            done(step)
+
+    results = await asyncio.gather(create_sp(), add_secret(), add_certificate(), return_exceptions=True)
+    if (outcome.new_secret is not None or outcome.new_certificate is not None) and on_secret is not None:
         on_secret(outcome)
     for result in results:
         if isinstance(result, BaseException):

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from ..auth import AppOnlyTokens
+from ..auth import AppOnlyCertificateTokens, AppOnlyTokens
 from ..cloud import Cloud
 from ..errors import SignInError
 from ..manifest.resolve import DesiredState
@@ -72,14 +72,18 @@ async def poll_until_empty(replan: Callable[[], Awaitable[Plan]], budget_s: floa
 
 
 async def check_app_token(cloud: Cloud, tenant_id: str, client_id: str, secret: str, desired: DesiredState,
-                          *, ca_bundle: str | None, budget_s: float) -> tuple[list[PermissionCheck], list[str]]:
+                          *, ca_bundle: str | None, budget_s: float, certificate_path: str | None = None
+                          ) -> tuple[list[PermissionCheck], list[str]]:
     """Per resource with application permissions: an app-only token, and its roles compared.
     One credential serves every resource; a retry uses a new one, since a cached token would
-    carry the same stale roles."""
+    carry the same stale roles. With `certificate_path` the token is requested with a client
+    assertion signed by that certificate's key (`secret` is then unused)."""
     checks: list[PermissionCheck] = []
     errors: list[str] = []
 
     def new_tokens() -> AppOnlyTokens:
+        if certificate_path:
+            return AppOnlyCertificateTokens(cloud, tenant_id, client_id, certificate_path, ca_bundle=ca_bundle)
         return AppOnlyTokens(cloud, tenant_id, client_id, secret, ca_bundle=ca_bundle)
 
     tokens = new_tokens()

@@ -3,6 +3,7 @@ plain state values. The only module (with client.py) that touches msgraph models
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,7 @@ from msgraph.generated.service_principals_with_app_id.service_principals_with_ap
 from ..state.model import (
     Application,
     AppRoleAssignment,
+    KeyCredentialInfo,
     PasswordCredentialInfo,
     PermissionDefinition,
     PermissionGrant,
@@ -72,7 +74,7 @@ log = structlog.get_logger("kodo_provision.graph")
 _RESOURCE_SP_FIELDS = ["id", "appId", "displayName", "servicePrincipalNames", "appRoles",
                        "oauth2PermissionScopes"]
 _APP_FIELDS = ["id", "appId", "displayName", "uniqueName", "signInAudience", "requiredResourceAccess",
-               "passwordCredentials", "tags", "servicePrincipalLockConfiguration"]
+               "passwordCredentials", "tags", "servicePrincipalLockConfiguration", "keyCredentials"]
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,13 @@ def to_application(app: GraphApplication) -> Application:
         for c in (app.password_credentials or [])
     )
     lock = app.service_principal_lock_configuration
-    return Application(id=_s(app.id), app_id=_s(app.app_id), display_name=app.display_name or "",
+    keys = tuple(
+        KeyCredentialInfo(_s(c.key_id),
+                          base64.b64encode(c.custom_key_identifier).decode() if c.custom_key_identifier else None,
+                          c.display_name, c.end_date_time, c.type, c.usage)
+        for c in (app.key_credentials or [])
+    )
+    return Application(key_credentials=keys, id=_s(app.id), app_id=_s(app.app_id), display_name=app.display_name or "",
                        unique_name=app.unique_name, sign_in_audience=app.sign_in_audience,
                        required_resource_access=rra, password_credentials=creds,
                        tags=tuple(app.tags or ()),
@@ -435,6 +443,29 @@ class GraphGateway:
         builder = self.client.applications.by_application_id(app_object_id).add_password
         cred = await self._call("add client secret", Policy.AFTER_CREATE, lambda: builder.post(body))
         return NewSecret(_s(cred.key_id), cred.secret_text or "", cred.end_date_time, cred.display_name or "")
+
+    async def key_credentials_for_update(self, app_object_id: str) -> list[dict[str, Any]]:
+        """The app's keyCredentials as JSON, for a read-modify-write: PATCH replaces the whole
+        collection, so every existing certificate must be sent back. A single-object GET with
+        $select=keyCredentials is the read that returns each `key` value.
+        https://learn.microsoft.com/en-us/graph/api/resources/keycredential"""
+        builder = self.client.applications.by_application_id(app_object_id)
+        info = builder.to_get_request_information(_select(builder, ["keyCredentials"]))
+        body = await self._call("read certificates", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
+                                lambda: self._send_json(info))
+        return [c for c in (body or {}).get("keyCredentials") or [] if isinstance(c, dict)]
+
+    async def replace_key_credentials(self, app_object_id: str, key_credentials: list[dict[str, Any]]) -> None:
+        """PATCH /applications/{id} with the whole keyCredentials collection. The way to add an
+        app's first certificate (addKey needs proof of possession of an existing key).
+        https://learn.microsoft.com/en-us/graph/api/application-update
+        https://learn.microsoft.com/en-us/graph/api/application-addkey
+        Not retried after a dropped connection: the caller re-reads and matches by thumbprint
+        (apply/certificate.py), since a concurrent change may have happened in between."""
+        builder = self.client.applications.by_application_id(app_object_id)
+        info = builder.to_patch_request_information(GraphApplication())
+        info.set_stream_content(json.dumps({"keyCredentials": key_credentials}).encode(), "application/json")
+        await self._call("add certificate", Policy.AFTER_CREATE, lambda: self._send_json(info))
 
     async def remove_password(self, app_object_id: str, key_id: str) -> None:
         builder = self.client.applications.by_application_id(app_object_id).remove_password

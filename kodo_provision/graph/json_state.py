@@ -16,6 +16,7 @@ from typing import Any
 from ..state.model import (
     Application,
     AppRoleAssignment,
+    KeyCredentialInfo,
     PasswordCredentialInfo,
     PermissionDefinition,
     PermissionGrant,
@@ -48,11 +49,19 @@ def application(body: dict[str, Any]) -> Application:
                                          c.get("hint"))
                   for c in body.get("passwordCredentials") or [])
     lock = body.get("servicePrincipalLockConfiguration") or {}
-    return Application(id=_guid(body.get("id")), app_id=_guid(body.get("appId")),
+    return Application(key_credentials=key_credentials(body.get("keyCredentials")),
+                       id=_guid(body.get("id")), app_id=_guid(body.get("appId")),
                        display_name=body.get("displayName") or "", unique_name=body.get("uniqueName"),
                        sign_in_audience=body.get("signInAudience"), required_resource_access=rra,
                        password_credentials=creds, tags=tuple(body.get("tags") or ()),
                        service_principal_locked=bool(lock.get("isEnabled") and lock.get("allProperties")))
+
+
+def key_credentials(items: Any) -> tuple[KeyCredentialInfo, ...]:
+    """keyCredentials metadata (certificates); the `key` value itself is not kept."""
+    return tuple(KeyCredentialInfo(_guid(c.get("keyId")), c.get("customKeyIdentifier"), c.get("displayName"),
+                                   _when(c.get("endDateTime")), c.get("type"), c.get("usage"))
+                 for c in items or [] if isinstance(c, dict))
 
 
 def resource_service_principal(body: dict[str, Any]) -> ResourceServicePrincipal:

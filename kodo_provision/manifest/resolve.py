@@ -54,6 +54,8 @@ class DesiredState:
     secret_display_name: str
     secret_lifetime: timedelta
     resources: tuple[DesiredResource, ...]
+    # "secret" (addPassword) or "certificate" (keyCredentials): which credential KODO holds (issue 8).
+    credential_type: str = "secret"
 
     @property
     def required_resource_access(self) -> frozenset[RequiredAccess]:

@@ -33,7 +33,11 @@ def render_result(result: OnboardResult, *, show_secret: str | None = None) -> s
         f"App object    {result.app_object_id}",
         f"Service princ {result.service_principal_id}",
     ]
-    if result.secret_created:
+    if getattr(result, "credential_type", "secret") == "certificate":  # issue 8: no secret, a key file
+        state = "new" if result.secret_created else "unchanged"
+        lines.append(f"Certificate   {state}, thumbprint {result.certificate_thumbprint}, key {result.secret_key_id}, "
+                     f"expires {result.secret_expires_at}")
+    elif result.secret_created:
         lines.append(f"Secret        new, key {result.secret_key_id}, expires {result.secret_expires_at}")
     elif result.secret_key_id:
         lines.append(f"Secret        unchanged, key {result.secret_key_id}, expires {result.secret_expires_at}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timedelta
 
 from ..identity import merged_tags, secret_marker
 from ..manifest.resolve import DesiredState
-from ..state.model import Application, HeldSecret, TenantState
+from ..state.model import Application, HeldCertificate, HeldSecret, TenantState
 from .model import (
+    AddCertificate,
     AddSecret,
     CreateResourceServicePrincipal,
     CreateServicePrincipal,
@@ -59,6 +61,36 @@ def secret_reason(app: Application | None, held: HeldSecret | None, now: datetim
     return None
 
 
+def certificate_reason(app: Application | None, held: HeldCertificate | None, now: datetime,
+                       renew_before: timedelta) -> str | None:
+    """Why a new certificate is needed, or None when the held one is good. The held certificate
+    is found on the app by key ID, or by thumbprint (customKeyIdentifier, base64 SHA-1)."""
+    if app is None:
+        return "new app"
+    if held is None:
+        return "no certificate for this app is held in the credentials file"
+    if held.client_id != app.app_id:
+        return "the credentials file holds a certificate of another app"
+    on_app = next((c for c in app.key_credentials if c.key_id == held.key_id
+                   or _thumbprint_hex(c.custom_key_identifier) == held.thumbprint), None)
+    if on_app is None:
+        return "the held certificate no longer exists on the app"
+    expires = on_app.end_date_time or held.expires_at
+    if expires is not None and expires - now <= renew_before:
+        return f"the held certificate expires {expires:%Y-%m-%d}"
+    return None
+
+
+def _thumbprint_hex(custom_key_identifier: str | None) -> str | None:
+    """customKeyIdentifier (base64 of the SHA-1 thumbprint) as upper-case hex; None if not that."""
+    if not custom_key_identifier:
+        return None
+    try:
+        return base64.b64decode(custom_key_identifier, validate=True).hex().upper()
+    except ValueError:
+        return None
+
+
 def assignment_names(actual: TenantState, resource_sp_id: str, app_role_id: str) -> tuple[str, str]:
     """(resource name, permission name) for an assignment, falling back to IDs when unknown."""
     for rsp in actual.resource_service_principals.values():
@@ -96,7 +128,8 @@ def extra_permissions(desired: DesiredState, actual: TenantState
 
 def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret | None,
          now: datetime, renew_before: timedelta = DEFAULT_RENEW_BEFORE, prune: bool = False,
-         interrupted_runs: frozenset[str] = frozenset()) -> Plan:
+         interrupted_runs: frozenset[str] = frozenset(),
+         held_certificate: HeldCertificate | None = None) -> Plan:
     """Every step needed to make `actual` match `desired`, in dependency order.
 
     Permissions the tenant holds beyond the manifest are reported as notes, and become
@@ -158,8 +191,11 @@ def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret 
 
     # A short-lived secret (a tenant policy may cap lifetimes at 30 days or less) would be
     # "about to expire" the moment it is created; renew it at half its life instead.
-    reason = secret_reason(app, held_secret, now, min(renew_before, desired.secret_lifetime / 2))
-    if reason:
+    renew = min(renew_before, desired.secret_lifetime / 2)
+    if desired.credential_type == "certificate":
+        if reason := certificate_reason(app, held_certificate, now, renew):
+            steps.append(AddCertificate(desired.secret_display_name, desired.secret_lifetime.days, reason))
+    elif reason := secret_reason(app, held_secret, now, renew):
         steps.append(AddSecret(desired.secret_display_name, desired.secret_lifetime.days, reason))
 
     notes = []

@@ -137,6 +137,21 @@ class AddSecret(Step):
 
 
 @dataclass(frozen=True)
+class AddCertificate(Step):
+    """A new certificate for KODO: key pair made locally, only the public certificate uploaded
+    to the app's keyCredentials (application update). Issue 8."""
+
+    kind: ClassVar[str] = "add_certificate"
+    permission: ClassVar[str] = "Application.ReadWrite.All"
+    display_name: str
+    lifetime_days: int
+    reason: str
+
+    def describe(self) -> str:
+        return f"add certificate {self.display_name!r} valid {self.lifetime_days} days ({self.reason})"
+
+
+@dataclass(frozen=True)
 class RevokeAppRole(Step):
     """Remove an application permission the manifest does not list (--prune, offboard)."""
 

@@ -60,6 +60,19 @@ class PasswordCredentialInfo:
 
 
 @dataclass(frozen=True)
+class KeyCredentialInfo:
+    """Certificate metadata on the app (keyCredentials); never the private key.
+    https://learn.microsoft.com/en-us/graph/api/resources/keycredential"""
+
+    key_id: str
+    custom_key_identifier: str | None  # base64 SHA-1 thumbprint for an uploaded certificate
+    display_name: str | None
+    end_date_time: datetime | None
+    type: str | None = None
+    usage: str | None = None
+
+
+@dataclass(frozen=True)
 class Application:
     """The KODO app registration as it stands in the tenant."""
 
@@ -74,6 +87,8 @@ class Application:
     # App instance property lock: credentials cannot be added to the SP behind the app's back.
     # https://learn.microsoft.com/en-us/graph/api/resources/serviceprincipallockconfiguration
     service_principal_locked: bool = True
+    # Certificates (issue 8); empty when not read.
+    key_credentials: tuple[KeyCredentialInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,4 +137,14 @@ class HeldSecret:
 
     key_id: str
     client_id: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HeldCertificate:
+    """The certificate the operator holds locally (credentials file + private key file)."""
+
+    key_id: str
+    client_id: str
+    thumbprint: str  # SHA-1, upper-case hex
     expires_at: datetime | None
