@@ -294,21 +294,29 @@ def _sign_in_error(exc: Exception, *, host: str, tenant: str) -> Exception:
     return translate_auth_error(exc, host=host, tenant=tenant)
 
 
+def _authority_kwargs(cloud: Cloud, ca_bundle: str | None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "authority": cloud.authority_host,
+        "disable_instance_discovery": not cloud.known_authority,
+    }
+    if ca_bundle:
+        kwargs["connection_verify"] = ca_bundle
+    return kwargs
+
+
 class AppOnlyTokens:
     """App-only tokens (client credentials) for several resources from one credential: one
     discovery request and one TLS session instead of one per resource. Synchronous; close it."""
 
     def __init__(self, cloud: Cloud, tenant_id: str, client_id: str, client_secret: str, *,
                  ca_bundle: str | None = None) -> None:
-        kwargs: dict[str, Any] = {
-            "authority": cloud.authority_host,
-            "disable_instance_discovery": not cloud.known_authority,
-        }
-        if ca_bundle:
-            kwargs["connection_verify"] = ca_bundle
+        self._setup(cloud, tenant_id)
+        self._credential = ClientSecretCredential(tenant_id, client_id, client_secret,
+                                                  **_authority_kwargs(cloud, ca_bundle))
+
+    def _setup(self, cloud: Cloud, tenant_id: str) -> None:
         self.tenant_id = tenant_id
         self.host = urlparse(cloud.authority_host).hostname or cloud.authority_host
-        self._credential = ClientSecretCredential(tenant_id, client_id, client_secret, **kwargs)
 
     def claims(self, resource: str) -> dict[str, Any]:
         """The claims of a fresh app-only token for `resource` (e.g. https://graph.microsoft.com)."""
@@ -329,15 +337,9 @@ class AppOnlyCertificateTokens(AppOnlyTokens):
 
     def __init__(self, cloud: Cloud, tenant_id: str, client_id: str, certificate_path: str, *,
                  ca_bundle: str | None = None) -> None:
-        kwargs: dict[str, Any] = {
-            "authority": cloud.authority_host,
-            "disable_instance_discovery": not cloud.known_authority,
-        }
-        if ca_bundle:
-            kwargs["connection_verify"] = ca_bundle
-        self.tenant_id = tenant_id
-        self.host = urlparse(cloud.authority_host).hostname or cloud.authority_host
-        self._credential = CertificateCredential(tenant_id, client_id, certificate_path, **kwargs)
+        self._setup(cloud, tenant_id)
+        self._credential = CertificateCredential(tenant_id, client_id, certificate_path,
+                                                 **_authority_kwargs(cloud, ca_bundle))
 
 
 def acquire_app_token(cloud: Cloud, tenant_id: str, client_id: str, client_secret: str, resource: str,

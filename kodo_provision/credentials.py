@@ -108,25 +108,8 @@ def certificate_file_paths(credentials_path: Path, thumbprint: str) -> tuple[Pat
 def write_credentials(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically with mode 0600: a temp file in the same folder, fsync, rename.
     The file is never readable by others, not even for an instant."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps({"schema_version": CREDENTIALS_SCHEMA_VERSION, **data}, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_private_file(path, payload.encode("utf-8"))
 
 
 def _pending_path(path: Path) -> Path:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from ..credentials import write_private_file
 
 REPORT_JSON = "report.json"
 REPORT_CSV = "report.csv"
@@ -78,17 +77,8 @@ def summarize(outcomes: list[TenantOutcome]) -> dict[str, int]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    # Reports hold no secret, but they are written the same safe way (0600, atomic, fsync).
+    write_private_file(path, text.encode("utf-8"))
 
 
 def report_payload(outcomes: list[TenantOutcome], *, tenants_file: str, mode: str) -> dict[str, Any]:
