@@ -209,20 +209,28 @@ class TenantSession:
         return desired, actual
 
 
-def _credentials_record(org: Organization, options: OnboardOptions, outcome: ApplyOutcome) -> dict[str, Any]:
-    secret = outcome.new_secret
-    assert secret is not None and outcome.application
+def _app_record(org: Organization, options: OnboardOptions, outcome: ApplyOutcome) -> dict[str, Any]:
+    """What every credentials file says about the tenant and the app (no credential)."""
+    assert outcome.application
     return {
         "tenant_id": org.id,
         "tenant": options.tenant,
         "tenant_domain": org.default_domain,
         "client_id": outcome.application.app_id,
-        "client_secret": secret.secret_text,
-        "secret_key_id": secret.key_id,
-        "secret_expires_at": secret.end_date_time.isoformat() if secret.end_date_time else None,
         "app_object_id": outcome.application.id,
         "service_principal_id": outcome.service_principal.id if outcome.service_principal else None,
         "created_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _credentials_record(org: Organization, options: OnboardOptions, outcome: ApplyOutcome) -> dict[str, Any]:
+    secret = outcome.new_secret
+    assert secret is not None
+    return {
+        **_app_record(org, options, outcome),
+        "client_secret": secret.secret_text,
+        "secret_key_id": secret.key_id,
+        "secret_expires_at": secret.end_date_time.isoformat() if secret.end_date_time else None,
     }
 
 
@@ -230,21 +238,15 @@ def _certificate_record(org: Organization, options: OnboardOptions, outcome: App
                         files: dict[str, Path]) -> dict[str, Any]:
     """The credentials file for a certificate: where the key is, never the key itself."""
     cert = outcome.new_certificate
-    assert cert is not None and outcome.application
+    assert cert is not None
     return {
-        "tenant_id": org.id,
-        "tenant": options.tenant,
-        "tenant_domain": org.default_domain,
-        "client_id": outcome.application.app_id,
+        **_app_record(org, options, outcome),
         "credential_type": "certificate",
         "certificate_path": str(files["pem"]),
         "certificate_pfx_path": str(files["pfx"]) if "pfx" in files else None,
         "certificate_thumbprint": cert.thumbprint,
         "key_id": cert.key_id,
         "certificate_expires_at": cert.not_after.isoformat(),
-        "app_object_id": outcome.application.id,
-        "service_principal_id": outcome.service_principal.id if outcome.service_principal else None,
-        "created_at": datetime.now(UTC).isoformat(),
     }
 
 
