@@ -53,3 +53,22 @@ def test_ssl_cert_file_alone_trusts_every_connection(sim, kodo, tmp_path, monkey
     monkeypatch.setenv("SSL_CERT_FILE", str(sim.ca_bundle_path))
     kodo("onboard", "--yes", "--authority-host", sim.url, "--graph-endpoint", sim.url, endpoints=False)
     assert_converged(sim, CONTOSO, tmp_path / f"kodo-credentials-{CONTOSO}.json")
+
+
+def test_traceback_output_never_carries_the_secret(sim, tmp_path):
+    """--traceback re-raises for a full traceback; even then no secret or token is printed.
+    The new secret is refused for longer than the verification budget, so the run fails after
+    the secret exists (and is in the credentials file)."""
+    from kodo_provision.simulator import Faults
+
+    sim.set_faults(Faults(new_secret_delay_ms=60_000))
+    proc = subprocess.run(
+        [sys.executable, "-m", "kodo_provision.cli.main", "onboard", "--yes", "--traceback", "--tenant", CONTOSO,
+         "--verify-budget", "5", "--log-level", "debug", "--authority-host", sim.url, "--graph-endpoint", sim.url,
+         "--ca-bundle", str(sim.ca_bundle_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr
+    secret = __import__("json").loads((tmp_path / f"kodo-credentials-{CONTOSO}.json").read_text())["client_secret"]
+    assert secret not in proc.stdout + proc.stderr
+    assert "eyJ" not in proc.stdout + proc.stderr
