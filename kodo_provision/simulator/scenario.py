@@ -29,7 +29,8 @@ class PartnerAccess(_Model):
     """
 
     tenant: str = Field(description="Customer tenant id or domain.")
-    roles: list[str] = Field(default_factory=lambda: ["Global Administrator"])
+    # validate_default: the default role *name* must be converted to its template id like given ones.
+    roles: list[str] = Field(default_factory=lambda: ["Global Administrator"], validate_default=True)
 
     @field_validator("roles")
     @classmethod

@@ -56,3 +56,10 @@ def test_custom_tenant_state_and_scenario_faults():
     assert sim.faults.throttle_rate == 0.25
     # Faults passed to the constructor win over the scenario's.
     assert Simulator(scenario, faults=Faults()).faults.throttle_rate == 0
+
+
+def test_partner_access_short_form_grants_global_administrator():
+    from kodo_provision.simulator.scenario import UserSpec
+
+    user = UserSpec.model_validate({"upn": "p@msp.example", "partner_access": ["contoso.onmicrosoft.com"]})
+    assert user.partner_access[0].roles == ["62e90394-69f5-4237-9190-012177145e10"]
