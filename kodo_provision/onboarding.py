@@ -7,6 +7,7 @@ confirmation, progress) comes in through `OnboardUI` so this module neither prin
 from __future__ import annotations
 
 import secrets as pysecrets
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -43,7 +44,7 @@ from .manifest.resolve import DesiredState, resolve
 from .output.logging import register_secret
 from .plan.diff import diff
 from .plan.model import AddSecret, Plan, Step
-from .state.model import HeldCertificate, HeldSecret, ResourceServicePrincipal, TenantState
+from .state.model import Application, HeldCertificate, HeldSecret, ResourceServicePrincipal, TenantState
 from .state.read import read_resource_service_principals, read_tenant_state
 
 log = structlog.get_logger("kodo_provision.onboard")
@@ -250,6 +251,24 @@ def _certificate_record(org: Organization, options: OnboardOptions, outcome: App
     }
 
 
+def _switched_secret(held: HeldSecret | None, app: Application | None) -> str | None:
+    """The key ID of the secret the credentials file held when a certificate replaces it
+    (`app` as read before the apply: it lists the app's secrets)."""
+    if held is None or app is None or held.client_id not in ("", app.app_id):
+        return None
+    return held.key_id if any(c.key_id == held.key_id for c in app.password_credentials) else None
+
+
+def _remove_key_command(options: OnboardOptions, key_id: str) -> str:
+    """The exact command that removes one key later (the same as lifecycle.rotate.remove_command,
+    which cannot be imported here: lifecycle imports this module)."""
+    parts = ["kodo-provision", "rotate-secret", "--tenant", options.tenant]
+    if options.app_name:
+        parts += ["--app-name", options.app_name]
+    parts += ["--credentials", str(options.credentials_path), "--remove-key", key_id]
+    return shlex.join(parts)
+
+
 async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: OnboardUI | None = None
                          ) -> OnboardResult:
     """Run the whole flow for one tenant; raises KodoError subclasses with exit statuses."""
@@ -324,7 +343,15 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
         # Hand the secret off before anything else can fail: a secret nobody holds is lost.
         nonlocal held, held_cert
         if outcome.new_certificate is not None:
-            write_credentials(options.credentials_path, _certificate_record(org, options, outcome, cert_files))
+            record = _certificate_record(org, options, outcome, cert_files)
+            if switched := _switched_secret(held, actual.application):
+                # secret -> certificate: the secret stays on the app (KODO may still use it), and
+                # this file is the only place that still names it.
+                record["previous_secret_key_id"] = switched
+                result.notes.append(f"the previous client secret {switched} is still on the app (KODO may still "
+                                    "use it); once nothing uses it, remove it with: "
+                                    + _remove_key_command(options, switched))
+            write_credentials(options.credentials_path, record)
             held_cert = held_certificate(read_credentials(options.credentials_path))
             result.secret_created = True
             result.secret_key_id = outcome.new_certificate.key_id

@@ -25,6 +25,7 @@ import structlog
 from ..certificate import GeneratedCertificate
 from ..graph.errors import TransientNetworkError
 from ..graph.gateway import GraphGateway
+from ..identity import SECRET_MARKER_PREFIX
 
 log = structlog.get_logger("kodo_provision.apply")
 MAX_ADD_ATTEMPTS = 3
@@ -79,3 +80,22 @@ async def add_certificate_exactly_once(gateway: GraphGateway, app_object_id: str
                  expires=certificate.not_after.isoformat())
         break
     return AddedCertificate(key_id, certificate.thumbprint, certificate.not_after)
+
+
+def is_tool_certificate(display_name: str | None, base_name: str) -> bool:
+    """True for certificates this tool put on the app: onboard names them after the manifest's
+    secret display name, rotate-secret adds the run marker too (apply/secret.py)."""
+    return bool(display_name) and (display_name == base_name or SECRET_MARKER_PREFIX in str(display_name))
+
+
+async def remove_certificate(gateway: GraphGateway, app_object_id: str, key_id: str) -> bool:
+    """Remove one certificate by key ID with the same read-modify-write as the add (PATCH
+    replaces the collection; every other certificate is sent back). False if it was not there."""
+    key_id = key_id.strip().lower()
+    existing = await gateway.key_credentials_for_update(app_object_id)
+    kept = [c for c in existing if str(c.get("keyId") or "").lower() != key_id]
+    if len(kept) == len(existing):
+        return False
+    await gateway.replace_key_credentials(app_object_id, kept)
+    log.info("certificate.removed", key_id=key_id)
+    return True

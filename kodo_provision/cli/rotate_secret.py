@@ -21,7 +21,7 @@ from .common import (
 )
 from .options import connection_options, output_options
 
-ROTATE_HELP = """Add a new client secret, prove it, and hand it over; the old one keeps working.
+ROTATE_HELP = """Add a new client secret (or certificate), prove it, and hand it over; the old one keeps working.
 
 \b
 In this order, each step only after the previous one succeeded:
@@ -31,8 +31,15 @@ In this order, each step only after the previous one succeeded:
   3. back up the credentials file (<file>.<UTC time>.bak, mode 0600) and replace it atomically
   4. --remove-old: remove the previous secret, only if kodo-provision created it
 Without --remove-old the previous secret stays valid (KODO can switch at its own pace) and
-the command that removes it later is printed. --remove-key KEYID removes one secret by key ID
-(any secret, but never the one the credentials file holds) and adds none.
+the command that removes it later is printed. --remove-key KEYID removes one secret (or
+certificate) by key ID (any, but never the one the credentials file holds) and adds none.
+
+\b
+Certificates: when the credentials file says credential_type certificate (onboard
+--credential certificate), the same steps rotate the certificate instead: a new key pair
+made locally (private key in a 0600 PEM next to the file), the public certificate added to
+keyCredentials with the others kept, proven with a client-assertion token; --remove-old then
+removes the previous certificate (only one kodo-provision created).
 
 \b
 Examples:
@@ -57,7 +64,18 @@ def _overlap(value: str | None):
 
 def _render(result: RotateResult) -> str:
     lines = render_identity(result.tenant_name, result.tenant_id, result.app)
-    if result.action == "rotated":
+    if result.action == "rotated" and result.credential_type == "certificate":
+        lines.append(f"New cert      key {result.new_key_id}, thumbprint {result.certificate_thumbprint}, "
+                     f"expires {result.new_expires_at} (verified with a token)")
+        lines.append(f"Credentials   {result.credentials_path} (mode 0600, replaced atomically)")
+        if result.backup_path:
+            lines.append(f"Backup        {result.backup_path} (mode 0600)")
+        if result.old_removed:
+            lines.append(f"Old cert      {result.old_key_id} removed")
+        elif result.remove_command:
+            lines.append(f"Old cert      {result.old_key_id} kept and still valid; remove it later with:")
+            lines.append(f"  {result.remove_command}")
+    elif result.action == "rotated":
         lines.append(f"New secret    key {result.new_key_id}, expires {result.new_expires_at} (verified with a token)")
         lines.append(f"Credentials   {result.credentials_path} (mode 0600, replaced atomically)")
         if result.backup_path:
@@ -68,7 +86,8 @@ def _render(result: RotateResult) -> str:
             lines.append(f"Old secret    {result.old_key_id} kept and still valid; remove it later with:")
             lines.append(f"  {result.remove_command}")
     elif result.action == "removed_key":
-        lines.append(f"Removed       secret {result.old_key_id}")
+        kind = "certificate" if result.credential_type == "certificate" else "secret"
+        lines.append(f"Removed       {kind} {result.old_key_id}")
     else:
         lines.append("Nothing to do")
     lines += [f"Note          {n}" for n in result.notes]
@@ -81,7 +100,7 @@ def _render(result: RotateResult) -> str:
 @click.option("--overlap", default=None, metavar="DURATION",
               help="How long the old secret should stay valid (e.g. 7d); printed with the removal command.")
 @click.option("--remove-old", is_flag=True, help="Remove the previous secret after the new one is verified.")
-@click.option("--remove-key", default=None, metavar="KEYID", help="Only remove this secret (by key ID).")
+@click.option("--remove-key", default=None, metavar="KEYID", help="Only remove this secret or certificate (by key ID).")
 @click.option("--verify-budget", type=click.FloatRange(0, 3600), default=120, show_default=True, metavar="SECONDS",
               help="How long to wait for Entra to accept the new secret.")
 @connection_options

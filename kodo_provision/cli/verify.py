@@ -31,7 +31,10 @@ One line per check (ok / WARN / FAIL), each with a stable name:
   application_permission    each application permission is granted (an app role assignment)
   delegated_scope           each delegated scope is in the AllPrincipals grant
   secret_held, secret_expiry  the secret exists; WARN inside 30 days, FAIL when expired
-  app_token                 with a credentials file: an app-only token whose roles prove the consent
+  certificate_held, certificate_key  with a certificate file: the certificate is on the app and the
+                            key file holds its private key (expiry: secret_expiry, as for a secret)
+  app_token                 with a credentials file: an app-only token (secret or certificate)
+                            whose roles prove the consent
   extra_permission          WARN: held in the tenant but not in the manifest (onboard --prune)
 
 \b
@@ -49,7 +52,7 @@ Exit status:
 
 @click.command("verify", help=VERIFY_HELP)
 @app_identity_options
-@credentials_option("Credentials file whose secret is checked with an app-only token. "
+@credentials_option("Credentials file whose secret or certificate is checked with an app-only token. "
                     "Default: ./kodo-credentials-<tenant>.json when it exists.")
 @click.option("--token-budget", type=click.FloatRange(0, 600), default=10, show_default=True, metavar="SECONDS",
               help="How long the app-only token check may wait for Entra (a secret minutes old needs more).")

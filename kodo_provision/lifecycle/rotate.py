@@ -23,9 +23,19 @@ from typing import Any
 
 import structlog
 
-from ..apply.secret import add_secret_exactly_once, is_tool_secret
+from ..apply.certificate import add_certificate_exactly_once, is_tool_certificate, remove_certificate
+from ..apply.secret import add_secret_exactly_once, is_tool_secret, secret_display_name
 from ..apply.verify import check_app_token
-from ..credentials import check_owner, held_secret, read_credentials, write_credentials
+from ..certificate import generate_certificate
+from ..credentials import (
+    certificate_file_paths,
+    check_owner,
+    held_certificate,
+    held_secret,
+    read_credentials,
+    write_credentials,
+    write_private_file,
+)
 from ..errors import UsageError, VerificationError
 from ..identity import TOOL_TAG, is_tool_app
 from ..onboarding import OnboardOptions, TenantSession
@@ -50,6 +60,8 @@ class RotateResult:
     old_removed: bool = False
     remove_command: str | None = None
     notes: list[str] = field(default_factory=list)
+    credential_type: str = "secret"  # or "certificate" (issue 8)
+    certificate_thumbprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +78,8 @@ class RotateResult:
             "old_secret_removed": self.old_removed,
             "remove_old_command": self.remove_command,
             "notes": self.notes,
+            "credential_type": self.credential_type,
+            "certificate_thumbprint": self.certificate_thumbprint,
         }
 
 
@@ -96,6 +110,9 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
                         now: datetime) -> RotateResult:
     """Add, prove, hand off, then (only if asked) remove the old secret."""
     existing = read_credentials(credentials_path)
+    if existing is not None and existing.get("credential_type") == "certificate":
+        return await rotate_certificate(session, options, credentials_path=credentials_path, remove_old=remove_old,
+                                        overlap=overlap, budget_s=budget_s, now=now)
     view = await read_view(session, options)
     check_owner(credentials_path, existing, {view.org.id})
     _require_app(view, options)
@@ -165,9 +182,16 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
 
 def refuse_removing_held_key(credentials_path: Path, key_id: str) -> None:
     """Checked before sign-in, and again after (the file may have changed meanwhile)."""
-    held = held_secret(read_credentials(credentials_path))
+    existing = read_credentials(credentials_path)
+    held = held_secret(existing)
     if held is not None and held.key_id == key_id.strip().lower():
         raise UsageError(f"secret {held.key_id} is the one {credentials_path} holds; removing it would break KODO",
+                         hint="rotate first (kodo-provision rotate-secret), then remove the old key")
+    # A certificate file holds its certificate by key ID (even if its key file went missing).
+    if existing and existing.get("credential_type") == "certificate" \
+            and str(existing.get("key_id") or "").lower() == key_id.strip().lower():
+        raise UsageError(f"certificate {key_id.strip().lower()} is the one {credentials_path} holds; removing it "
+                         "would break KODO",
                          hint="rotate first (kodo-provision rotate-secret), then remove the old key")
 
 
@@ -186,10 +210,106 @@ async def remove_secret_key(session: TenantSession, options: OnboardOptions, *, 
                           action="removed_key", old_key_id=key_id)
     refuse_removing_held_key(credentials_path, key_id)
     if not any(c.key_id == key_id for c in app.password_credentials):
+        # A certificate by key ID (e.g. the one a certificate rotation kept): read-modify-write.
+        if any(c.key_id == key_id for c in app.key_credentials) \
+                and await remove_certificate(session.gateway, app.id, key_id):
+            result.old_removed = True
+            result.credential_type = "certificate"
+            return result
         result.action = "nothing_to_do"
         result.notes.append(f"no secret {key_id} on the app (already removed)")
         return result
     await session.gateway.remove_password(app.id, key_id)
     result.old_removed = True
     log.info("secret.removed", key_id=key_id)
+    return result
+
+
+async def rotate_certificate(session: TenantSession, options: OnboardOptions, *, credentials_path: Path,
+                             remove_old: bool, overlap: timedelta | None, budget_s: float,
+                             now: datetime) -> RotateResult:
+    """rotate-secret for a credentials file with credential_type certificate (issue 8), in the same
+    order: a new key pair (private key on disk, 0600, before the upload), the public certificate
+    added to keyCredentials keeping the others (apply/certificate.py), proven with a client
+    assertion token, the file backed up and replaced, then (only if asked) the old one removed."""
+    existing = read_credentials(credentials_path) or {}
+    view = await read_view(session, options)
+    check_owner(credentials_path, existing, {view.org.id})
+    _require_app(view, options)
+    app = view.actual.application
+    assert app is not None
+    result = RotateResult(view.org.id, view.org.display_name, view.identity, credentials_path,
+                          credential_type="certificate")
+    held = held_certificate(existing)
+    held_key_id = str(existing.get("key_id") or "").lower()
+    held_client = str(existing.get("client_id") or "").lower()
+    old = next((c for c in app.key_credentials if held_key_id and c.key_id == held_key_id
+                and held_client in ("", app.app_id)), None)
+    if held is None and old is not None:
+        result.notes.append(f"the private key of certificate {old.key_id} is missing "
+                            f"({existing.get('certificate_path')}); the new certificate replaces it")
+
+    cert = generate_certificate(view.desired.display_name, now=now, lifetime=view.desired.secret_lifetime)
+    pem, _pfx = certificate_file_paths(credentials_path, cert.thumbprint)
+    write_private_file(pem, cert.pem_bundle())  # the key is held before the certificate is on the app
+    # The run marker in displayName says "kodo-provision made this" (like secrets, apply/secret.py).
+    added = await add_certificate_exactly_once(
+        session.gateway, app.id, cert,
+        display_name=secret_display_name(view.desired.secret_display_name, pysecrets.token_hex(4)))
+    checks, errors = await check_app_token(session.cloud, view.org.id, app.app_id, "", view.desired,
+                                           ca_bundle=session.ca_bundle, budget_s=budget_s, certificate_path=str(pem))
+    if errors:
+        # Nobody holds the new certificate yet: take it back so nothing has changed.
+        await remove_certificate(session.gateway, app.id, added.key_id)
+        pem.unlink(missing_ok=True)
+        raise VerificationError("the new certificate could not get an app-only token; it was removed again and "
+                                "the credentials file is unchanged", detail="; ".join(errors),
+                                hint="run again (Entra may be slow to accept new certificates); raise --verify-budget")
+    missing = [f"{c.resource} / {c.permission}" for c in checks if not c.granted]
+    if missing:
+        result.notes.append(f"the app-only token lacks {', '.join(missing)}: run kodo-provision verify / onboard")
+
+    result.backup_path = backup_path_for(credentials_path, now)
+    write_credentials(result.backup_path, existing)
+    record = {k: v for k, v in existing.items() if k != "schema_version"}
+    record.update({
+        "tenant_id": view.org.id,
+        "tenant": options.tenant,
+        "tenant_domain": view.org.default_domain,
+        "client_id": app.app_id,
+        "credential_type": "certificate",
+        "certificate_path": str(pem),
+        "certificate_pfx_path": None,
+        "certificate_thumbprint": added.thumbprint,
+        "key_id": added.key_id,
+        "certificate_expires_at": added.not_after.isoformat(),
+        "app_object_id": app.id,
+        "service_principal_id": view.actual.service_principal.id if view.actual.service_principal else None,
+        "rotated_at": datetime.now(UTC).isoformat(),
+        "previous_certificate_key_id": old.key_id if old else None,
+    })
+    record.setdefault("created_at", record["rotated_at"])
+    write_credentials(credentials_path, record)
+    log.info("certificate.rotated", new_key_id=added.key_id, old_key_id=old.key_id if old else None)
+    result.new_key_id = added.key_id
+    result.new_expires_at = record["certificate_expires_at"]
+    result.certificate_thumbprint = added.thumbprint
+    if existing.get("certificate_pfx_path"):
+        result.notes.append("no PFX was written for the new certificate (rotate-secret takes no PFX password); "
+                            f"KODO can use the PEM {pem}")
+
+    if old is None:
+        result.notes.append("the credentials file held no certificate of this app; no previous certificate to remove")
+        return result
+    result.old_key_id = old.key_id
+    if remove_old and is_tool_certificate(old.display_name, view.desired.secret_display_name):
+        if await remove_certificate(session.gateway, app.id, old.key_id):
+            result.old_removed = True
+        return result
+    result.remove_command = remove_command(options, credentials_path, old.key_id)
+    if remove_old:
+        result.notes.append(f"the previous certificate {old.key_id} was not created by kodo-provision, so it was "
+                            "kept; remove it by key ID if nothing uses it")
+    elif overlap:
+        result.notes.append(f"keep the previous certificate until {now + overlap:%Y-%m-%d} (overlap), then remove it")
     return result

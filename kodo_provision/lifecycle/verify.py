@@ -12,6 +12,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
 from ..apply.secret import is_tool_secret
 from ..apply.verify import check_app_token
 from ..credentials import check_owner, held_secret, read_credentials
@@ -19,7 +22,7 @@ from ..graph.lifecycle_ops import applications_named
 from ..identity import TOOL_TAG, is_tool_app
 from ..onboarding import OnboardOptions, TenantSession
 from ..plan.diff import ALL_PRINCIPALS, extra_permissions
-from ..state.model import Application, PasswordCredentialInfo
+from ..state.model import Application, KeyCredentialInfo, PasswordCredentialInfo
 from .common import AppIdentity, TenantView, read_view
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -109,6 +112,46 @@ def _secret_checks(report: HealthReport, app: Application, creds: dict[str, Any]
                        f"with: kodo-provision rotate-secret --remove-key {cred.key_id}", warn=True)
 
 
+def _certificate_key_matches(pem_path: str, thumbprint: str) -> str | None:
+    """None when the PEM holds the certificate with this thumbprint and its private key; else why not."""
+    try:
+        data = Path(pem_path).read_bytes()
+        cert = x509.load_pem_x509_certificate(data)
+        key = serialization.load_pem_private_key(data, password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        return f"{pem_path} is not a PEM with a private key and a certificate ({exc})"
+    # The thumbprint is SHA-1 by definition (keyCredential.customKeyIdentifier), not a security choice.
+    if cert.fingerprint(hashes.SHA1()).hex().upper() != thumbprint.upper():  # noqa: S303  # nosec B303
+        return f"{pem_path} holds another certificate than {thumbprint}"
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.DER, public) != \
+            cert.public_key().public_bytes(serialization.Encoding.DER, public):
+        return f"the private key in {pem_path} does not belong to certificate {thumbprint}"
+    return None
+
+
+def _certificate_checks(report: HealthReport, app: Application, creds: dict[str, Any], now: datetime) -> None:
+    """A certificate credentials file (issue 8): the certificate is on the app, its key file holds the
+    matching private key, and its expiry is judged like a secret's."""
+    key_id = str(creds.get("key_id") or "").lower()
+    thumbprint = str(creds.get("certificate_thumbprint") or "").upper()
+    client_id = str(creds.get("client_id") or "").lower()
+    on_app: KeyCredentialInfo | None = next((c for c in app.key_credentials if c.key_id == key_id), None)
+    if client_id and client_id != app.app_id:
+        report.add("certificate_held", False, f"the credentials file holds a certificate of another app ({client_id})")
+        return
+    if on_app is None:
+        report.add("certificate_held", False, f"the credentials file's certificate {key_id} is no longer on the app")
+        return
+    report.add("certificate_held", True, f"the credentials file's certificate {key_id} ({thumbprint}) is on the app")
+    pem = str(creds.get("certificate_path") or "")
+    problem = _certificate_key_matches(pem, thumbprint) if pem else "the credentials file names no key file"
+    report.add("certificate_key", problem is None, problem or f"{pem} holds the certificate's private key")
+    expires = creds.get("certificate_expires_at")
+    _expiry_check(report, f"certificate {key_id}",
+                  on_app.end_date_time or (datetime.fromisoformat(expires) if expires else None), now)
+
+
 def _permission_checks(report: HealthReport, view: TenantView) -> None:
     desired, actual = view.desired, view.actual
     app = actual.application
@@ -173,15 +216,26 @@ async def verify_tenant(session: TenantSession, options: OnboardOptions, *, cred
                f"tagged {TOOL_TAG}" if is_tool_app(app.tags) else
                f"not tagged {TOOL_TAG} (kodo-provision onboard adds the tag)", warn=True)
     _permission_checks(report, view)
-    _secret_checks(report, app, creds, now)
-    if creds and creds.get("client_secret"):
+    certificate = bool(creds) and creds.get("credential_type") == "certificate"
+    if certificate:
+        _certificate_checks(report, app, creds, now)
+    else:
+        _secret_checks(report, app, creds, now)
+    cert_path = str(creds.get("certificate_path") or "") if creds and certificate else ""
+    if creds and (creds.get("client_secret") or cert_path):
         if str(creds.get("client_id", "")).lower() != app.app_id:
             report.add("app_token", False, "the credentials file is for another app; no token check")
             return report
-        checks, errors = await check_app_token(session.cloud, view.org.id, app.app_id, creds["client_secret"],
-                                               view.desired, ca_bundle=session.ca_bundle, budget_s=token_budget_s)
+        what = "certificate" if cert_path else "secret"
+        try:
+            checks, errors = await check_app_token(session.cloud, view.org.id, app.app_id,
+                                                   str(creds.get("client_secret") or ""), view.desired,
+                                                   ca_bundle=session.ca_bundle, budget_s=token_budget_s,
+                                                   certificate_path=cert_path or None)
+        except (OSError, ValueError) as exc:  # the key file is missing or unreadable
+            checks, errors = [], [str(exc)]
         for error in errors:
-            report.add("app_token", False, f"no app-only token with the credentials file's secret: {error}")
+            report.add("app_token", False, f"no app-only token with the credentials file's {what}: {error}")
         for check in checks:
             if not any(e.startswith(f"{check.resource}: ") for e in errors):
                 report.add("app_token", check.granted,
