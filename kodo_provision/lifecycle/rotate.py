@@ -105,6 +105,24 @@ def remove_command(options: OnboardOptions, credentials_path: Path, key_id: str)
     return shlex.join(parts)
 
 
+def _rotated_record(existing: dict[str, Any] | None, view: Any, options: Any, app: Any,
+                    credential: dict[str, Any]) -> dict[str, Any]:
+    """The new credentials record: what the file held, the tenant and app, the new credential."""
+    record = {k: v for k, v in (existing or {}).items() if k != "schema_version"}
+    record.update({
+        "tenant_id": view.org.id,
+        "tenant": options.tenant,
+        "tenant_domain": view.org.default_domain,
+        "client_id": app.app_id,
+        "app_object_id": app.id,
+        "service_principal_id": view.actual.service_principal.id if view.actual.service_principal else None,
+        "rotated_at": datetime.now(UTC).isoformat(),
+        **credential,
+    })
+    record.setdefault("created_at", record["rotated_at"])
+    return record
+
+
 async def rotate_secret(session: TenantSession, options: OnboardOptions, *, credentials_path: Path,
                         remove_old: bool, overlap: timedelta | None, budget_s: float,
                         now: datetime) -> RotateResult:
@@ -142,21 +160,12 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
     if existing is not None:
         result.backup_path = backup_path_for(credentials_path, now)
         write_credentials(result.backup_path, existing)
-    record = {k: v for k, v in (existing or {}).items() if k != "schema_version"}
-    record.update({
-        "tenant_id": view.org.id,
-        "tenant": options.tenant,
-        "tenant_domain": view.org.default_domain,
-        "client_id": app.app_id,
+    record = _rotated_record(existing, view, options, app, {
         "client_secret": new.secret_text,
         "secret_key_id": new.key_id,
         "secret_expires_at": new.end_date_time.isoformat() if new.end_date_time else None,
-        "app_object_id": app.id,
-        "service_principal_id": view.actual.service_principal.id if view.actual.service_principal else None,
-        "rotated_at": datetime.now(UTC).isoformat(),
         "previous_secret_key_id": old.key_id if old else None,
     })
-    record.setdefault("created_at", record["rotated_at"])
     write_credentials(credentials_path, record)
     log.info("secret.rotated", new_key_id=new.key_id, old_key_id=old.key_id if old else None)
     result.new_key_id = new.key_id
@@ -271,24 +280,15 @@ async def rotate_certificate(session: TenantSession, options: OnboardOptions, *,
 
     result.backup_path = backup_path_for(credentials_path, now)
     write_credentials(result.backup_path, existing)
-    record = {k: v for k, v in existing.items() if k != "schema_version"}
-    record.update({
-        "tenant_id": view.org.id,
-        "tenant": options.tenant,
-        "tenant_domain": view.org.default_domain,
-        "client_id": app.app_id,
+    record = _rotated_record(existing, view, options, app, {
         "credential_type": "certificate",
         "certificate_path": str(pem),
         "certificate_pfx_path": None,
         "certificate_thumbprint": added.thumbprint,
         "key_id": added.key_id,
         "certificate_expires_at": added.not_after.isoformat(),
-        "app_object_id": app.id,
-        "service_principal_id": view.actual.service_principal.id if view.actual.service_principal else None,
-        "rotated_at": datetime.now(UTC).isoformat(),
         "previous_certificate_key_id": old.key_id if old else None,
     })
-    record.setdefault("created_at", record["rotated_at"])
     write_credentials(credentials_path, record)
     log.info("certificate.rotated", new_key_id=added.key_id, old_key_id=old.key_id if old else None)
     result.new_key_id = added.key_id
