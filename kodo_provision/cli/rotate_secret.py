@@ -64,26 +64,19 @@ def _overlap(value: str | None):
 
 def _render(result: RotateResult) -> str:
     lines = render_identity(result.tenant_name, result.tenant_id, result.app)
-    if result.action == "rotated" and result.credential_type == "certificate":
-        lines.append(f"New cert      key {result.new_key_id}, thumbprint {result.certificate_thumbprint}, "
-                     f"expires {result.new_expires_at} (verified with a token)")
+    if result.action == "rotated":
+        is_cert = result.credential_type == "certificate"
+        label = "cert  " if is_cert else "secret"
+        detail = f", thumbprint {result.certificate_thumbprint}" if is_cert else ""
+        lines.append(f"New {label}    key {result.new_key_id}{detail}, expires {result.new_expires_at} "
+                     "(verified with a token)")
         lines.append(f"Credentials   {result.credentials_path} (mode 0600, replaced atomically)")
         if result.backup_path:
             lines.append(f"Backup        {result.backup_path} (mode 0600)")
         if result.old_removed:
-            lines.append(f"Old cert      {result.old_key_id} removed")
+            lines.append(f"Old {label}    {result.old_key_id} removed")
         elif result.remove_command:
-            lines.append(f"Old cert      {result.old_key_id} kept and still valid; remove it later with:")
-            lines.append(f"  {result.remove_command}")
-    elif result.action == "rotated":
-        lines.append(f"New secret    key {result.new_key_id}, expires {result.new_expires_at} (verified with a token)")
-        lines.append(f"Credentials   {result.credentials_path} (mode 0600, replaced atomically)")
-        if result.backup_path:
-            lines.append(f"Backup        {result.backup_path} (mode 0600)")
-        if result.old_removed:
-            lines.append(f"Old secret    {result.old_key_id} removed")
-        elif result.remove_command:
-            lines.append(f"Old secret    {result.old_key_id} kept and still valid; remove it later with:")
+            lines.append(f"Old {label}    {result.old_key_id} kept and still valid; remove it later with:")
             lines.append(f"  {result.remove_command}")
     elif result.action == "removed_key":
         kind = "certificate" if result.credential_type == "certificate" else "secret"

@@ -105,6 +105,18 @@ def remove_command(options: OnboardOptions, credentials_path: Path, key_id: str)
     return shlex.join(parts)
 
 
+def _kept_old(result: Any, kind: str, key_id: str, command: str, *, remove_old: bool,
+              keep_until: datetime | None) -> Any:
+    """The previous credential stays valid: say how to remove it, and why it was kept."""
+    result.remove_command = command
+    if remove_old:
+        result.notes.append(f"the previous {kind} {key_id} was not created by kodo-provision, so it was kept; "
+                            "remove it by key ID if nothing uses it")
+    elif keep_until is not None:
+        result.notes.append(f"keep the previous {kind} until {keep_until:%Y-%m-%d} (overlap), then remove it")
+    return result
+
+
 def _rotated_record(existing: dict[str, Any] | None, view: Any, options: Any, app: Any,
                     credential: dict[str, Any]) -> dict[str, Any]:
     """The new credentials record: what the file held, the tenant and app, the new credential."""
@@ -180,13 +192,8 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
         result.old_removed = True
         log.info("secret.removed", key_id=old.key_id)
         return result
-    result.remove_command = remove_command(options, credentials_path, old.key_id)
-    if remove_old:
-        result.notes.append(f"the previous secret {old.key_id} was not created by kodo-provision, so it was kept; "
-                            "remove it by key ID if nothing uses it")
-    elif overlap:
-        result.notes.append(f"keep the previous secret until {now + overlap:%Y-%m-%d} (overlap), then remove it")
-    return result
+    return _kept_old(result, "secret", old.key_id, remove_command(options, credentials_path, old.key_id),
+                     remove_old=remove_old, keep_until=now + overlap if overlap else None)
 
 
 def refuse_removing_held_key(credentials_path: Path, key_id: str) -> None:
@@ -306,10 +313,5 @@ async def rotate_certificate(session: TenantSession, options: OnboardOptions, *,
         if await remove_certificate(session.gateway, app.id, old.key_id):
             result.old_removed = True
         return result
-    result.remove_command = remove_command(options, credentials_path, old.key_id)
-    if remove_old:
-        result.notes.append(f"the previous certificate {old.key_id} was not created by kodo-provision, so it was "
-                            "kept; remove it by key ID if nothing uses it")
-    elif overlap:
-        result.notes.append(f"keep the previous certificate until {now + overlap:%Y-%m-%d} (overlap), then remove it")
-    return result
+    return _kept_old(result, "certificate", old.key_id, remove_command(options, credentials_path, old.key_id),
+                     remove_old=remove_old, keep_until=now + overlap if overlap else None)
