@@ -16,7 +16,7 @@ REPORT_JSON = "report.json"
 REPORT_CSV = "report.csv"
 SUCCEEDED, FAILED, PLANNED, PENDING = "succeeded", "failed", "planned", "pending"
 CSV_COLUMNS = ("tenant", "status", "tenant_id", "tenant_name", "client_id", "changes", "verification", "error",
-               "hint", "duration_s", "signed_in_via", "credentials_file")
+               "hint", "duration_s", "signed_in_via", "credential_type", "credentials_file")
 
 
 @dataclass
@@ -34,6 +34,8 @@ class TenantOutcome:
     credentials_file: str | None = None
     secret_created: bool = False
     secret_key_id: str | None = None
+    credential_type: str | None = None  # secret | certificate
+    certificate_thumbprint: str | None = None
     changes: list[str] = field(default_factory=list)
     already_present: int = 0
     verification: str | None = None  # passed | failed | None (not reached)
@@ -65,7 +67,8 @@ class TenantOutcome:
             "changes": "; ".join(self.changes), "verification": self.verification or "",
             "error": self.error or "", "hint": self.hint or "",
             "duration_s": "" if self.duration_s is None else f"{self.duration_s:.1f}",
-            "signed_in_via": self.signed_in_via or "", "credentials_file": self.credentials_file or "",
+            "signed_in_via": self.signed_in_via or "", "credential_type": self.credential_type or "",
+            "credentials_file": self.credentials_file or "",
         }
 
 

@@ -21,7 +21,7 @@ import secrets as pysecrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,8 @@ class BulkOptions:
     home_tenant: str = "organizations"
     plan_only: bool = False
     verify_budget_s: float = 180.0
+    credential_type: str = "secret"  # a row's `credential` column overrides it
+    pfx_password: str | None = field(default=None, repr=False)  # certificates: also write a PFX
 
 
 class Reporter:
@@ -74,6 +76,8 @@ def _fill_from_result(outcome: TenantOutcome, result: OnboardResult) -> None:
     outcome.credentials_file = str(result.credentials_path) if result.credentials_path else None
     outcome.secret_created = result.secret_created
     outcome.secret_key_id = result.secret_key_id
+    outcome.credential_type = result.credential_type
+    outcome.certificate_thumbprint = result.certificate_thumbprint
     outcome.changes = list(result.applied)
     outcome.already_present = len(result.already_present)
     outcome.notes = [*outcome.notes, *result.notes]
@@ -180,6 +184,8 @@ class BulkRunner:
             credentials_path=default_credentials_path(row.tenant, self.options.out_dir),
             app_name=row.app_name, secret_lifetime=row.secret_lifetime,
             verify_budget_s=self.options.verify_budget_s, plan_only=self.options.plan_only,
+            credential_type=row.credential_type or self.options.credential_type,
+            pfx_password=self.options.pfx_password,
             run_id=None if self.options.plan_only else pysecrets.token_hex(4))
         outcome.run_id = options.run_id
         if options.run_id:

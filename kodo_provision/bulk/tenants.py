@@ -2,7 +2,8 @@
 
 CSV: a header line, then one tenant per line. YAML: a list of mappings (or `tenants: [...]`).
 Columns: `tenant` (required: GUID or verified domain), `app_name`, `secret_lifetime`, `manifest`
-(optional, per tenant; a relative manifest path is relative to the tenants file).
+(optional, per tenant; a relative manifest path is relative to the tenants file), `credential`
+(optional: `secret` or `certificate`; overrides the run's --credential for this tenant).
 
 Every problem is collected and reported in ONE UsageError naming each bad line: an operator
 fixing a 500-line file should not have to run the command once per typo.
@@ -28,7 +29,8 @@ from ..errors import KodoError, UsageError
 from ..manifest.load import load_manifest
 from ..manifest.model import Manifest
 
-COLUMNS = ("tenant", "app_name", "secret_lifetime", "manifest")
+COLUMNS = ("tenant", "app_name", "secret_lifetime", "manifest", "credential")
+CREDENTIAL_TYPES = ("secret", "certificate")
 REQUIRED = ("tenant",)
 _OTHER_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16",
                b"\xfe\xff": "UTF-16"}
@@ -44,11 +46,13 @@ class TenantRow:
     secret_lifetime: timedelta | None = None
     manifest_path: Path | None = None
     manifest: Manifest | None = None
+    credential_type: str | None = None  # None: the run's --credential
 
     def to_dict(self) -> dict[str, Any]:
         return {"line": self.line, "tenant": self.tenant, "app_name": self.app_name,
                 "secret_lifetime_days": self.secret_lifetime.days if self.secret_lifetime else None,
-                "manifest": str(self.manifest_path) if self.manifest_path else None}
+                "manifest": str(self.manifest_path) if self.manifest_path else None,
+                "credential": self.credential_type}
 
 
 def _default_duration(value: str) -> timedelta | None:
@@ -230,8 +234,12 @@ def parse_tenants_file(path: str | Path, *,
                 ok = False
             else:
                 manifest = loaded
+        credential_type = (record.get("credential") or "").strip().lower() or None
+        if credential_type is not None and credential_type not in CREDENTIAL_TYPES:
+            bad.add(line, f"credential: {credential_type!r} is not one of {', '.join(CREDENTIAL_TYPES)}")
+            ok = False
         if ok:
-            rows.append(TenantRow(line, tenant, app_name, lifetime, manifest_path, manifest))
+            rows.append(TenantRow(line, tenant, app_name, lifetime, manifest_path, manifest, credential_type))
 
     if bad.problems:
         problems = sorted(bad.problems)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,13 +23,15 @@ from ..bulk.runner import (
     remove_stale_temp_files,
     run_bulk,
 )
-from ..bulk.tenants import parse_tenants_file
+from ..bulk.tenants import TenantRow, parse_tenants_file
 from ..cloud import resolve_cloud
 from ..errors import EXIT_STATUS_HELP, ExitStatus, UsageError
 from ..manifest.load import load_manifest
+from ..manifest.model import Manifest
 from ..output.console import render_plan
 from ..plan.model import Plan
 from ..session import ConnectionSettings, resolve_ca_bundle
+from .manifest import admin_action_notes, lint_before_run
 from .options import configured_logging, connection_options, output_options
 
 BULK_HELP = f"""Onboard many tenants listed in TENANTS_FILE (CSV or YAML).
@@ -39,6 +42,7 @@ TENANTS_FILE has a header; columns:
   app_name         optional: display name of the app registration
   secret_lifetime  optional: e.g. 180d, 26w, 6mo, 1y
   manifest         optional: a manifest for this tenant (relative to the file)
+  credential       optional: secret or certificate (overrides --credential)
 The whole file is checked first; every bad line is listed and nothing is changed.
 A UTF-8 byte-order mark is accepted.
 
@@ -56,7 +60,8 @@ Sign-in (--auth):
 report.csv and journal.jsonl. After a crash or Ctrl-C, the same command with
 --resume skips finished tenants and continues the rest (no duplicate apps, no
 stray secrets). --only-failed re-runs the tenants the last report lists as failed.
---plan shows every tenant's plan and changes nothing.
+--plan shows every tenant's plan and changes nothing. Every manifest is linted
+first (`kodo-provision manifest lint`): warnings are printed, errors refuse.
 
 \b
 {EXIT_STATUS_HELP}
@@ -96,10 +101,19 @@ def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (required without a terminal).")
 @click.option("--verify-budget", type=click.FloatRange(5, 3600), default=180, show_default=True,
               metavar="SECONDS", help="How long each tenant's verification may wait for Entra to replicate.")
+@click.option("--credential", "credential_type", type=click.Choice(["secret", "certificate"]), default="secret",
+              show_default=True,
+              help="What KODO authenticates with in each tenant (a `credential` column overrides it): a client "
+                   "secret, or a certificate whose key pair is made here (only the public certificate is "
+                   "uploaded; key + certificate PEM written 0600 in --out).")
+@click.option("--pfx-password-env", default=None, metavar="VAR",
+              help="For certificates: also write a PFX (PKCS#12) encrypted with the password in environment "
+                   "variable VAR.")
 @connection_options
 @output_options
 def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_dir: Path, auth: str,
          home_tenant: str, resume: bool, only_failed: bool, plan_only: bool, yes: bool, verify_budget: float,
+         credential_type: str, pfx_password_env: str | None,
          cloud: str, authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None,
          client_id: str | None, output_format: str, log_format: str, log_level: str | None,
          log_file: str | None) -> int:
@@ -113,6 +127,8 @@ def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_di
     if home_tenant.lower() not in ("organizations", "common"):
         home_tenant = validate_tenant(home_tenant)
     manifest = load_manifest(manifest_path)
+    _lint_manifests(manifest, rows)
+    pfx_password = _pfx_password(pfx_password_env, credential_type, rows)
     settings = ConnectionSettings(
         cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle),
@@ -149,7 +165,8 @@ def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_di
         remove_stale_temp_files(out_dir)
 
     options = BulkOptions(out_dir=out_dir, manifest=manifest, concurrency=concurrency, auth=auth,
-                          home_tenant=home_tenant, plan_only=plan_only, verify_budget_s=verify_budget)
+                          home_tenant=home_tenant, plan_only=plan_only, verify_budget_s=verify_budget,
+                          credential_type=credential_type, pfx_password=pfx_password)
     progress = LiveProgress() if sys.stderr.isatty() else PlainProgress()
     reporter = Reporter(progress.tenant_started, progress.tenant_finished,
                         lambda tenant: PromptStream(progress, f"[{tenant}] " if tenant else ""))
@@ -176,12 +193,43 @@ def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_di
             progress.stop()
             if journal:
                 journal.close()
+    _add_admin_actions(outcomes, manifest, rows)
     final = assemble(outcomes)
     if not plan_only:
         write_reports(out_dir, final, tenants_file=str(tenants_file))
     _render(final, output_format, plan_only, out_dir)
     failed = [o for o in final if o.status not in (SUCCEEDED, PLANNED)]
     return ExitStatus.PARTIAL_FAILURE if failed else ExitStatus.SUCCESS
+
+
+def _lint_manifests(default: Manifest, rows: list[TenantRow]) -> None:
+    """Lint the run's manifest and every per-tenant one, once each, before the sign-in prompt."""
+    linted: set[int] = set()
+    for manifest in [default, *(r.manifest for r in rows if r.manifest is not None)]:
+        if id(manifest) not in linted:
+            linted.add(id(manifest))
+            lint_before_run(manifest)
+
+
+def _pfx_password(env_var: str | None, credential_type: str, rows: list[TenantRow]) -> str | None:
+    if not env_var:
+        return None
+    if credential_type != "certificate" and not any(r.credential_type == "certificate" for r in rows):
+        raise UsageError("--pfx-password-env needs certificates",
+                         hint="add --credential certificate (or a `credential` column), or drop --pfx-password-env")
+    password = os.environ.get(env_var)
+    if not password:
+        raise UsageError(f"environment variable {env_var} is not set or empty",
+                         hint=f"export {env_var}=<PFX password> and run again")
+    return password
+
+
+def _add_admin_actions(outcomes: list[TenantOutcome], default: Manifest, rows: list[TenantRow]) -> None:
+    """Per tenant: the tenant-admin commands lint asks for (e.g. the EWS allow list), with its client ID."""
+    manifests = {r.tenant: r.manifest or default for r in rows}
+    for outcome in outcomes:
+        if outcome.status == SUCCEEDED and outcome.tenant in manifests:
+            outcome.notes.extend(admin_action_notes(manifests[outcome.tenant], outcome.client_id))
 
 
 def _outcomes_from_journal(path: Path, rows: list) -> list[TenantOutcome]:
@@ -204,6 +252,10 @@ def _render(outcomes: list[TenantOutcome], output_format: str, plan_only: bool, 
     parts = [f"{counts.get(k, 0)} {k}" for k in (SUCCEEDED, PLANNED, FAILED, PENDING) if counts.get(k)]
     click.echo(f"{counts['total']} tenant(s): " + ", ".join(parts) +
                ("" if plan_only else f". Report: {out_dir / 'report.json'}"))
+    needing_action = [o for o in outcomes if any(n.startswith("tenant admin action needed") for n in o.notes)]
+    if needing_action:
+        click.echo(f"{len(needing_action)} tenant(s) need a tenant-admin action (e.g. the Exchange EWS allow "
+                   "list); each command, with that tenant's client ID, is in the `notes` of report.json")
 
 
 def _plan_text(outcome: TenantOutcome) -> str:
