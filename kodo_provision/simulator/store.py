@@ -92,6 +92,7 @@ class Tenant:
         self.assignments: dict[str, Obj] = {}
         self.grants: dict[str, Obj] = {}
         self.deleted: dict[str, Obj] = {}
+        self.app_management_policies: dict[str, Obj] = {}  # app-specific ones (graph/policies.py)
         for u in spec.users:
             uid = (u.id or stable_id(spec.id, "user", u.upn)).lower()
             self.users[uid] = User(

@@ -37,6 +37,7 @@ from .common import (
     utc_now_iso,
     visible_views,
 )
+from .policies import check_password
 from .router import APP_REF, route
 
 # Properties the caller cannot set (read-only in the resource reference).
@@ -284,8 +285,8 @@ def secret_hash(secret: str) -> str:
 def add_password(ctx: Ctx, id: str | None, key: str | None, val: str | None) -> GraphResponse:
     """POST .../addPassword - https://learn.microsoft.com/en-us/graph/api/application-addpassword
 
-    The tenant app management policy may cap the lifetime or forbid secrets:
-    https://learn.microsoft.com/en-us/graph/api/resources/tenantappmanagementpolicy
+    The app's own or the tenant's app management policy may cap the lifetime or forbid secrets:
+    https://learn.microsoft.com/en-us/graph/api/resources/tenantappmanagementpolicy (policies.py)
     """
     obj = resolve_app(ctx, id, key, val)
     _require_manage(ctx, obj)
@@ -293,14 +294,7 @@ def add_password(ctx: Ctx, id: str | None, key: str | None, val: str | None) -> 
     now = datetime.now(UTC).replace(microsecond=0)
     start = _parse_dt(cred.get("startDateTime"), now)
     end = _parse_dt(cred.get("endDateTime"), start + timedelta(days=730))  # Graph default: 2 years
-    policy = ctx.tenant.spec.app_management_policy
-    if policy.is_enabled and policy.password_addition_blocked:
-        raise bad_request("Password addition is not allowed as per assigned policy.",
-                          code="CredentialTypeNotAllowedAsPerAppPolicy")
-    if policy.is_enabled and policy.password_max_lifetime_days and (
-            end - start > timedelta(days=policy.password_max_lifetime_days)):
-        raise bad_request("Credential lifetime exceeds the max value allowed as per assigned policy.",
-                          code="CredentialInvalidLifetimeAsPerAppPolicy")
+    check_password(ctx, obj, start, end)  # the app's own policy, else the tenant default
     secret = _secret_text()
     meta = {
         "customKeyIdentifier": None,
