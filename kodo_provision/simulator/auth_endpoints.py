@@ -490,7 +490,9 @@ async def token(request: Request, core: SimulatorCore) -> Response:
     grant = str(form.get("grant_type") or "")
     with core.lock:
         tenant = _resolve_tenant(core, request.path_params["tenant"])
-        if grant == "urn:ietf:params:oauth:grant-type:device_code":
+        # MSAL.js/msal-node send the short form "device_code" (msal-common GrantType.DEVICE_CODE_GRANT)
+        # and Entra accepts it next to the RFC 8628 URN.
+        if grant in ("urn:ietf:params:oauth:grant-type:device_code", "device_code"):
             dc = _poll_device_code(core, form)
             assert dc.user is not None
             target = core.directory.tenants[dc.tenant_id] if dc.tenant_id else \

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .aliases import strip_tenant_alias
 from .common import Ctx, GraphError, GraphResponse
 
 Handler = Callable[..., GraphResponse]
@@ -48,6 +49,7 @@ def route(method: str, pattern: str, name: str) -> Callable[[Handler], Handler]:
 
 def match(method: str, path: str) -> tuple[Route, dict[str, Any]]:
     """The route for a request, or a GraphError as Graph answers unknown paths and methods."""
+    path = strip_tenant_alias(path)
     method_mismatch = False
     for r in ROUTES:
         m = r.pattern.fullmatch(path)
