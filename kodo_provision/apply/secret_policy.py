@@ -45,7 +45,9 @@ class SecretPolicyError(ProvisioningError):
 
 
 def _policy_words(label: str | None) -> str:
-    return f"the tenant's app management policy {label}" if label else "the tenant's app management policy"
+    # A refusal may come from the tenant default or from a policy assigned to the app itself:
+    # Graph's message names the policy ID either way, so the words do not guess which.
+    return f"the app management policy {label}" if label else "the tenant's app management policy"
 
 
 def _blocked_error(label: str | None, detail: str | None = None) -> SecretPolicyError:

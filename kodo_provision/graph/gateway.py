@@ -65,7 +65,7 @@ from .errors import (
     from_api_error,
     from_transport_error,
 )
-from .policy import policy_batch_call, to_secret_policy
+from .policy import app_policy_from_json, policy_batch_call, to_secret_policy
 from .retry import Policy, RetrySettings, run_with_policy
 
 T = TypeVar("T")
@@ -454,6 +454,19 @@ class GraphGateway:
         body = await self._call("read certificates", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
                                 lambda: self._send_json(info))
         return [c for c in (body or {}).get("keyCredentials") or [] if isinstance(c, dict)]
+
+    async def app_secret_policy(self, app_object_id: str) -> SecretPolicy | None:
+        """The app's own appManagementPolicy (None: none assigned; readable=False: not allowed to
+        read it, which needs Policy.Read.All + Application.Read.All).
+        https://learn.microsoft.com/en-us/graph/api/application-list-appmanagementpolicies"""
+        builder = self.client.applications.by_application_id(app_object_id).app_management_policies
+        info = builder.to_get_request_information()
+        try:
+            page = await self._call("read the app's app management policy", Policy.IDEMPOTENT,
+                                    lambda: self._send_json(info))
+        except GraphForbidden:
+            return SecretPolicy(readable=False)
+        return app_policy_from_json(page)
 
     async def replace_key_credentials(self, app_object_id: str, key_credentials: list[dict[str, Any]]) -> None:
         """PATCH /applications/{id} with the whole keyCredentials collection. The way to add an

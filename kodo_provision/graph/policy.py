@@ -1,4 +1,4 @@
-"""The tenant's default app-management policy, as far as it limits client secrets.
+"""The tenant's default and the app's own app-management policy, as far as they limit client secrets.
 
 GET /policies/defaultAppManagementPolicy needs Policy.Read.All (delegated, least privileged;
 Global Reader is the least role). https://learn.microsoft.com/en-us/graph/api/tenantappmanagementpolicy-get
@@ -64,6 +64,33 @@ def to_secret_policy(outcome: BatchOutcome) -> SecretPolicy:
             max_lifetime = r.max_lifetime if max_lifetime is None else min(max_lifetime, r.max_lifetime)
     return SecretPolicy(readable=True, policy_id=policy.id, name=name, secrets_blocked=blocked,
                         max_lifetime=max_lifetime)
+
+
+def app_policy_from_json(page: dict[str, Any] | None) -> SecretPolicy | None:
+    """GET /applications/{id}/appManagementPolicies -> the app's own policy (None: none assigned).
+
+    An assigned policy is "adopted over the tenant-wide tenantAppManagementPolicy setting", and
+    an app has at most one. https://learn.microsoft.com/en-us/graph/api/appmanagementpolicy-post-appliesto"""
+    policies = [p for p in (page or {}).get("value") or [] if isinstance(p, dict)]
+    if not policies:
+        return None
+    policy = policies[0]
+    name = policy.get("displayName") or "app management policy"
+    if not policy.get("isEnabled", True):
+        return SecretPolicy(readable=True, policy_id=policy.get("id"), name=name, app_specific=True)
+    blocked, max_lifetime = False, None
+    for rule in ((policy.get("restrictions") or {}).get("passwordCredentials") or []):
+        if str(rule.get("state") or "enabled").lower() == "disabled":
+            continue
+        if rule.get("restrictionType") == "passwordAddition":
+            blocked = True
+        elif rule.get("restrictionType") == "passwordLifetime":
+            days = _ISO_DAYS.search(str(rule.get("maxLifetime") or ""))
+            if days:
+                span = timedelta(days=int(days.group(1)))
+                max_lifetime = span if max_lifetime is None else min(max_lifetime, span)
+    return SecretPolicy(readable=True, policy_id=policy.get("id"), name=name, secrets_blocked=blocked,
+                        max_lifetime=max_lifetime, app_specific=True)
 
 
 def _value(enum: Any) -> str:

@@ -24,7 +24,8 @@ from typing import Any
 import structlog
 
 from ..apply.certificate import add_certificate_exactly_once, is_tool_certificate, remove_certificate
-from ..apply.secret import add_secret_exactly_once, is_tool_secret, secret_display_name
+from ..apply.secret import is_tool_secret, secret_display_name
+from ..apply.secret_policy import add_secret_within_policy, clamp_to_policy
 from ..apply.verify import check_app_token
 from ..certificate import generate_certificate
 from ..credentials import (
@@ -39,6 +40,7 @@ from ..credentials import (
 from ..errors import UsageError, VerificationError
 from ..identity import TOOL_TAG, is_tool_app
 from ..onboarding import OnboardOptions, TenantSession
+from ..state.policy import effective_policy
 from .common import AppIdentity, TenantView, read_view
 
 log = structlog.get_logger("kodo_provision.rotate")
@@ -154,9 +156,15 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
                 and held.client_id in ("", app.app_id)), None)
 
     run_id = pysecrets.token_hex(4)
-    new = await add_secret_exactly_once(session.gateway, app.id, view.desired.unique_name,
-                                        base_name=view.desired.secret_display_name,
-                                        lifetime=view.desired.secret_lifetime, run_id=run_id, now=now)
+    # The app's own app-management policy, when readable, caps the lifetime up front; otherwise a
+    # refusal by it (or by the tenant default) walks down the portal's standard lifetimes.
+    policy = effective_policy(None, await session.gateway.app_secret_policy(app.id))
+    desired, clamped = clamp_to_policy(view.desired, policy)
+    result.notes.extend(clamped)
+    new = await add_secret_within_policy(session.gateway, app.id, desired.unique_name,
+                                         base_name=desired.secret_display_name,
+                                         lifetime=desired.secret_lifetime, run_id=run_id, now=now,
+                                         policy=policy, notes=result.notes)
     checks, errors = await check_app_token(session.cloud, view.org.id, app.app_id, new.secret_text, view.desired,
                                            ca_bundle=session.ca_bundle, budget_s=budget_s)
     if errors:

@@ -44,15 +44,18 @@ def app_token_works(sim, creds_path: Path, resource: str = "https://graph.micros
         credential.close()
 
 
+ADMIN_PORTAL_SCOPES = ("Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All",
+                       "DelegatedPermissionGrant.ReadWrite.All")
+
+
 def graph_as_admin(sim, method: str, path: str, body: dict[str, Any] | None = None,
-                   tenant: str = CONTOSO, headers: dict[str, str] | None = None) -> httpx.Response:
+                   tenant: str = CONTOSO, headers: dict[str, str] | None = None,
+                   scopes: tuple[str, ...] = ADMIN_PORTAL_SCOPES) -> httpx.Response:
     """A Graph request by the tenant's admin outside kodo-provision (someone in the portal)."""
     credential = DeviceCodeCredential(client_id=GRAPH_CLI, tenant_id=tenant, authority=sim.url,
                                       disable_instance_discovery=True, connection_verify=str(sim.ca_bundle_path),
                                       prompt_callback=lambda *a: None)
-    token = credential.get_token(*(f"https://graph.microsoft.com/{s}" for s in (
-        "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All"))
-    ).token
+    token = credential.get_token(*(f"https://graph.microsoft.com/{s}" for s in scopes)).token
     with httpx.Client(verify=str(sim.ca_bundle_path)) as client:
         return client.request(method, f"{sim.url}/v1.0{path}", json=body,
                               headers={"Authorization": f"Bearer {token}", **(headers or {})})
