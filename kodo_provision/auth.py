@@ -1,8 +1,14 @@
 """Sign-in. The only module that imports azure.identity.
 
-Device-code sign-in works over SSH and in Cloud Shell: the prompt goes to stderr and the
-admin approves on any device. The credential is synchronous (azure-identity has no async
-device-code credential), so Graph calls reach it through a thread (see AsyncCredential).
+Three ways to sign in (`--auth`):
+- device-code (default): works over SSH and in Cloud Shell: the prompt goes to stderr and the
+  admin approves on any device;
+- browser: authorization code with PKCE through the system browser and a redirect to
+  http://localhost:<port> (for tenants whose Conditional Access blocks the device-code flow);
+- client-secret / certificate: the operator's own automation app (client credentials) that is
+  already consented in the customer tenant; no user, no prompt.
+The credentials are synchronous (azure-identity has no async device-code or browser credential),
+so Graph calls reach them through a thread (see AsyncCredential).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 from urllib.parse import urlparse
@@ -26,7 +32,9 @@ from azure.identity import (
     AuthenticationRequiredError,
     CertificateCredential,
     ClientSecretCredential,
+    CredentialUnavailableError,
     DeviceCodeCredential,
+    InteractiveBrowserCredential,
     TokenCachePersistenceOptions,
 )
 
@@ -65,10 +73,10 @@ _AADSTS_HINTS = {
     "90002": "tenant not found: check the tenant ID or domain (and --cloud)",
     "900023": "the tenant is not a valid tenant ID or domain",
     "70000": "the sign-in was declined: run again and approve the sign-in",
+    "65004": "the sign-in was declined in the browser: run again and accept the sign-in",
     "70016": "the sign-in was not completed in time: run again and enter the code sooner",
     "7000218": "the code expired: run again",
     "50076": "multi-factor authentication is required: complete it in the browser",
-    "53003": "blocked by Conditional Access (device-code flow may be blocked): ask an admin to allow it",
     "50105": "the signed-in user is not assigned to the client app",
     "65001": "the client app is not consented in this tenant: an admin must consent at sign-in",
     "65002": "this client ID cannot request explicit Graph scopes: use the default --client-id",
@@ -100,8 +108,33 @@ _UNREACHABLE = ("Failed to establish a new connection", "Max retries exceeded", 
                 "Connection refused", "ProxyError", "Temporary failure in name resolution")
 
 
-def translate_auth_error(exc: Exception, *, host: str, what: str = "sign-in", tenant: str | None = None) -> KodoError:
-    """ClientAuthenticationError / transport errors -> a one-line error with a hint."""
+# Conditional Access refusals: a policy blocked token issuance (53003), or wants a compliant (53000) or
+# domain-joined (53001) device, or a tenant security policy blocked the request (530032). A policy on
+# "Authentication flows" can target the device-code flow alone, and Microsoft "recommends blocking
+# device code flow wherever possible"; the authorization-code flow in a browser (--auth browser) is the
+# documented way out (Azure CLI docs: "use authorization code flow or service principal to sign in").
+# https://learn.microsoft.com/en-us/entra/identity/conditional-access/concept-authentication-flows
+# https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes (AADSTS53003)
+CONDITIONAL_ACCESS_CODES = frozenset({"53000", "53001", "53003", "530032"})
+
+AUTH_METHODS = ("device-code", "browser", "client-secret", "certificate")
+
+
+def _conditional_access_hint(method: str) -> str:
+    if method == "device-code":
+        return ("the tenant's policy may block the device-code flow: run again with --auth browser, "
+                "or ask the tenant admin to allow this sign-in")
+    if method == "browser":
+        return ("ask the tenant admin which policy blocked it (Entra sign-in logs, Conditional Access tab), "
+                "or use your automation app with --auth client-secret|certificate")
+    return ("a Conditional Access policy for workload identities blocks the automation app: ask the tenant admin "
+            "to exclude it, or sign in as an administrator with --auth browser")
+
+
+def translate_auth_error(exc: Exception, *, host: str, what: str = "sign-in", tenant: str | None = None,
+                         method: str = "device-code") -> KodoError:
+    """ClientAuthenticationError / transport errors -> a one-line error with a hint. `method` (an --auth
+    value) picks the alternative sign-in a Conditional Access refusal points to."""
     message = getattr(exc, "message", None) or str(exc)
     first_line = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
     # azure-identity wraps transport failures in ClientAuthenticationError too; the text tells.
@@ -116,13 +149,17 @@ def translate_auth_error(exc: Exception, *, host: str, what: str = "sign-in", te
         return SignInError(f"tenant {tenant or ''} not found at {host}".replace("  ", " "),
                            hint="check the tenant ID or domain, and --cloud for national-cloud tenants")
     code = _aadsts(message)
+    if code in CONDITIONAL_ACCESS_CODES:
+        return SignInError(f"{what} blocked by Conditional Access (AADSTS{code})", detail=first_line[:300],
+                           hint=_conditional_access_hint(method))
     lowered = message.lower()
     if code in _AADSTS_HINTS:
         hint = _AADSTS_HINTS[code]
     elif "declined" in lowered or "access_denied" in lowered:
         hint = _AADSTS_HINTS["70000"]
     elif "expired" in lowered or "timed out" in lowered:
-        hint = _AADSTS_HINTS["7000218"]
+        hint = (_AADSTS_HINTS["7000218"] if method == "device-code"
+                else "the sign-in was not completed in the browser in time: run again")
     else:
         hint = "run again; if it persists, check --tenant, --cloud and --client-id"
     summary = f"{what} failed" + (f" with AADSTS{code}" if code else "")
@@ -180,8 +217,11 @@ class AsyncCredential:
         return None
 
 
-class DeviceCodeSignIn:
-    """One operator sign-in; tokens for Graph come from its cache without new prompts."""
+class InteractiveSignIn:
+    """One operator sign-in (a user); tokens for Graph come from its cache without new prompts.
+    Subclasses choose how the user signs in (device code, browser)."""
+
+    method = "device-code"
 
     def __init__(self, cloud: Cloud, tenant: str, *, client_id: str = GRAPH_CLI_CLIENT_ID,
                  ca_bundle: str | None = None, prompt_stream: TextIO | None = None,
@@ -194,12 +234,12 @@ class DeviceCodeSignIn:
         self.cloud = cloud
         self.tenant = tenant
         self.scopes = tuple(cloud.graph_scope(s) for s in ADMIN_SCOPES)
+        self.prompt_stream = prompt_stream or sys.stderr
         kwargs: dict[str, Any] = {
             "client_id": client_id,
             "tenant_id": tenant,
             "authority": cloud.authority_host,
             "disable_instance_discovery": not cloud.known_authority,
-            "prompt_callback": print_device_code_prompt(prompt_stream or sys.stderr),
         }
         if ca_bundle:
             kwargs["connection_verify"] = ca_bundle
@@ -221,19 +261,26 @@ class DeviceCodeSignIn:
             self.record = AuthenticationRecord.deserialize(authentication_record)
             kwargs["authentication_record"] = self.record
             kwargs["disable_automatic_authentication"] = True
-        self._credential = DeviceCodeCredential(**kwargs)
+        self._credential = self._make_credential(kwargs)
+
+    def _make_credential(self, kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError
 
     @property
     def host(self) -> str:
         return urlparse(self.cloud.authority_host).hostname or self.cloud.authority_host
 
+    def _announce(self) -> None:
+        """Tell the user what happens next (before the credential blocks)."""
+
     def sign_in(self) -> SignedInUser:
         """Prompt once. enable_cae=True because msgraph asks for CAE tokens, and azure-identity
         keeps CAE tokens in a separate cache: without it the first Graph call prompts again."""
+        self._announce()
         try:
             self.record = self._credential.authenticate(scopes=list(self.scopes), enable_cae=True)
         except (ClientAuthenticationError, ServiceRequestError, ValueError) as exc:
-            raise _sign_in_error(exc, host=self.host, tenant=self.tenant) from None
+            raise _sign_in_error(exc, host=self.host, tenant=self.tenant, method=self.method) from None
         return SignedInUser(self.record.username, self.record.tenant_id, self.record.home_account_id)
 
     def resume(self) -> SignedInUser | None:
@@ -245,7 +292,7 @@ class DeviceCodeSignIn:
         except AuthenticationRequiredError:
             return None
         except (ClientAuthenticationError, ServiceRequestError, ValueError) as exc:
-            raise _sign_in_error(exc, host=self.host, tenant=self.tenant) from None
+            raise _sign_in_error(exc, host=self.host, tenant=self.tenant, method=self.method) from None
         return SignedInUser(self.record.username, self.record.tenant_id, self.record.home_account_id)
 
     def serialized_record(self) -> str:
@@ -271,27 +318,73 @@ class DeviceCodeSignIn:
             if body:
                 exc = ClientAuthenticationError(message=body)
             raise translate_auth_error(exc, host=self.host, what=f"token for tenant {tenant_id}",
-                                       tenant=tenant_id) from None
+                                       tenant=tenant_id, method=self.method) from None
         return decode_claims(token.token)
+
+
+class DeviceCodeSignIn(InteractiveSignIn):
+    """Device-code sign-in: the code goes to stderr; the admin approves on any device."""
+
+    method = "device-code"
+
+    def _make_credential(self, kwargs: dict[str, Any]) -> Any:
+        kwargs["prompt_callback"] = print_device_code_prompt(self.prompt_stream)
+        return DeviceCodeCredential(**kwargs)
+
+
+class BrowserSignIn(InteractiveSignIn):
+    """Authorization code with PKCE in the system browser (`--auth browser`).
+
+    azure-identity's InteractiveBrowserCredential listens on http://localhost:<first free port in
+    8400-8999>, opens the authorize URL with Python's `webbrowser` (which honours $BROWSER) and asks
+    for response_mode=form_post, so the redirect arrives as a POST from the browser. Public clients
+    such as Microsoft Graph Command Line Tools accept any http://localhost port as redirect URI.
+    https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow
+    https://learn.microsoft.com/en-us/entra/identity-platform/reply-url#localhost-exceptions
+    """
+
+    method = "browser"
+
+    def _make_credential(self, kwargs: dict[str, Any]) -> Any:
+        self.timeout_s = int(kwargs.get("timeout") or 300)  # azure-identity's default: 5 minutes
+        kwargs["timeout"] = self.timeout_s
+        return InteractiveBrowserCredential(**kwargs)
+
+    def _announce(self) -> None:
+        self.prompt_stream.write(f"Opening a browser to sign in (waiting up to {self.timeout_s // 60 or 1} min; "
+                                 "no browser here? use --auth device-code).\n")
+        self.prompt_stream.flush()
+
+
+SIGN_IN_CLASSES: dict[str, type[InteractiveSignIn]] = {"device-code": DeviceCodeSignIn, "browser": BrowserSignIn}
 
 
 TOKEN_CACHE_NAME = "kodo_provision"
 
 
-def _sign_in_error(exc: Exception, *, host: str, tenant: str) -> Exception:
+def _sign_in_error(exc: Exception, *, host: str, tenant: str, method: str = "device-code") -> Exception:
     """Like translate_auth_error, plus the persistent cache's failure: azure-identity raises
     ValueError (wrapped in ClientAuthenticationError by get_token) when the OS cannot encrypt the
-    cache (Linux without libsecret, e.g. over SSH or in a container)."""
+    cache (Linux without libsecret, e.g. over SSH or in a container); and the browser sign-in's
+    own failures (no browser to open, no free localhost port)."""
     from .errors import UsageError
 
     message = str(exc)
+    if isinstance(exc, CredentialUnavailableError) and "browser" in message.lower():
+        # webbrowser.open() found no browser: an SSH session or a server without a desktop.
+        return SignInError("no web browser could be opened for the sign-in", detail=message.splitlines()[0][:200],
+                           hint="over SSH or on a server without a desktop use --auth device-code "
+                                "(or set BROWSER to a browser command)")
+    if isinstance(exc, CredentialUnavailableError) and "HTTP server" in message:
+        return SignInError("cannot receive the browser's redirect on localhost", detail=message[:200],
+                           hint="free a port in 8400-8999 on localhost, or use --auth device-code")
     if "Cache encryption is impossible" in message:
         return UsageError("cannot keep the sign-in encrypted: no usable keyring (libsecret) on this system",
                           hint="pass --allow-unencrypted-cache to keep it in a 0600 file under ~/.IdentityService, "
                                "or skip `login` (each command then asks for a device code)")
     if isinstance(exc, ValueError):
         return exc
-    return translate_auth_error(exc, host=host, tenant=tenant)
+    return translate_auth_error(exc, host=host, tenant=tenant, method=method)
 
 
 def _authority_kwargs(cloud: Cloud, ca_bundle: str | None) -> dict[str, Any]:
@@ -340,6 +433,99 @@ class AppOnlyCertificateTokens(AppOnlyTokens):
         self._setup(cloud, tenant_id)
         self._credential = CertificateCredential(tenant_id, client_id, certificate_path,
                                                  **_authority_kwargs(cloud, ca_bundle))
+
+
+# Application permissions the operator's automation app needs in the customer tenant for an
+# onboarding run without a user: create the app, its secret and service principal; grant application
+# permissions; grant delegated permissions; and read the organization (tenant name and domain).
+# https://learn.microsoft.com/en-us/graph/api/application-upsert (Application.ReadWrite.All)
+# https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-approleassignedto (AppRoleAssignment.ReadWrite.All)
+# https://learn.microsoft.com/en-us/graph/api/oauth2permissiongrant-post (DelegatedPermissionGrant.ReadWrite.All)
+# https://learn.microsoft.com/en-us/graph/api/organization-list (Organization.Read.All)
+AUTOMATION_APP_ROLES = (
+    "Application.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "Organization.Read.All",
+)
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """How the operator signs in (`--auth` and its options). The automation app's secret comes
+    only from the environment (KODO_AUTH_CLIENT_SECRET): a flag's value would be visible in `ps`."""
+
+    method: str = "device-code"
+    app_client_id: str | None = None
+    app_client_secret: str | None = field(default=None, repr=False)
+    app_certificate_path: str | None = None
+
+    @property
+    def app_identity(self) -> bool:
+        """Client credentials of the operator's automation app rather than a user."""
+        return self.method in ("client-secret", "certificate")
+
+
+@dataclass(frozen=True)
+class AppCaller:
+    """Who calls Graph when the operator's automation app signs in: from its token's claims
+    (an app-only token has no user: `appid`, the service principal's `oid`, and `roles`)."""
+
+    app_id: str
+    object_id: str
+    tenant_id: str
+    roles: frozenset[str]
+
+    @property
+    def label(self) -> str:
+        return f"app {self.app_id}"
+
+
+class AppIdentitySignIn:
+    """The operator's automation app (an MSP's multi-tenant app already consented in the customer
+    tenant) with client credentials for the cloud's Graph `.default` scope: the token's `roles` are
+    the application permissions consented in that tenant.
+    https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow"""
+
+    def __init__(self, cloud: Cloud, tenant: str, auth: AuthSettings, *, ca_bundle: str | None = None) -> None:
+        assert auth.app_identity and auth.app_client_id
+        self.cloud = cloud
+        self.tenant = tenant
+        self.method = auth.method
+        self.scopes = (cloud.graph_scope(".default"),)
+        self.host = urlparse(cloud.authority_host).hostname or cloud.authority_host
+        self.caller: AppCaller | None = None
+        kwargs = _authority_kwargs(cloud, ca_bundle)
+        if auth.method == "certificate":
+            assert auth.app_certificate_path
+            try:
+                self._credential: Any = CertificateCredential(tenant, auth.app_client_id, auth.app_certificate_path,
+                                                              **kwargs)
+            except (ValueError, OSError) as exc:
+                from .errors import UsageError
+
+                raise UsageError(f"cannot use the certificate {auth.app_certificate_path}", detail=str(exc)[:200],
+                                 hint="pass --auth-certificate a PEM file holding the private key and the "
+                                      "certificate") from None
+        else:
+            assert auth.app_client_secret
+            self._credential = ClientSecretCredential(tenant, auth.app_client_id, auth.app_client_secret, **kwargs)
+
+    def sign_in(self) -> SignedInUser:
+        """A Graph token for the tenant; who the app is and its roles come from the token's claims.
+        enable_cae=True: msgraph asks for CAE tokens, so this token is the one Graph calls reuse."""
+        try:
+            token = self._credential.get_token(*self.scopes, enable_cae=True)
+        except (ClientAuthenticationError, ServiceRequestError) as exc:
+            raise translate_auth_error(exc, host=self.host, what="automation app sign-in", tenant=self.tenant,
+                                       method=self.method) from None
+        claims = decode_claims(token.token)
+        self.caller = AppCaller(str(claims.get("appid") or claims.get("azp") or ""), str(claims.get("oid") or ""),
+                                str(claims.get("tid") or ""), frozenset(str(r) for r in claims.get("roles") or ()))
+        return SignedInUser(self.caller.label, self.caller.tenant_id, self.caller.object_id)
+
+    def graph_credential(self) -> AsyncCredential:
+        return AsyncCredential(self._credential)
 
 
 def acquire_app_token(cloud: Cloud, tenant_id: str, client_id: str, client_secret: str, resource: str,

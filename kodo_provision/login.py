@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .auth import TOKEN_CACHE_NAME, DeviceCodeSignIn, SignedInUser
+from .auth import SIGN_IN_CLASSES, TOKEN_CACHE_NAME, InteractiveSignIn, SignedInUser
 from .cloud import Cloud
 from .credentials import write_credentials
 
@@ -72,7 +72,7 @@ def load_login() -> SavedLogin | None:
         return None
 
 
-def save_login(sign_in: DeviceCodeSignIn, user: SignedInUser, *, client_id: str, allow_unencrypted_cache: bool
+def save_login(sign_in: InteractiveSignIn, user: SignedInUser, *, client_id: str, allow_unencrypted_cache: bool
                ) -> Path:
     path = login_path()
     write_credentials(path, {
@@ -98,34 +98,38 @@ def remove_login() -> list[Path]:
 
 
 def login(cloud: Cloud, tenant: str, *, client_id: str, ca_bundle: str | None, allow_unencrypted_cache: bool,
-          prompt_stream: TextIO | None = None, timeout_s: int | None = None) -> tuple[SignedInUser, Path]:
-    """One device-code prompt; the tokens and the record are kept for later commands."""
-    sign_in = DeviceCodeSignIn(cloud, tenant, client_id=client_id, ca_bundle=ca_bundle, prompt_stream=prompt_stream,
-                               timeout_s=timeout_s, persistent_cache=True,
-                               allow_unencrypted_cache=allow_unencrypted_cache)
+          prompt_stream: TextIO | None = None, timeout_s: int | None = None, method: str = "device-code"
+          ) -> tuple[SignedInUser, Path]:
+    """One prompt (device code, or the browser with method="browser"); the tokens and the record are
+    kept for later commands."""
+    sign_in = SIGN_IN_CLASSES[method](cloud, tenant, client_id=client_id, ca_bundle=ca_bundle,
+                                      prompt_stream=prompt_stream, timeout_s=timeout_s, persistent_cache=True,
+                                      allow_unencrypted_cache=allow_unencrypted_cache)
     user = sign_in.sign_in()
     return user, save_login(sign_in, user, client_id=client_id, allow_unencrypted_cache=allow_unencrypted_cache)
 
 
 def sign_in_or_resume(cloud: Cloud, tenant: str, *, client_id: str, ca_bundle: str | None,
-                      prompt_stream: TextIO | None = None, timeout_s: int | None = None
-                      ) -> tuple[DeviceCodeSignIn, SignedInUser]:
-    """Resume the saved login silently when there is one for this authority and client, else prompt."""
+                      prompt_stream: TextIO | None = None, timeout_s: int | None = None, method: str = "device-code"
+                      ) -> tuple[InteractiveSignIn, SignedInUser]:
+    """Resume the saved login silently when there is one for this authority and client, else prompt
+    (device code, or the browser with method="browser"). The saved tokens serve either method."""
+    sign_in_class = SIGN_IN_CLASSES[method]
     saved = load_login()
     common: dict[str, Any] = {"client_id": client_id, "ca_bundle": ca_bundle, "prompt_stream": prompt_stream,
                               "timeout_s": timeout_s}
     if saved is None or not saved.matches(cloud, client_id):
-        sign_in = DeviceCodeSignIn(cloud, tenant, **common)
+        sign_in = sign_in_class(cloud, tenant, **common)
         return sign_in, sign_in.sign_in()
-    resumed = DeviceCodeSignIn(cloud, tenant, persistent_cache=True,
-                               allow_unencrypted_cache=saved.allow_unencrypted_cache,
-                               authentication_record=saved.record, **common)
+    resumed = sign_in_class(cloud, tenant, persistent_cache=True,
+                            allow_unencrypted_cache=saved.allow_unencrypted_cache,
+                            authentication_record=saved.record, **common)
     user = resumed.resume()
     if user is not None:
         return resumed, user
     # The refresh token expired or was revoked: one prompt, and the saved login is renewed.
-    sign_in = DeviceCodeSignIn(cloud, tenant, persistent_cache=True,
-                               allow_unencrypted_cache=saved.allow_unencrypted_cache, **common)
+    sign_in = sign_in_class(cloud, tenant, persistent_cache=True,
+                            allow_unencrypted_cache=saved.allow_unencrypted_cache, **common)
     user = sign_in.sign_in()
     save_login(sign_in, user, client_id=client_id, allow_unencrypted_cache=saved.allow_unencrypted_cache)
     return sign_in, user

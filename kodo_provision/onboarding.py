@@ -21,6 +21,7 @@ from .apply.revoke import apply_revocations
 from .apply.secret_policy import blocked_note, clamp_to_policy, refuse_if_blocked
 from .apply.verify import VerificationReport, check_app_token, poll_until_empty
 from .audit import AuditTrail, record_failed_run, record_run, recording
+from .auth import AppCaller
 from .certificate import GeneratedCertificate, generate_certificate
 from .cloud import Cloud
 from .credentials import (
@@ -188,7 +189,7 @@ class TenantSession:
     """A gateway bound to one tenant, plus what onboarding needs around it."""
 
     def __init__(self, gateway: GraphGateway, cloud: Cloud, ca_bundle: str | None, signed_in_as: str,
-                 token_roles: frozenset[str] | None = None) -> None:
+                 token_roles: frozenset[str] | None = None, app_caller: AppCaller | None = None) -> None:
         self.gateway = gateway
         self.cloud = cloud
         self.ca_bundle = ca_bundle
@@ -197,6 +198,9 @@ class TenantSession:
         # the roles in force are those of the relationship, carried in the token's `wids`.
         # Bulk passes them here. https://learn.microsoft.com/en-us/partner-center/customers/gdap-introduction
         self.token_roles = token_roles
+        # The operator's automation app (--auth client-secret|certificate) instead of a user: there
+        # is no /me; who calls and what it may do come from its app-only token's claims.
+        self.app_caller = app_caller
 
     async def read(self, manifest: Manifest, options: OnboardOptions, *,
                    resource_sps: dict[str, ResourceServicePrincipal | None] | None = None,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .auth import GRAPH_CLI_CLIENT_ID
+from .auth import GRAPH_CLI_CLIENT_ID, AppIdentitySignIn, AuthSettings
 from .cloud import Cloud
 from .errors import UsageError
 from .graph.client import build_graph_client, warm_up_models
@@ -30,36 +30,44 @@ def resolve_ca_bundle(flag: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class ConnectionSettings:
-    """Where and how to connect: the cloud, the public client, trust, retry budgets."""
+    """Where and how to connect: the cloud, the public client, trust, retry budgets, how to sign in."""
 
     cloud: Cloud
     client_id: str = GRAPH_CLI_CLIENT_ID
     ca_bundle: str | None = None
     retry: RetrySettings = field(default_factory=RetrySettings)
     sign_in_timeout_s: int | None = None
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
 
 @asynccontextmanager
 async def open_tenant_session(settings: ConnectionSettings, tenant: str, *,
                               prompt_stream: TextIO | None = None) -> AsyncIterator[TenantSession]:
-    """Device-code sign-in (one prompt, or none after `kodo-provision login`) and a Graph
-    gateway bound to that tenant."""
+    """Sign-in (a device code or the browser: one prompt, or none after `kodo-provision login`; or
+    the operator's automation app: none) and a Graph gateway bound to that tenant."""
     import asyncio
 
     from .login import sign_in_or_resume
 
+    auth = settings.auth
+    sign_in: Any
     warm_up = asyncio.create_task(asyncio.to_thread(warm_up_models))
     try:
-        sign_in, user = await asyncio.to_thread(
-            sign_in_or_resume, settings.cloud, tenant, client_id=settings.client_id, ca_bundle=settings.ca_bundle,
-            prompt_stream=prompt_stream, timeout_s=settings.sign_in_timeout_s)
+        if auth.app_identity:
+            sign_in = AppIdentitySignIn(settings.cloud, tenant, auth, ca_bundle=settings.ca_bundle)
+            user = await asyncio.to_thread(sign_in.sign_in)
+        else:
+            sign_in, user = await asyncio.to_thread(
+                sign_in_or_resume, settings.cloud, tenant, client_id=settings.client_id,
+                ca_bundle=settings.ca_bundle, prompt_stream=prompt_stream, timeout_s=settings.sign_in_timeout_s,
+                method=auth.method)
     finally:
         await warm_up
     client, http = build_graph_client(settings.cloud, sign_in.graph_credential(), sign_in.scopes,
                                       ca_bundle=settings.ca_bundle)
     try:
         yield TenantSession(GraphGateway(client, settings.retry), settings.cloud, settings.ca_bundle,
-                            user.username)
+                            user.username, app_caller=getattr(sign_in, "caller", None))
     finally:
         await http.aclose()
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..auth import validate_tenant
+from ..auth import AuthSettings, validate_tenant
 from ..cloud import resolve_cloud
 from ..credentials import default_credentials_path
 from ..manifest.load import load_manifest
@@ -42,10 +42,12 @@ def credentials_option(help_text: str) -> Callable[[F], F]:
 
 
 def connection_settings(cloud: str, authority_host: str | None, graph_endpoint: str | None,
-                        ca_bundle: str | None, client_id: str | None) -> ConnectionSettings:
+                        ca_bundle: str | None, client_id: str | None,
+                        auth: AuthSettings | None = None) -> ConnectionSettings:
     return ConnectionSettings(
         cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
-        ca_bundle=resolve_ca_bundle(ca_bundle), **({"client_id": client_id} if client_id else {}))
+        ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth or AuthSettings(),
+        **({"client_id": client_id} if client_id else {}))
 
 
 def lifecycle_options(tenant: str, manifest_path: str | None, app_name: str | None,

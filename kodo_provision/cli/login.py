@@ -7,14 +7,14 @@ import sys
 
 import click
 
-from ..auth import validate_tenant
+from ..auth import AuthSettings, validate_tenant
 from ..errors import ExitStatus
 from ..login import login as do_login
 from ..login import login_path, remove_login, token_cache_files
 from .common import connection_settings, echo_json
-from .options import connection_options, output_options
+from .options import auth_options, connection_options, output_options
 
-LOGIN_HELP = """Sign in once (device code); later commands reuse it without a prompt.
+LOGIN_HELP = """Sign in once (device code, or --auth browser); later commands reuse it without a prompt.
 
 \b
 Kept until `kodo-provision logout` or until Entra expires the refresh token:
@@ -53,16 +53,18 @@ Exit status: 0 (also when nobody was signed in)
 @click.option("--allow-unencrypted-cache", is_flag=True,
               help="Keep the tokens in a plaintext 0600 file when the OS cannot encrypt them.")
 @connection_options
+@auth_options(user_only=True)
 @output_options
 def login(tenant: str, allow_unencrypted_cache: bool, cloud: str, authority_host: str | None,
-          graph_endpoint: str | None, ca_bundle: str | None, client_id: str | None, output_format: str,
+          graph_endpoint: str | None, ca_bundle: str | None, client_id: str | None, auth: AuthSettings,
+          output_format: str,
           log_format: str, log_level: str | None, log_file: str | None) -> int:
     tenant = tenant if tenant in ("organizations", "common") else validate_tenant(tenant)
     settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id)
     user, path = asyncio.run(asyncio.to_thread(
         do_login, settings.cloud, tenant, client_id=settings.client_id, ca_bundle=settings.ca_bundle,
         allow_unencrypted_cache=allow_unencrypted_cache, prompt_stream=sys.stderr,
-        timeout_s=settings.sign_in_timeout_s))
+        timeout_s=settings.sign_in_timeout_s, method=auth.method))
     if output_format == "json":
         echo_json({"schema_version": 1, "signed_in_as": user.username, "tenant_id": user.tenant_id,
                    "record_file": str(path), "unencrypted_cache": allow_unencrypted_cache})

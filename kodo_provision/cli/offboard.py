@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..auth import AuthSettings
 from ..errors import ExitStatus, UsageError
 from ..lifecycle.common import TenantView
 from ..lifecycle.offboard import OffboardResult, OffboardUI, offboard_tenant
@@ -14,7 +15,7 @@ from ..output.console import render_plan, render_step
 from ..output.lifecycle import render_identity
 from ..plan.model import Plan, Step
 from .common import app_identity_options, connection_settings, echo_json, lifecycle_options, run_in_tenant
-from .options import connection_options, output_options
+from .options import auth_options, connection_options, output_options
 
 OFFBOARD_HELP = """Remove KODO from a tenant: grants, app role assignments, service principal, app.
 
@@ -77,16 +78,17 @@ def _render(result: OffboardResult, dry_run: bool) -> str:
 @click.option("--purge", is_flag=True, help="Also remove the app from deleted items (cannot be undone).")
 @click.option("--dry-run", is_flag=True, help="Only show the plan.")
 @connection_options
+@auth_options
 @output_options
 def offboard(tenant: str, manifest_path: str | None, app_name: str | None, yes: bool, purge: bool, dry_run: bool,
              cloud: str, authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None,
-             client_id: str | None, output_format: str, log_format: str, log_level: str | None,
-             log_file: str | None) -> int:
+             client_id: str | None, auth: AuthSettings, output_format: str, log_format: str,
+             log_level: str | None, log_file: str | None) -> int:
     options = lifecycle_options(tenant, manifest_path, app_name)
     if not (yes or dry_run) and not sys.stdin.isatty():
         raise UsageError("refusing to offboard without confirmation: no terminal to ask on",
                          hint="review with --dry-run, then pass --yes")
-    settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id)
+    settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id, auth)
 
     async def body(session: TenantSession) -> OffboardResult:
         return await offboard_tenant(session, options, purge=purge, ui=_ui(output_format, yes),

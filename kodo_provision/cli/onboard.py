@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..auth import validate_tenant
+from ..auth import AuthSettings, validate_tenant
 from ..cloud import resolve_cloud
 from ..credentials import check_writable, default_credentials_path, read_credentials
 from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, UsageError
@@ -22,14 +22,18 @@ from ..output.console import render_plan, render_result, render_step
 from ..plan.model import Plan, Step
 from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
 from .manifest import admin_action_notes, lint_before_run
-from .options import configured_logging, connection_options, output_options, parse_duration
+from .options import auth_options, configured_logging, connection_options, output_options, parse_duration
 
 ONBOARD_HELP = f"""Onboard one tenant: sign in, plan, apply, verify, hand off credentials.
 
 \b
 Steps, each shown before it is made:
-  1. device-code sign-in as a Global Administrator (or Privileged Role Administrator);
-     the code is printed on stderr, approve it on any device
+  1. sign-in as a Global Administrator (or Privileged Role Administrator): a device code
+     printed on stderr (approve it on any device), or --auth browser when Conditional
+     Access blocks device code; or, with no user, your automation app already consented
+     in the tenant (--auth client-secret|certificate; it needs the application
+     permissions Application.ReadWrite.All, AppRoleAssignment.ReadWrite.All,
+     DelegatedPermissionGrant.ReadWrite.All and Organization.Read.All)
   2. preflight (no changes): your admin role, the resource APIs, every permission name
   3. plan: the diff between the manifest and what the tenant holds now
   4. apply (after confirmation, or --yes): app registration, service principal,
@@ -111,13 +115,14 @@ def _emit(result: OnboardResult, output_format: str, show_secret: bool) -> None:
 @click.option("--verify-budget", type=click.FloatRange(5, 3600), default=180, show_default=True,
               metavar="SECONDS", help="How long verification may wait for Entra to replicate.")
 @connection_options
+@auth_options
 @output_options
 def onboard(tenant: str, manifest_path: str | None, app_name: str | None, credentials_out: Path | None,
             secret_lifetime: str | None, show_secret: bool, credential_type: str, pfx_password_env: str | None,
             yes: bool, prune: bool, verify_budget: float, cloud: str,
             authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None,
-            client_id: str | None, output_format: str, log_format: str, log_level: str | None,
-            log_file: str | None) -> int:
+            client_id: str | None, auth: AuthSettings, output_format: str, log_format: str,
+            log_level: str | None, log_file: str | None) -> int:
     # Everything checkable is checked before the sign-in prompt: nothing has changed yet.
     tenant = validate_tenant(tenant)
     lifetime = parse_duration(secret_lifetime)
@@ -125,7 +130,7 @@ def onboard(tenant: str, manifest_path: str | None, app_name: str | None, creden
     lint_before_run(manifest)  # warnings on stderr; lint errors refuse before the sign-in prompt
     settings = ConnectionSettings(
         cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
-        ca_bundle=resolve_ca_bundle(ca_bundle),
+        ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth,
         **({"client_id": client_id} if client_id else {}))
     if not yes and not sys.stdin.isatty():
         raise UsageError("refusing to change the tenant without confirmation: no terminal to ask on",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -10,7 +12,9 @@ from typing import Any
 
 import click
 
+from ..auth import AUTH_METHODS, AuthSettings
 from ..cloud import CLOUDS
+from ..errors import UsageError
 
 F = Callable[..., Any]
 
@@ -35,6 +39,80 @@ def connection_options(func: F) -> F:
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+# The name of the environment variable that holds the automation app's secret (not a secret itself).
+AUTH_SECRET_ENV = "KODO_AUTH_CLIENT_SECRET"  # noqa: S105  # nosec B105
+
+
+def auth_settings(method: str, app_client_id: str | None, certificate: str | None, *,
+                  user_only: bool = False) -> AuthSettings:
+    """Validate --auth and its companions before anything is asked of anyone."""
+    from ..output.logging import register_secret
+
+    if method in ("device-code", "browser"):
+        if app_client_id or certificate:
+            raise UsageError(f"--auth-client-id/--auth-certificate are for --auth client-secret|certificate, "
+                             f"not --auth {method}", hint="drop them, or choose the automation app's --auth")
+        return AuthSettings(method)
+    if user_only:
+        raise UsageError(f"--auth {method} signs in as an app, which needs no `login`",
+                         hint="pass --auth client-secret|certificate to each command instead")
+    if not app_client_id:
+        raise UsageError(f"--auth {method} needs the automation app's client ID",
+                         hint="pass --auth-client-id GUID (or set KODO_AUTH_CLIENT_ID)")
+    if method == "certificate":
+        if not certificate:
+            raise UsageError("--auth certificate needs --auth-certificate PEM (private key and certificate)",
+                             hint="pass --auth-certificate PATH (or set KODO_AUTH_CERTIFICATE)")
+        if not os.path.isfile(certificate):
+            raise UsageError(f"certificate file {certificate} does not exist",
+                             hint="pass --auth-certificate a PEM file holding the private key and the certificate")
+        return AuthSettings(method, app_client_id, app_certificate_path=certificate)
+    secret = os.environ.get(AUTH_SECRET_ENV, "")
+    if not secret:
+        raise UsageError(f"--auth client-secret reads the secret from the environment variable {AUTH_SECRET_ENV}, "
+                         "which is not set", hint=f"export {AUTH_SECRET_ENV}=<the automation app's secret> "
+                                                  "(never on the command line: other users can read it in `ps`)")
+    register_secret(secret)
+    return AuthSettings(method, app_client_id, app_client_secret=secret)
+
+
+def auth_options(func: F | None = None, *, user_only: bool = False) -> Any:
+    """--auth, --auth-client-id, --auth-certificate, passed to the command as one `auth: AuthSettings`.
+    `user_only` (login): only the user sign-ins."""
+
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def wrapper(*args: Any, auth: str, auth_client_id: str | None = None, auth_certificate: str | None = None,
+                    **kwargs: Any) -> Any:
+            return f(*args, auth=auth_settings(auth, auth_client_id, auth_certificate, user_only=user_only),
+                     **kwargs)
+
+        methods = AUTH_METHODS[:2] if user_only else AUTH_METHODS
+        decorators = [
+            click.option("--auth", type=click.Choice(list(methods)), default="device-code", show_default=True,
+                         envvar="KODO_AUTH",
+                         help="How to sign in: device-code (works over SSH), browser (authorization code with "
+                              "PKCE, for tenants whose Conditional Access blocks device code)"
+                              + ("." if user_only else ", or your own automation app already consented in the "
+                                 "tenant: client-secret (secret from env KODO_AUTH_CLIENT_SECRET, never a flag: "
+                                 "argv is visible in `ps`) or certificate. Env: KODO_AUTH.")),
+        ]
+        if not user_only:
+            decorators += [
+                click.option("--auth-client-id", envvar="KODO_AUTH_CLIENT_ID", metavar="GUID",
+                             help="With --auth client-secret|certificate: the automation app's client ID. "
+                                  "Env: KODO_AUTH_CLIENT_ID."),
+                click.option("--auth-certificate", envvar="KODO_AUTH_CERTIFICATE", metavar="PEM",
+                             help="With --auth certificate: PEM file with the automation app's private key and "
+                                  "certificate. Env: KODO_AUTH_CERTIFICATE."),
+            ]
+        for decorator in reversed(decorators):
+            wrapper = decorator(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(func) if func is not None else decorate
 
 
 def output_options(func: F) -> F:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import click
 
-from ..auth import validate_tenant
+from ..auth import AuthSettings, validate_tenant
 from ..cloud import resolve_cloud
 from ..credentials import default_credentials_path
 from ..identity import app_unique_name
@@ -19,11 +19,11 @@ from ..output.console import render_plan
 from ..output.lifecycle import render_identity
 from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
 from .manifest import lint_before_run
-from .options import configured_logging, connection_options, output_options
+from .options import auth_options, configured_logging, connection_options, output_options
 
 PLAN_HELP = """Show what `onboard` would change in a tenant, changing nothing.
 
-Signs in (device code), reads the tenant, and diffs it against the manifest. The credentials
+Signs in (see --auth), reads the tenant, and diffs it against the manifest. The credentials
 file (if present) tells whether the secret you hold is still valid.
 
 \b
@@ -43,11 +43,12 @@ Exit status with --detailed-exitcode (terraform's convention):
 @click.option("--prune", is_flag=True, help="Plan as `onboard --prune` would (revoke permissions not in the manifest).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending.")
 @connection_options
+@auth_options
 @output_options
 def plan(tenant: str, manifest_path: str | None, credentials_path: str | None, app_name: str | None, prune: bool,
          detailed_exitcode: bool, cloud: str,
          authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None, client_id: str | None,
-         output_format: str, log_format: str, log_level: str | None, log_file: str | None) -> int:
+         auth: AuthSettings, output_format: str, log_format: str, log_level: str | None, log_file: str | None) -> int:
     from pathlib import Path
 
     tenant = validate_tenant(tenant)
@@ -55,7 +56,7 @@ def plan(tenant: str, manifest_path: str | None, credentials_path: str | None, a
     lint_before_run(manifest)  # warnings on stderr; lint errors refuse before the sign-in prompt
     settings = ConnectionSettings(
         cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
-        ca_bundle=resolve_ca_bundle(ca_bundle), **({"client_id": client_id} if client_id else {}))
+        ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth, **({"client_id": client_id} if client_id else {}))
     options = OnboardOptions(tenant=tenant, manifest=manifest, plan_only=True, app_name=app_name, prune=prune,
                              credentials_path=Path(credentials_path) if credentials_path
                              else default_credentials_path(tenant))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..auth import AuthSettings
 from ..errors import ExitStatus
 from ..lifecycle.rotate import RotateResult, refuse_removing_held_key, remove_secret_key, rotate_secret
 from ..onboarding import TenantSession
@@ -19,7 +20,7 @@ from .common import (
     lifecycle_options,
     run_in_tenant,
 )
-from .options import connection_options, output_options
+from .options import auth_options, connection_options, output_options
 
 ROTATE_HELP = """Add a new client secret (or certificate), prove it, and hand it over; the old one keeps working.
 
@@ -97,12 +98,14 @@ def _render(result: RotateResult) -> str:
 @click.option("--verify-budget", type=click.FloatRange(0, 3600), default=120, show_default=True, metavar="SECONDS",
               help="How long to wait for Entra to accept the new secret.")
 @connection_options
+@auth_options
 @output_options
 def rotate_secret_command(tenant: str, manifest_path: str | None, app_name: str | None,
                           credentials_path: Path | None, overlap: str | None, remove_old: bool,
                           remove_key: str | None, verify_budget: float, cloud: str, authority_host: str | None,
                           graph_endpoint: str | None, ca_bundle: str | None, client_id: str | None,
-                          output_format: str, log_format: str, log_level: str | None, log_file: str | None) -> int:
+                          auth: AuthSettings, output_format: str, log_format: str, log_level: str | None,
+                          log_file: str | None) -> int:
     options = lifecycle_options(tenant, manifest_path, app_name, credentials_path)
     path = options.credentials_path
     overlap_delta = _overlap(overlap)
@@ -110,7 +113,7 @@ def rotate_secret_command(tenant: str, manifest_path: str | None, app_name: str 
         raise click.UsageError("--remove-key only removes a key; do not combine it with --remove-old/--overlap")
     if remove_key:
         refuse_removing_held_key(path, remove_key)
-    settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id)
+    settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id, auth)
 
     async def body(session: TenantSession) -> RotateResult:
         if remove_key:

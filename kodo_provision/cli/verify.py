@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..auth import AuthSettings
 from ..errors import ExitStatus, VerificationError
 from ..lifecycle.verify import HealthReport, verify_tenant
 from ..onboarding import TenantSession
@@ -19,7 +20,7 @@ from .common import (
     lifecycle_options,
     run_in_tenant,
 )
-from .options import connection_options, output_options
+from .options import auth_options, connection_options, output_options
 
 VERIFY_HELP = """Check that an onboarded tenant works as the manifest requires, changing nothing.
 
@@ -57,15 +58,16 @@ Exit status:
 @click.option("--token-budget", type=click.FloatRange(0, 600), default=10, show_default=True, metavar="SECONDS",
               help="How long the app-only token check may wait for Entra (a secret minutes old needs more).")
 @connection_options
+@auth_options
 @output_options
 def verify(tenant: str, manifest_path: str | None, app_name: str | None, credentials_path: Path | None,
            token_budget: float, cloud: str, authority_host: str | None, graph_endpoint: str | None,
-           ca_bundle: str | None, client_id: str | None, output_format: str, log_format: str,
+           ca_bundle: str | None, client_id: str | None, auth: AuthSettings, output_format: str, log_format: str,
            log_level: str | None, log_file: str | None) -> int:
     options = lifecycle_options(tenant, manifest_path, app_name, credentials_path)
     if credentials_path is None and options.credentials_path.exists():
         credentials_path = options.credentials_path
-    settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id)
+    settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id, auth)
 
     async def body(session: TenantSession) -> HealthReport:
         return await verify_tenant(session, options, credentials_path=credentials_path,

@@ -81,6 +81,23 @@ class AppManagementPolicy(_Model):
     password_addition_blocked: bool = False
 
 
+class ConditionalAccess(_Model):
+    """Conditional Access policies of a tenant that refuse sign-ins (AADSTS53003, "Access has been
+    blocked by Conditional Access policies. The access policy does not allow token issuance.").
+
+    - block_device_code_flow: a policy on the "Authentication flows" condition targeting device code
+      flow with "Block access" (Microsoft "recommends blocking device code flow wherever possible"):
+      https://learn.microsoft.com/en-us/entra/identity/conditional-access/concept-authentication-flows
+      https://learn.microsoft.com/en-us/entra/identity/conditional-access/policy-block-authentication-flows
+    - block_user_sign_in: a policy blocking every interactive user sign-in of this client (location,
+      device compliance...): the browser flow ends in an error redirect, the device-code flow too.
+    Error code reference: https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
+    """
+
+    block_device_code_flow: bool = False
+    block_user_sign_in: bool = False
+
+
 class TenantSpec(_Model):
     """One tenant (directory)."""
 
@@ -95,6 +112,7 @@ class TenantSpec(_Model):
     missing_resources: list[str] = Field(
         default_factory=list, description="appIds of first-party resource SPs absent from this tenant."
     )
+    conditional_access: ConditionalAccess = Field(default_factory=ConditionalAccess)
 
     @field_validator("id")
     @classmethod
@@ -141,12 +159,42 @@ class SignInSettings(_Model):
     )
 
 
+class AutomationConsent(_Model):
+    """Where an automation app is consented, and with which Microsoft Graph application permissions."""
+
+    tenant: str
+    graph_roles: list[str] = Field(default_factory=list, description="Graph app role values, e.g. "
+                                   "Application.ReadWrite.All.")
+
+
+class AutomationAppSpec(_Model):
+    """An operator's own multi-tenant app (e.g. an MSP's automation identity), registered in its home
+    tenant and consented (service principal + Graph app role assignments) in customer tenants.
+    Its client credentials get app-only tokens whose `roles` are those live assignments.
+    https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow
+    """
+
+    app_id: str
+    display_name: str
+    home_tenant: str
+    # Known test secrets (the simulator keeps only their hashes, like Entra).
+    secrets: list[str] = Field(default_factory=list)
+    certificates: list[str] = Field(default_factory=list, description="PEM certificates (public parts).")
+    consented_in: list[AutomationConsent] = Field(default_factory=list)
+
+    @field_validator("app_id")
+    @classmethod
+    def _lower_app_id(cls, v: str) -> str:
+        return v.lower()
+
+
 class Scenario(_Model):
     """Everything a simulator starts with. Combine with `|` (right side wins)."""
 
     tenants: list[TenantSpec] = Field(default_factory=list)
     sign_in: SignInSettings = Field(default_factory=SignInSettings)
     faults: Faults = Field(default_factory=Faults)
+    automation_apps: list[AutomationAppSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> Scenario:
@@ -187,4 +235,6 @@ class Scenario(_Model):
             sign_in = self.sign_in
         if "faults" not in other.model_fields_set:
             faults = self.faults
-        return Scenario(tenants=list(tenants.values()), sign_in=sign_in, faults=faults)
+        apps = {a.app_id: a for a in self.automation_apps} | {a.app_id: a for a in other.automation_apps}
+        return Scenario(tenants=list(tenants.values()), sign_in=sign_in, faults=faults,
+                        automation_apps=list(apps.values()))
