@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench soak clean
+.PHONY: install demo test lint bench bench-m365 soak clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,12 @@ bench: install
 	$(BIN)/python -m scripts.bulk_bench --tenants 100 --concurrency 16 50
 	$(BIN)/python -m scripts.bulk_bench --tenants 500 --concurrency 50
 	$(BIN)/python scripts/sim_bench.py
+
+# Issue 7: kodo-provision onboard vs CLI for Microsoft 365 (`m365 entra app add --grantAdminConsent
+# --withSecret`), device-code sign-in included, same simulator latency. Needs Node.js 20+ and npm; installs
+# the version pinned in scripts/m365/ into .cache/m365-cli/ once. Figures, never assertions.
+bench-m365: install
+	$(BIN)/python -m scripts.m365_compare
 
 # The long fault run (issue 6): lags up to 60 s, 50 tenants, 20 kills. Not part of CI.
 soak: install
