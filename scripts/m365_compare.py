@@ -118,6 +118,7 @@ class Run:
     missing: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
     output: str = ""
+    phases: list[str] = field(default_factory=list)
 
     @property
     def total_s(self) -> float:
@@ -146,11 +147,23 @@ def _count(sim: Simulator, first: int, run: Run) -> None:
                            for r in records if r.status >= 400]
 
 
-def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
-    started = time.perf_counter()
+def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Wall seconds, spawn time (epoch, comparable with the request log) and the finished process."""
+    spawned, started = time.time(), time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True,  # noqa: S603 - m365 / our CLI
                           timeout=300, check=False)
-    return time.perf_counter() - started, done
+    return time.perf_counter() - started, spawned, done
+
+
+def _phase(sim: Simulator, first: int, name: str, spawned: float, wall: float) -> str:
+    """Where one process spent its time: first request, first Graph request, last response, exit."""
+    records = [r for r in sim.request_log[first:] if not r.in_batch and spawned <= r.start <= spawned + wall]
+    if not records:
+        return f"{name}: no request, exit +{wall:.2f} s"
+    graph = [r for r in records if r.kind == "graph"]
+    first_graph = f", first Graph request +{min(r.start for r in graph) - spawned:.2f} s" if graph else ""
+    return (f"{name}: first request +{min(r.start for r in records) - spawned:.2f} s{first_graph}, "
+            f"last response +{max(r.end for r in records) - spawned:.2f} s, exit +{wall:.2f} s")
 
 
 def permission_args(manifest: Manifest, state: dict[str, Any]) -> tuple[str, str]:
@@ -186,16 +199,19 @@ def run_m365(sim: Simulator, entry: Path, manifest: Manifest, work: Path) -> tup
     node = shutil.which("node") or "node"
     tenant_id = sim.tenant(TENANT).id
     first = len(sim.request_log)
-    sign_in_s, login = _timed([node, str(entry), "login", "--authType", "deviceCode", "--tenant", tenant_id,
-                               "--appId", CLIENT_ID, "--output", "json"], env)
+    sign_in_s, spawned, login = _timed([node, str(entry), "login", "--authType", "deviceCode", "--tenant", tenant_id,
+                                        "--appId", CLIENT_ID, "--output", "json"], env)
     run = Run("CLI for Microsoft 365", sign_in_s, 0.0, exit_code=login.returncode,
               output=(login.stdout + login.stderr)[-2000:])
+    run.phases.append(_phase(sim, first, "m365 login", spawned, sign_in_s))
     app_id = secret = None
     if login.returncode == 0:
         application, delegated = permission_args(manifest, sim.tenant(TENANT).dump())
-        run.provision_s, add = _timed([node, str(entry), "entra", "app", "add", "--name", manifest.app.display_name,
-                                       "--apisApplication", application, "--apisDelegated", delegated,
-                                       "--grantAdminConsent", "--withSecret", "--output", "json"], env)
+        run.provision_s, spawned, add = _timed([node, str(entry), "entra", "app", "add", "--name",
+                                                manifest.app.display_name, "--apisApplication", application,
+                                                "--apisDelegated", delegated, "--grantAdminConsent", "--withSecret",
+                                                "--output", "json"], env)
+        run.phases.append(_phase(sim, first, "m365 entra app add", spawned, run.provision_s))
         run.exit_code, run.output = add.returncode, (add.stdout + add.stderr)[-2000:]
         if add.returncode == 0:
             printed = json.loads(add.stdout)
@@ -221,8 +237,7 @@ def run_kodo(sim: Simulator, work: Path) -> tuple[Run, str | None, str | None]:
     env = _base_env(home) | {"HTTPS_PROXY": sim.proxy_url, "NO_PROXY": "",
                              "REQUESTS_CA_BUNDLE": str(sim.ca_bundle_path), "SSL_CERT_FILE": str(sim.ca_bundle_path)}
     first = len(sim.request_log)
-    spawned = time.time()
-    wall, done = _timed([*kodo_command(), "onboard", "--yes", "--tenant", TENANT, "--output", "json",
+    wall, spawned, done = _timed([*kodo_command(), "onboard", "--yes", "--tenant", TENANT, "--output", "json",
                          "--credentials-out", str(creds)], env)
     records = sim.request_log[first:]
     code = next((r for r in records if r.kind == "login" and r.path.endswith("/devicecode")), None)
@@ -231,6 +246,8 @@ def run_kodo(sim: Simulator, work: Path) -> tuple[Run, str | None, str | None]:
     sign_in = min(wall, token.end - spawned) if token else wall
     run = Run("kodo-provision", sign_in, wall - sign_in, exit_code=done.returncode,
               output=(done.stdout + done.stderr)[-2000:])
+    run.phases.append(_phase(sim, first, "kodo-provision onboard", spawned, wall)
+                      + (f" (device-code token +{token.end - spawned:.2f} s)" if token else ""))
     _count(sim, first, run)
     if done.returncode != 0 or not creds.is_file():
         return run, None, None
@@ -348,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"latency floor of the Graph work alone: kodo {kodo.round_trips} round trips x {args.latency_ms} ms = "
           f"{kodo.round_trips * args.latency_ms / 1000:.2f} s; m365 {m365.round_trips} x {args.latency_ms} ms = "
           f"{m365.round_trips * args.latency_ms / 1000:.2f} s")
+    print("where the time goes (median runs, seconds after each process started):")
+    for line in (*m365.phases, *kodo.phases):
+        print(f"  {line}")
     ratio = m365.total_s / kodo.total_s if kodo.total_s else 0.0
     if not (m365.converged and kodo.converged):
         verdict = "not comparable: " + " and ".join(r.tool for r in (m365, kodo) if not r.converged) + \
