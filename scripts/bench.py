@@ -61,13 +61,19 @@ def onboard(sim: Simulator, creds: Path, name: str) -> Figures:
     return Figures(name, len(graph), len(tokens), sequential_round_trips(graph), wall, int(code))
 
 
-def run_single(latency_ms: int, lag_ms: int) -> list[Figures]:
+def run_single(latency_ms: int, lag_ms: int, model: str = "global") -> list[Figures]:
+    """Onboard a fresh tenant (and, without lag, re-run and repair drift).
+
+    `model` is the simulator's replication model: "session" is Entra's documented behaviour for a
+    delegated caller (its logical session reads its own writes; the token service sees them after
+    the lag: https://learn.microsoft.com/en-us/entra/architecture/architecture), "global" the worst
+    case where every request lands on a lagging replica.
+    """
     figures = []
-    with tempfile.TemporaryDirectory() as tmp, \
-            Simulator(scenario=Scenario.default(), faults=Faults(latency_ms=latency_ms,
-                                                                  replication_lag_ms=lag_ms)) as sim:
+    faults = Faults(latency_ms=latency_ms, replication_lag_ms=lag_ms, replication_model=model)
+    with tempfile.TemporaryDirectory() as tmp, Simulator(scenario=Scenario.default(), faults=faults) as sim:
         creds = Path(tmp) / "creds.json"
-        suffix = f" (lag {lag_ms / 1000:.0f} s)" if lag_ms else ""
+        suffix = f" (lag {lag_ms / 1000:.0f} s, {model})" if lag_ms else ""
         figures.append(onboard(sim, creds, "fresh tenant" + suffix))
         if lag_ms:
             return figures
@@ -87,13 +93,20 @@ def main_bench() -> int:
     warm_up_models()
     print(f"kodo_provision benchmark — {time.strftime('%Y-%m-%d')} — {os.cpu_count()} cores — "
           f"simulated latency {latency} ms per request")
-    rows = run_single(latency, 0) + run_single(latency, 5000)
-    header = f"{'scenario':<28} {'graph req':>9} {'token req':>9} {'round trips':>11} {'wall s':>7} {'exit':>4}"
+    lag_ms = 5000
+    session = run_single(latency, lag_ms, "session")
+    rows = run_single(latency, 0) + session + run_single(latency, lag_ms, "global")
+    header = f"{'scenario':<36} {'graph req':>9} {'token req':>9} {'round trips':>11} {'wall s':>7} {'exit':>4}"
     print(header)
     print("-" * len(header))
     for f in rows:
-        print(f"{f.scenario:<28} {f.graph_requests:>9} {f.token_requests:>9} {f.round_trips:>11} "
+        print(f"{f.scenario:<36} {f.graph_requests:>9} {f.token_requests:>9} {f.round_trips:>11} "
               f"{f.wall_s:>7.2f} {f.exit_code:>4}")
+    # Issue 7 target, against Entra's documented (session) behaviour: end-to-end <= L + 3 s.
+    target = lag_ms / 1000 + 3
+    verdict = "met" if session[0].wall_s <= target else "NOT met"
+    print(f"target with lag L = {lag_ms / 1000:.0f} s: <= L + 3 s = {target:.0f} s (session model): "
+          f"{session[0].wall_s:.2f} s, {verdict}")
     return 0 if all(f.exit_code == 0 for f in rows) else 1
 
 

@@ -22,6 +22,7 @@ import structlog
 from ..auth import AppOnlyCertificateTokens, AppOnlyTokens
 from ..cloud import Cloud
 from ..errors import SignInError
+from ..graph.retry import Backoff
 from ..manifest.resolve import DesiredState
 from ..plan.model import Plan
 
@@ -59,16 +60,23 @@ class VerificationReport:
 
 async def poll_until_empty(replan: Callable[[], Awaitable[Plan]], budget_s: float,
                            initial_s: float = 0.25, max_s: float = 1.0) -> Plan:
-    """Re-plan until empty or out of budget; returns the last plan."""
+    """Re-plan until empty or out of budget; returns the last plan.
+
+    Capped exponential backoff with jitter; fewer remaining steps than last time restart it
+    (the rest of the same burst of writes is about to show up)."""
     deadline = time.monotonic() + budget_s
-    delay = initial_s
+    backoff = Backoff(initial_s, max_s)
+    remaining: int | None = None
     while True:
         plan = await replan()
+        if remaining is not None and len(plan.steps) < remaining:
+            backoff.progressed()
+        remaining = len(plan.steps)
+        delay = backoff.next()
         if plan.is_empty or time.monotonic() + delay > deadline:
             return plan
-        log.info("verify.replan_pending", steps=len(plan.steps), wait_s=delay)
+        log.info("verify.replan_pending", steps=len(plan.steps), wait_s=round(delay, 2))
         await asyncio.sleep(delay)
-        delay = min(max_s, delay * 2)
 
 
 async def check_app_token(cloud: Cloud, tenant_id: str, client_id: str, secret: str, desired: DesiredState,
@@ -97,21 +105,27 @@ async def check_app_token(cloud: Cloud, tenant_id: str, client_id: str, secret: 
                 continue
             wanted = {p.name for p in resource.application}
             deadline = time.monotonic() + budget_s
-            delay = 0.5
+            # The token service sees the new app, its SP and its role assignments only once they
+            # have replicated to it (another principal than the admin's Graph session).
+            backoff = Backoff(initial_s=0.5, max_s=1.0)
             roles: set[str] = set()
+            seen: tuple[str | None, frozenset[str]] | None = None
             while True:
                 try:
                     claims = await asyncio.to_thread(tokens.claims, audience)
                     roles = set(claims.get("roles") or ())
-                    error = None
+                    error = kind = None
                 except SignInError as exc:
-                    error = exc.one_line()
+                    error, kind = exc.one_line(), exc.summary  # the summary names the AADSTS code only
+                if seen is not None and (kind, frozenset(roles)) != seen:
+                    backoff.progressed()  # e.g. the app is known now: its assignments follow shortly
+                seen = (kind, frozenset(roles))
+                delay = backoff.next()
                 if (error is None and wanted <= roles) or time.monotonic() + delay > deadline:
                     break
                 log.info("verify.token_pending", resource=resource.name, error=error,
-                         missing=sorted(wanted - roles))
+                         missing=sorted(wanted - roles), wait_s=round(delay, 2))
                 await asyncio.sleep(delay)
-                delay = min(1.0, delay * 2)
                 tokens.close()
                 tokens = new_tokens()
             if error is not None:

@@ -63,6 +63,37 @@ def _matches(policy: Policy) -> Callable[[BaseException], bool]:
     return lambda exc: matches_policy(policy, exc)
 
 
+def jittered(initial_s: float, max_s: float, attempt: int) -> float:
+    """Capped exponential backoff with jitter: uniform in [c/2, c], c = min(max, initial * 2**(attempt-1))."""
+    ceiling = min(max_s, initial_s * 2 ** (attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
+
+
+class Backoff:
+    """Delays for a polling loop whose end is not announced (replication has no SLA).
+
+    `progressed()` starts the sequence over: when one object of a burst of writes shows up, the
+    others written right after it are due within moments (they replicate with the same lag), so
+    waiting the long capped delay then would only add to the end-to-end time.
+    https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/
+    """
+
+    def __init__(self, initial_s: float = RetrySettings.backoff_initial_s,
+                 max_s: float = RetrySettings.backoff_max_s) -> None:
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.attempt = 0
+
+    def next(self) -> float:
+        """The next delay (seconds)."""
+        self.attempt += 1
+        return jittered(self.initial_s, self.max_s, self.attempt)
+
+    def progressed(self) -> None:
+        """Something changed for the better: the next delay is the short initial one again."""
+        self.attempt = 0
+
+
 class _Wait:
     """Retry-After when the server gave one, else capped exponential backoff with full jitter."""
 
@@ -74,9 +105,7 @@ class _Wait:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             return retry_after
-        ceiling = min(self.settings.backoff_max_s,
-                      self.settings.backoff_initial_s * 2 ** (state.attempt_number - 1))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
+        return jittered(self.settings.backoff_initial_s, self.settings.backoff_max_s, state.attempt_number)
 
 
 class _NetworkAttempts:

@@ -5,6 +5,8 @@ Every knob imitates a documented Graph / Entra behaviour:
 - per-tenant limits: https://learn.microsoft.com/en-us/graph/throttling-limits
 - eventual consistency / replication lag:
   https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/
+- which requests see their own writes at once (session consistency, replica affinity):
+  https://learn.microsoft.com/en-us/entra/architecture/architecture ("Data consistency"); see store.py
 - 503/504 from a gateway: https://learn.microsoft.com/en-us/graph/best-practices-concept#handling-expected-errors
 - a new client secret is not usable for seconds (graph-facts §11.2; microsoft-graph-docs#17966)
 """
@@ -15,6 +17,7 @@ import random
 import threading
 import time
 from collections import deque
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +33,24 @@ class Faults(BaseModel):
     )
     replication_lag_random: bool = Field(
         False, description="Draw each object's lag uniformly from [0, replication_lag_ms]."
+    )
+    # "global" (the default) is the worst case every client must survive: each request lands on
+    # a replica the write has not reached, so even dependent writes wait for the lag. "session"
+    # is Entra's documented behaviour for delegated callers: Graph keeps a logical session with
+    # affinity to one replica, which reads the session's own writes
+    # (https://learn.microsoft.com/en-us/entra/architecture/architecture, "Data consistency";
+    # https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/:
+    # delegated access often sees consistency across requests, app-only requests may not).
+    replication_model: Literal["global", "session"] = Field(
+        "global",
+        description='"global": new/changed objects are invisible to every request for the lag; "session": '
+                    "visible at once to requests of the delegated session (tenant + user oid) that wrote them, "
+                    "to everyone else (other users, app-only tokens, the token service) after the lag.",
+    )
+    affinity_loss_rate: float = Field(
+        0.0, ge=0, le=1,
+        description='With replication_model "session": fraction of a session\'s requests routed to another '
+                    "datacenter, where they see only replicated state.",
     )
     throttle_rate: float = Field(0.0, ge=0, le=1, description="Fraction of Graph requests answered 429.")
     retry_after_s: int = Field(1, ge=0, description="Retry-After seconds sent with a 429.")
@@ -89,6 +110,24 @@ class FaultEngine:
         with self._lock:
             ms = self._rng.uniform(0, f.replication_lag_ms) if f.replication_lag_random else f.replication_lag_ms
         return ms / 1000.0
+
+    def replica_session(self, claims: dict[str, Any]) -> str | None:
+        """The logical session a Graph request with these token claims is served for, or None when it
+        sees only replicated state (the global model, app-only tokens, or a request that lost affinity).
+
+        A session is one signed-in user in one tenant (`tid` + `oid` of a delegated token): the
+        scope of "delegated access (app + user)" in Microsoft's eventual-consistency guidance. App-only
+        callers get no session - their requests "may land on different replicas" - and neither does
+        the token service (auth_endpoints.py), which is another principal altogether.
+        """
+        f = self._faults
+        if f.replication_model != "session" or "scp" not in claims or not claims.get("oid"):
+            return None
+        if f.affinity_loss_rate:
+            with self._lock:
+                if self._rng.random() < f.affinity_loss_rate:
+                    return None  # served by another datacenter: a separate, empty logical session
+        return f"{claims.get('tid')}/{claims['oid']}"
 
     def rate_limited(self, tenant_id: str) -> bool:
         """True when this request would exceed the tenant's request rate (sliding 1 s window)."""

@@ -2,17 +2,49 @@
 
 Objects are kept as the JSON bodies Graph returns, plus simulator-only metadata (`Obj.extra`)
 such as secret hashes and the moment an object becomes visible (replication lag).
+
+Replication model. Entra sends every write to a partition's primary replica and serves reads from
+secondary replicas; Graph keeps a *logical session* with affinity to one secondary replica (a
+"replica token"), and that replica pulls the session's writes back synchronously, so the session
+reads its own writes - as long as its requests stay in the same datacenter
+(https://learn.microsoft.com/en-us/entra/architecture/architecture, "Data consistency").
+Microsoft's identity blog adds that delegated (app + user) access often sees consistency across
+requests while app-only requests may land on different replicas
+(https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/).
+
+The simulator keeps that small: each object remembers the logical session whose request wrote it
+(`Obj.session`, `Obj.changed_by`); a request runs on behalf of at most one session (bound with
+`join_session` for the duration of the request). A read or dependent write sees an object
+before its lag has passed only from that same session; everyone else - other users, app-only
+tokens, the token service issuing an app's own token - sees it after the lag. Which requests
+belong to a session is decided by `FaultEngine.replica_session` (faults.py).
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from .catalogue import first_party_resources, stable_id
 from .scenario import Scenario, TenantSpec
+
+# The logical session of the request being answered (None: replicated state only).
+_SESSION: ContextVar[str | None] = ContextVar("kodo_sim_replica_session", default=None)
+
+
+def current_session() -> str | None:
+    """The logical session the current request belongs to, or None outside one."""
+    return _SESSION.get()
+
+
+def join_session(session: str | None) -> None:
+    """Answer the current request on behalf of `session`: its own recent writes are visible, and
+    objects created or changed from now on record it as their writer. Call it only inside a context
+    the request owns (`contextvars.copy_context().run`), so the binding ends with the request."""
+    _SESSION.set(session)
 
 
 @dataclass
@@ -20,25 +52,32 @@ class Obj:
     """One directory object: its Graph body and simulator metadata."""
 
     data: dict[str, Any]
-    visible_at: float = 0.0  # time.monotonic() from which reads see it
+    visible_at: float = 0.0  # time.monotonic() from which every reader sees it
     extra: dict[str, Any] = field(default_factory=dict)
     previous: dict[str, Any] | None = None  # what reads return until `changed_at` (replication of a change)
     changed_at: float = 0.0
+    # The logical session whose request created the object: it sees it before `visible_at`.
+    session: str | None = field(default_factory=current_session)
+    changed_by: str | None = None  # the session of the last change still replicating
 
     def view(self, now: float | None = None) -> dict[str, Any]:
-        """The body a read sees: the pre-change body while a change is still "replicating"."""
+        """The body a read sees: the pre-change body while a change is still "replicating",
+        except for the session that made the change (read-your-writes)."""
         if self.previous is not None and (time.monotonic() if now is None else now) < self.changed_at:
-            return self.previous
+            reader = _SESSION.get()
+            if reader is None or reader != self.changed_by:
+                return self.previous
         return self.data
 
     def will_change(self, lag_s: float) -> None:
-        """Call before mutating `data`: reads keep seeing the old body for `lag_s` seconds."""
+        """Call before mutating `data`: other sessions keep seeing the old body for `lag_s` seconds."""
         if lag_s <= 0:
             return
         now = time.monotonic()
         if self.previous is None or now >= self.changed_at:
             self.previous = copy.deepcopy(self.data)
         self.changed_at = now + lag_s
+        self.changed_by = _SESSION.get()
 
     @property
     def id(self) -> str:
@@ -46,8 +85,12 @@ class Obj:
         return self.data["id"]
 
     def visible(self, now: float | None = None) -> bool:
-        """False while the object is still "replicating" (fault replication_lag_ms)."""
-        return (time.monotonic() if now is None else now) >= self.visible_at
+        """False while the object is still "replicating" (fault replication_lag_ms), except to the
+        session that created it."""
+        if (time.monotonic() if now is None else now) >= self.visible_at:
+            return True
+        reader = _SESSION.get()
+        return reader is not None and reader == self.session
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ import jwt
 
 from ..catalogue import MICROSOFT_GRAPH_APP_ID, first_party_resources
 from ..core import RequestRecord, SimulatorCore
+from ..store import join_session
 from . import applications, directory, grants, service_principals  # noqa: F401 - register routes
 from .batch import run_batch
 from .common import Ctx, GraphError, GraphRequest, GraphResponse
@@ -72,7 +74,13 @@ class GraphService:
         return claims
 
     def handle(self, req: GraphRequest, host: str) -> Outcome:
-        """Answer one top-level Graph request (the caller holds core.lock)."""
+        """Answer one top-level Graph request (the caller holds core.lock).
+
+        It runs in a context of its own: the logical session it joins (replication model, store.py)
+        ends with it, and $batch items share their outer request's session."""
+        return contextvars.copy_context().run(self._handle, req, host)
+
+    def _handle(self, req: GraphRequest, host: str) -> Outcome:
         core = self.core
         client_rid = req.headers.get("client-request-id")
         route_name: str | None = None
@@ -83,6 +91,7 @@ class GraphService:
             r, params = match(req.method, req.path) if req.path != "/$batch" else (None, {})
             claims = self.authenticate(req)
             tenant_id = claims["tid"]
+            join_session(core.faults.replica_session(claims))
             if core.faults.rate_limited(tenant_id):
                 raise _throttled(core.faults.faults.retry_after_s)
             if req.method == "POST" and req.path == "/$batch":
