@@ -21,7 +21,7 @@ from .apply.revoke import apply_revocations
 from .apply.secret_policy import blocked_note, clamp_to_policy, refuse_if_blocked
 from .apply.verify import VerificationReport, check_app_token, poll_until_empty
 from .audit import AuditTrail, record_failed_run, record_run, recording
-from .auth import AppCaller
+from .auth import AUTOMATION_APP_ROLES, AppCaller
 from .certificate import GeneratedCertificate, generate_certificate
 from .cloud import Cloud
 from .credentials import (
@@ -167,6 +167,32 @@ def check_roles(roles: frozenset[str] | None, manifest: Manifest, upn: str) -> l
     return []
 
 
+# What each application permission the automation app needs may be replaced by (a broader one).
+# Application.ReadWrite.OwnedBy is not enough: onboarding creates an app the automation app does not own
+# until it exists. https://learn.microsoft.com/en-us/graph/permissions-reference
+_APP_ROLE_ALTERNATIVES = {
+    "Application.ReadWrite.All": ("Application.ReadWrite.All",),
+    "AppRoleAssignment.ReadWrite.All": ("AppRoleAssignment.ReadWrite.All",),
+    "DelegatedPermissionGrant.ReadWrite.All": ("DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All"),
+    "Organization.Read.All": ("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All",
+                              "Directory.ReadWrite.All"),
+}
+
+
+def check_app_roles(caller: AppCaller) -> None:
+    """Refuse before any Graph request when the automation app's token lacks an application
+    permission onboarding needs. The token's `roles` are the app role assignments consented in
+    this tenant, so they are the truth (no /me, no directory roles for an app)."""
+    missing = [need for need in AUTOMATION_APP_ROLES
+               if not caller.roles & set(_APP_ROLE_ALTERNATIVES.get(need, (need,)))]
+    if missing:
+        raise InsufficientPrivilegesError(
+            f"the automation app {caller.app_id} lacks the Microsoft Graph application permission(s) "
+            f"{', '.join(missing)} in this tenant",
+            hint="grant them to the automation app in this tenant (admin consent for Microsoft Graph application "
+                 "permissions, by a Global Administrator or Privileged Role Administrator) and run again")
+
+
 def _desired_unique_name(manifest: Manifest, options: OnboardOptions) -> str:
     return app_unique_name(manifest.app.unique_name, options.app_name)
 
@@ -286,16 +312,24 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     existing = read_credentials(options.credentials_path)
 
     ui.on_phase("preflight")
+    caller = session.app_caller
+    if caller is not None:  # the operator's automation app: its token says what it may do
+        check_app_roles(caller)
     # One batched round trip: tenant, user, roles, resource APIs and the app (if it exists).
     overview = await BatchedReads(gateway).overview(
-        _desired_unique_name(manifest, options), [r.app_id for r in manifest.resources])
+        _desired_unique_name(manifest, options), [r.app_id for r in manifest.resources],
+        signed_in_user=caller is None)
     org, me = overview.organization, overview.me
-    trail.signed_in_upn, trail.signed_in_object_id = me.user_principal_name or session.signed_in_as, me.id
+    trail.signed_in_upn, trail.signed_in_object_id = (me.user_principal_name or session.signed_in_as,
+                                                      me.id or (caller.object_id if caller else ""))
     check_owner(options.credentials_path, existing, {org.id})
-    roles = overview.role_template_ids
-    if not me.user_principal_name and session.token_roles is not None:
-        roles = session.token_roles
-    notes = check_roles(roles, manifest, me.user_principal_name or session.signed_in_as)
+    if caller is not None:
+        notes: list[str] = []
+    else:
+        roles = overview.role_template_ids
+        if not me.user_principal_name and session.token_roles is not None:
+            roles = session.token_roles
+        notes = check_roles(roles, manifest, me.user_principal_name or session.signed_in_as)
 
     held: HeldSecret | None = held_secret(existing)
     held_cert: HeldCertificate | None = held_certificate(existing)

@@ -506,19 +506,25 @@ class BatchedReads:
     def __init__(self, gateway: GraphGateway) -> None:
         self.gateway = gateway
 
-    async def overview(self, unique_name: str, resource_app_ids: list[str]) -> Overview:
+    async def overview(self, unique_name: str, resource_app_ids: list[str], *,
+                       signed_in_user: bool = True) -> Overview:
         """Organization, signed-in user, their roles, every resource SP and the app: one request.
+        `signed_in_user=False` for an app-only caller: Graph answers /me with 400 ("/me request is
+        only valid with delegated authentication flow"), so it is not asked.
         https://learn.microsoft.com/en-us/graph/json-batching"""
         g = self.gateway
         client = g.client
         roles = client.me.transitive_member_of.graph_directory_role
-        calls = [
-            BatchCall("read organization", client.organization.to_get_request_information(
-                _select(client.organization, ["id", "displayName", "verifiedDomains"]))),
+        user_calls = [
             BatchCall("read signed-in user", client.me.to_get_request_information(
                 _select(client.me, ["id", "userPrincipalName"])), missing_ok=True),
             BatchCall("read your directory roles", roles.to_get_request_information(
                 _select(roles, ["id", "displayName", "roleTemplateId"])), missing_ok=True),
+        ] if signed_in_user else []
+        calls = [
+            BatchCall("read organization", client.organization.to_get_request_information(
+                _select(client.organization, ["id", "displayName", "verifiedDomains"]))),
+            *user_calls,
             BatchCall("read application", g._app_by_unique_name(unique_name).to_get_request_information(
                 _select(g._app_by_unique_name(unique_name), _APP_FIELDS)), missing_ok=True),
             policy_batch_call(client),
@@ -528,7 +534,9 @@ class BatchedReads:
             calls.append(BatchCall(f"read service principal of {app_id}",
                                    builder.to_get_request_information(_select(builder, _RESOURCE_SP_FIELDS)),
                                    missing_ok=True))
-        org_out, me_out, roles_out, app_out, policy_out, *sp_outs = await g._batch(calls, label="read overview")
+        org_out, *outs = await g._batch(calls, label="read overview")
+        me_out, roles_out = (outs.pop(0), outs.pop(0)) if signed_in_user else (None, None)
+        app_out, policy_out, *sp_outs = outs
         org = ((org_out.unwrap() or {}).get("value") or [None])[0]
         if not org:
             raise GraphError("read organization", 200, None, "no organization returned")
@@ -537,9 +545,9 @@ class BatchedReads:
         # member of the customer directory: /me answers 404 there and the roles come from the
         # relationship, not from directory membership.
         # https://learn.microsoft.com/en-us/partner-center/customers/gdap-introduction
-        user = me_out.unwrap()
+        user = me_out.unwrap() if me_out is not None else None
         role_ids: frozenset[str] | None = None
-        if user is not None and not isinstance(roles_out.error, GraphForbidden):
+        if user is not None and roles_out is not None and not isinstance(roles_out.error, GraphForbidden):
             page = roles_out.unwrap()
             if page is not None:
                 role_ids = json_state.role_template_ids(page)

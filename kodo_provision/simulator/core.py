@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .automation import seed_automation_apps
 from .faults import FaultEngine, Faults
 from .scenario import Scenario
 from .store import Directory, User
@@ -111,6 +112,7 @@ class SimulatorCore:
         """Back to the scenario's initial state: tenants, faults, log, sign-ins."""
         with self.lock:
             self.directory = Directory(self.scenario)
+            seed_automation_apps(self.directory, self.scenario)  # operators' own consented apps
             self.faults.set(self._initial_faults)
             self.faults.clear_targeted()
             # Bounded, so a long-running `simulate` under load does not grow without limit.

@@ -3,7 +3,7 @@ what crossed the wire (sub-requests inside a $batch are not separate round trips
 
 from __future__ import annotations
 
-from .conftest import CONTOSO
+from .conftest import CONTOSO, kodo_apps
 
 
 def graph_requests(sim, since: int) -> list:
@@ -25,7 +25,8 @@ def test_fresh_tenant_and_rerun_request_counts(sim, kodo):
 def test_drift_repair_touches_only_what_drifted(sim, kodo, tmp_path):
     kodo("onboard", "--yes")
     state = sim.tenant(CONTOSO).dump()
-    victim = state["appRoleAssignments"][0]
+    ours = {sp["id"] for sp in state["servicePrincipals"] if sp["appId"] == kodo_apps(state)[0]["appId"]}
+    victim = next(a for a in state["appRoleAssignments"] if a["principalId"] in ours)  # not the scenario's own
     sim.tenant(CONTOSO).delete_app_role_assignment(victim["id"])
     mark = len(sim.request_log)
     kodo("onboard", "--yes")
