@@ -12,7 +12,7 @@ from typing import Any, TextIO
 from .auth import GRAPH_CLI_CLIENT_ID, AppIdentitySignIn, AuthSettings
 from .cloud import Cloud
 from .errors import UsageError
-from .graph.client import build_graph_client, warm_up_models
+from .graph.client import build_graph_client
 from .graph.gateway import GraphGateway
 from .graph.retry import RetrySettings
 from .onboarding import TenantSession
@@ -51,18 +51,17 @@ async def open_tenant_session(settings: ConnectionSettings, tenant: str, *,
 
     auth = settings.auth
     sign_in: Any
-    warm_up = asyncio.create_task(asyncio.to_thread(warm_up_models))
-    try:
-        if auth.app_identity:
-            sign_in = AppIdentitySignIn(settings.cloud, tenant, auth, ca_bundle=settings.ca_bundle)
-            user = await asyncio.to_thread(sign_in.sign_in)
-        else:
-            sign_in, user = await asyncio.to_thread(
-                sign_in_or_resume, settings.cloud, tenant, client_id=settings.client_id,
-                ca_bundle=settings.ca_bundle, prompt_stream=prompt_stream, timeout_s=settings.sign_in_timeout_s,
-                method=auth.method)
-    finally:
-        await warm_up
+    # No model warm-up: the hot path parses Graph JSON itself (graph/json_state.py) and never walks
+    # msgraph's Entity discriminator table (~1,300 model imports), so there is nothing to overlap
+    # with the admin's approval; waiting for it cost ~2 s when the approval was quick.
+    if auth.app_identity:
+        sign_in = AppIdentitySignIn(settings.cloud, tenant, auth, ca_bundle=settings.ca_bundle)
+        user = await asyncio.to_thread(sign_in.sign_in)
+    else:
+        sign_in, user = await asyncio.to_thread(
+            sign_in_or_resume, settings.cloud, tenant, client_id=settings.client_id,
+            ca_bundle=settings.ca_bundle, prompt_stream=prompt_stream, timeout_s=settings.sign_in_timeout_s,
+            method=auth.method)
     client, http = build_graph_client(settings.cloud, sign_in.graph_credential(), sign_in.scopes,
                                       ca_bundle=settings.ca_bundle)
     try:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kodo_provision.cli.main import main
-from kodo_provision.graph.client import warm_up_models
 from kodo_provision.simulator import Faults, Scenario, Simulator
 
 TENANT = "contoso.onmicrosoft.com"
@@ -88,9 +87,6 @@ def run_single(latency_ms: int, lag_ms: int, model: str = "global") -> list[Figu
 
 def main_bench() -> int:
     latency = int(os.environ.get("KODO_BENCH_LATENCY_MS", "50"))
-    # In a real run msgraph's model imports overlap the admin's device-code approval (session.py);
-    # the simulator approves instantly, so warm up first to measure the work, not the import.
-    warm_up_models()
     print(f"kodo_provision benchmark — {time.strftime('%Y-%m-%d')} — {os.cpu_count()} cores — "
           f"simulated latency {latency} ms per request")
     lag_ms = 5000

@@ -42,15 +42,3 @@ def build_graph_client(cloud: Cloud, credential: Any, scopes: tuple[str, ...], *
     # Set explicitly and without a trailing slash: httpx's base URL would give "/v1.0//x".
     adapter.base_url = cloud.graph_base_url
     return GraphServiceClient(request_adapter=adapter), http
-
-
-def warm_up_models() -> None:
-    """Import msgraph's model modules ahead of the first response.
-
-    The first deserialisation of any directory object walks Entity's discriminator table and
-    imports ~1,300 generated model modules (about 3 s on this 2-core machine, measured with
-    cProfile). Run in a thread while the admin approves the device code, it costs nothing.
-    """
-    from msgraph.generated.models.entity import Entity
-
-    Entity().get_field_deserializers()

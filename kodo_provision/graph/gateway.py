@@ -208,6 +208,15 @@ def _rra_models(required: frozenset[RequiredAccess]) -> list[RequiredResourceAcc
     ]
 
 
+def organization_from_json(page: dict[str, Any] | None) -> Organization:
+    """GET /organization's page -> the tenant's ID, name and default domain."""
+    org = ((page or {}).get("value") or [None])[0]
+    if not org:
+        raise GraphError("read organization", 200, None, "no organization returned")
+    default = next((d.get("name") for d in org.get("verifiedDomains") or [] if d.get("isDefault")), None)
+    return Organization(_s(org.get("id")), org.get("displayName") or "", default)
+
+
 class GraphGateway:
     """The provisioner's view of one tenant's Graph."""
 
@@ -251,21 +260,23 @@ class GraphGateway:
 
     # ---- reads -------------------------------------------------------------------------
 
+    # Reads parse Graph's JSON (json_state) rather than SDK models: the first SDK deserialisation
+    # of a directory object imports ~1,300 model modules (seconds of CPU) before any answer is used.
+
+    async def _get_json(self, operation: str, policy: Policy, builder: Any,
+                        fields: list[str] | None = None) -> dict[str, Any] | None:
+        info = builder.to_get_request_information(_select(builder, fields) if fields else None)
+        return await self._call(operation, policy, lambda: self._send_json(info))
+
     async def organization(self) -> Organization:
-        builder = self.client.organization
-        page = await self._call("read organization", Policy.IDEMPOTENT,
-                                lambda: builder.get(_select(builder, ["id", "displayName", "verifiedDomains"])))
-        org = (page.value or [None])[0] if page else None
-        if org is None:
-            raise GraphError("read organization", 200, None, "no organization returned")
-        default = next((d.name for d in (org.verified_domains or []) if d.is_default), None)
-        return Organization(_s(org.id), org.display_name or "", default)
+        page = await self._get_json("read organization", Policy.IDEMPOTENT, self.client.organization,
+                                    ["id", "displayName", "verifiedDomains"])
+        return organization_from_json(page)
 
     async def me(self) -> Me:
-        builder = self.client.me
-        user = await self._call("read signed-in user", Policy.IDEMPOTENT,
-                                lambda: builder.get(_select(builder, ["id", "userPrincipalName"])))
-        return Me(_s(user.id), user.user_principal_name or "")
+        user = await self._get_json("read signed-in user", Policy.IDEMPOTENT, self.client.me,
+                                    ["id", "userPrincipalName"]) or {}
+        return Me(_s(user.get("id")), user.get("userPrincipalName") or "")
 
     async def my_directory_role_template_ids(self) -> frozenset[str]:
         """Role template IDs of the signed-in user's directory roles (direct or via groups).
@@ -283,37 +294,33 @@ class GraphGateway:
         return frozenset(_s(r.role_template_id) for r in roles if r.role_template_id)
 
     async def resource_service_principal(self, app_id: str) -> ResourceServicePrincipal | None:
-        builder = self._sp_by_app_id(app_id)
         try:
-            sp = await self._call(f"read service principal of {app_id}", Policy.IDEMPOTENT,
-                                  lambda: builder.get(_select(builder, _RESOURCE_SP_FIELDS)))
+            sp = await self._get_json(f"read service principal of {app_id}", Policy.IDEMPOTENT,
+                                      self._sp_by_app_id(app_id), _RESOURCE_SP_FIELDS)
         except GraphNotFound:
             return None
-        return to_resource_sp(sp) if sp else None
+        return json_state.resource_service_principal(sp) if sp else None
 
     async def application_by_unique_name(self, unique_name: str, *,
                                          policy: Policy = Policy.IDEMPOTENT) -> Application | None:
-        builder = self._app_by_unique_name(unique_name)
         try:
-            app = await self._call("read application", policy,
-                                   lambda: builder.get(_select(builder, _APP_FIELDS)))
+            app = await self._get_json("read application", policy, self._app_by_unique_name(unique_name),
+                                       _APP_FIELDS)
         except GraphNotFound:
             if Policy.REPLICATION_LAG in policy:
                 raise
             return None
-        return to_application(app) if app else None
+        return json_state.application(app) if app else None
 
     async def service_principal(self, app_id: str, *, policy: Policy = Policy.IDEMPOTENT
                                 ) -> ServicePrincipal | None:
-        builder = self._sp_by_app_id(app_id)
         try:
-            sp = await self._call("read service principal", policy,
-                                  lambda: builder.get(_select(builder, ["id", "appId"])))
+            sp = await self._get_json("read service principal", policy, self._sp_by_app_id(app_id), ["id", "appId"])
         except GraphNotFound:
             if Policy.REPLICATION_LAG in policy:
                 raise
             return None
-        return ServicePrincipal(_s(sp.id), _s(sp.app_id)) if sp else None
+        return json_state.service_principal(sp) if sp else None
 
     async def app_role_assignments(self, sp_id: str) -> tuple[AppRoleAssignment, ...]:
         builder = self.client.service_principals.by_service_principal_id(sp_id).app_role_assignments
@@ -537,10 +544,7 @@ class BatchedReads:
         org_out, *outs = await g._batch(calls, label="read overview")
         me_out, roles_out = (outs.pop(0), outs.pop(0)) if signed_in_user else (None, None)
         app_out, policy_out, *sp_outs = outs
-        org = ((org_out.unwrap() or {}).get("value") or [None])[0]
-        if not org:
-            raise GraphError("read organization", 200, None, "no organization returned")
-        default = next((d.get("name") for d in org.get("verifiedDomains") or [] if d.get("isDefault")), None)
+        organization = organization_from_json(org_out.unwrap())
         # A partner admin signed in through a delegated-admin (GDAP) relationship is not a
         # member of the customer directory: /me answers 404 there and the roles come from the
         # relationship, not from directory membership.
@@ -557,7 +561,7 @@ class BatchedReads:
         sps = {a: (json_state.resource_service_principal(o.unwrap()) if o.unwrap() else None)
                for a, o in zip(resource_app_ids, sp_outs, strict=True)}
         me = Me(_s(user.get("id")), user.get("userPrincipalName") or "") if user else Me("", "")
-        return Overview(Organization(_s(org.get("id")), org.get("displayName") or "", default), me, role_ids, sps,
+        return Overview(organization, me, role_ids, sps,
                         json_state.application(app) if app else None, to_secret_policy(policy_out))
 
     async def app_state(self, app_id: str, *, unique_name: str | None = None,

@@ -7,6 +7,8 @@ Deletes are idempotent: a 404 means "already gone" and returns False.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +16,9 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.models.o_auth2_permission_grant import OAuth2PermissionGrant
 
 from ..state.model import Application
+from . import json_state
 from .errors import GraphNotFound
-from .gateway import GraphGateway, to_application
+from .gateway import GraphGateway
 from .retry import Policy
 
 _APP_FIELDS = ["id", "appId", "displayName", "uniqueName", "signInAudience", "requiredResourceAccess",
@@ -53,21 +56,29 @@ async def _delete(gateway: GraphGateway, operation: str, builder: Any, policy: P
     return True
 
 
+async def _items(gateway: GraphGateway, operation: str, builder: Any,
+                 config: RequestConfiguration | None = None) -> AsyncIterator[dict[str, Any]]:
+    """Every item of a collection, page by page, as Graph's JSON (no SDK model parsing: the
+    first directory object it parses imports ~1,300 model modules; graph/json_state.py)."""
+    info = builder.to_get_request_information(config)
+    while True:
+        page = await gateway._call(operation, Policy.IDEMPOTENT, functools.partial(gateway._send_json, info)) or {}
+        for item in page.get("value") or []:
+            if isinstance(item, dict):
+                yield item
+        link = page.get("@odata.nextLink")
+        if not link:
+            return
+        info = builder.with_url(link).to_get_request_information()
+
+
 async def applications_named(gateway: GraphGateway, display_name: str) -> list[Application]:
     """Every app with this display name (ours or not), to tell the user about look-alikes.
     https://learn.microsoft.com/en-us/graph/api/application-list"""
     builder = gateway.client.applications
     config = _query(builder, select=_APP_FIELDS, filter_=f"displayName eq {_quote(display_name)}")
-    out: list[Application] = []
-    page = await gateway._call("list applications by display name", Policy.IDEMPOTENT,
-                               lambda: builder.get(config))
-    while page is not None:
-        out.extend(to_application(a) for a in page.value or [])
-        if not page.odata_next_link:
-            break
-        page = await gateway._call("list applications by display name", Policy.IDEMPOTENT,
-                                   builder.with_url(page.odata_next_link).get)
-    return out
+    return [json_state.application(a) async for a in _items(gateway, "list applications by display name",
+                                                            builder, config)]
 
 
 # Assignment and grant IDs are opaque, case-sensitive base64url strings, but the state read
@@ -75,30 +86,18 @@ async def applications_named(gateway: GraphGateway, display_name: str) -> list[A
 # that no longer exists means "already gone".
 async def _exact_assignment_id(gateway: GraphGateway, client_sp_id: str, assignment_id: str) -> str | None:
     builder = gateway.client.service_principals.by_service_principal_id(client_sp_id).app_role_assignments
-    page = await gateway._call("read app role assignments", Policy.IDEMPOTENT, builder.get)
-    while page is not None:
-        for a in page.value or []:
-            if a.id and a.id.lower() == assignment_id.lower():
-                return a.id
-        if not page.odata_next_link:
-            return None
-        page = await gateway._call("read app role assignments", Policy.IDEMPOTENT,
-                                   builder.with_url(page.odata_next_link).get)
+    async for a in _items(gateway, "read app role assignments", builder):
+        if str(a.get("id") or "").lower() == assignment_id.lower():
+            return str(a["id"])
     return None
 
 
 async def _exact_grant_id(gateway: GraphGateway, client_sp_id: str, grant_id: str) -> str | None:
     builder = gateway.client.oauth2_permission_grants
     config = _query(builder, select=["id", "clientId"], filter_=f"clientId eq {_quote(client_sp_id)}")
-    page = await gateway._call("read delegated grants", Policy.IDEMPOTENT, lambda: builder.get(config))
-    while page is not None:
-        for g in page.value or []:
-            if g.id and g.id.lower() == grant_id.lower():
-                return g.id
-        if not page.odata_next_link:
-            return None
-        page = await gateway._call("read delegated grants", Policy.IDEMPOTENT,
-                                   builder.with_url(page.odata_next_link).get)
+    async for g in _items(gateway, "read delegated grants", builder, config):
+        if str(g.get("id") or "").lower() == grant_id.lower():
+            return str(g["id"])
     return None
 
 
@@ -154,9 +153,10 @@ async def deleted_applications(gateway: GraphGateway, unique_name: str) -> list[
     builder = gateway.client.directory.deleted_items.graph_application
     config = _query(builder, select=["id", "appId", "displayName", "uniqueName"],
                     filter_=f"uniqueName eq {_quote(unique_name)}")
-    page = await gateway._call("list deleted applications", Policy.IDEMPOTENT, lambda: builder.get(config))
-    return [DeletedApplication(str(a.id).lower(), str(a.app_id).lower(), a.display_name or "", a.unique_name)
-            for a in (page.value if page else None) or [] if a.unique_name == unique_name]
+    return [DeletedApplication(str(a.get("id")).lower(), str(a.get("appId")).lower(), a.get("displayName") or "",
+                               a.get("uniqueName"))
+            async for a in _items(gateway, "list deleted applications", builder, config)
+            if a.get("uniqueName") == unique_name]
 
 
 async def purge_deleted_item(gateway: GraphGateway, object_id: str, *, just_deleted: bool = False) -> bool:
