@@ -30,8 +30,8 @@ Exit status:
   0  success (onboarding verified)
   1  unexpected error (a bug: please report it with --traceback)
   2  usage or input error (flags, manifest, tenant, permission names); nothing was changed
-  3  sign-in failed (declined, expired, unknown tenant, blocked by policy)
-  4  insufficient privileges (the signed-in user lacks a required admin role)
+  3  sign-in failed (declined, expired, unknown tenant, blocked by Conditional Access: try --auth browser)
+  4  insufficient privileges (a required admin role, or the automation app's Graph permissions)
   5  provisioning failed (a Graph write failed or never converged)
   6  verification failed (the app exists but does not work as the manifest requires)
   7  network error (connection, DNS, TLS or proxy)
