@@ -85,6 +85,12 @@ _AADSTS_HINTS = {
     "50020": "the signed-in user has no access to this tenant (no delegated admin (GDAP) relationship or guest "
              "account): add one, or sign in to this tenant directly",
 }
+# The same codes mean something else when the operator's automation app signs in.
+_APP_IDENTITY_HINTS = {
+    "700016": "the automation app has no service principal in this tenant: a tenant admin must consent to it "
+              "there (or check --auth-client-id and --cloud)",
+    "7000215": "the automation app's secret is wrong or expired: check KODO_AUTH_CLIENT_SECRET",
+}
 
 
 def validate_tenant(tenant: str) -> str:
@@ -153,7 +159,9 @@ def translate_auth_error(exc: Exception, *, host: str, what: str = "sign-in", te
         return SignInError(f"{what} blocked by Conditional Access (AADSTS{code})", detail=first_line[:300],
                            hint=_conditional_access_hint(method))
     lowered = message.lower()
-    if code in _AADSTS_HINTS:
+    if code in _APP_IDENTITY_HINTS and method in ("client-secret", "certificate"):
+        hint = _APP_IDENTITY_HINTS[code]
+    elif code in _AADSTS_HINTS:
         hint = _AADSTS_HINTS[code]
     elif "declined" in lowered or "access_denied" in lowered:
         hint = _AADSTS_HINTS["70000"]

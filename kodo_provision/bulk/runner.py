@@ -36,11 +36,12 @@ from ..output.logging import redact_text
 from ..session import ConnectionSettings, open_session_with_credential
 from .journal import Journal, JournalState
 from .report import FAILED, PLANNED, SUCCEEDED, TenantOutcome
-from .signin import OperatorSignIn, TenantAccess
+from .signin import AutomationAppAccess, OperatorSignIn, TenantAccess
 from .tenants import TenantRow
 
 log = structlog.get_logger("kodo_provision.bulk")
 DEVICE_CODE, PER_TENANT_DEVICE_CODE = "device-code", "per-tenant-device-code"
+APP_METHODS = ("client-secret", "certificate")  # the operator's automation app
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,13 @@ class BulkRunner:
         self.previous = previous or JournalState()
         self._tenant_ids: dict[str, str] = {}  # resolved tenant ID -> the row that claimed it
         self._cleaned: dict[str, list[str]] = {}  # tenant -> interrupted run IDs cleaned up this run
-        self.operator = OperatorSignIn(
-            settings, options.home_tenant, prompt=reporter.prompt_stream(None),
-            prompt_for=reporter.prompt_stream if options.auth == PER_TENANT_DEVICE_CODE else None)
+        self.operator: OperatorSignIn | AutomationAppAccess
+        if settings.auth.app_identity:
+            self.operator = AutomationAppAccess(settings)
+        else:
+            self.operator = OperatorSignIn(
+                settings, options.home_tenant, prompt=reporter.prompt_stream(None),
+                prompt_for=reporter.prompt_stream if options.auth == PER_TENANT_DEVICE_CODE else None)
 
     def _record(self, event: str, **fields: Any) -> None:
         if self.journal is not None:
@@ -138,6 +143,8 @@ class BulkRunner:
                 try:
                     access = await self.operator.operator_access(row.tenant)
                 except SignInError as exc:
+                    if self.settings.auth.app_identity:
+                        raise  # its own words: e.g. the app is not consented in this tenant
                     if self.options.auth != PER_TENANT_DEVICE_CODE:
                         code = re.search(r"AADSTS\d+", exc.summary)
                         raise SignInError(
@@ -193,7 +200,10 @@ class BulkRunner:
             self._record("tenant_started", tenant=row.tenant, run_id=options.run_id, via=access.via)
         async with open_session_with_credential(self.settings, access.credential, access.scopes,
                                                 access.username) as session:
-            session.token_roles = frozenset(str(w).lower() for w in access.claims.get("wids") or ())
+            if access.app_caller is not None:
+                session.app_caller = access.app_caller  # preflight checks the app's roles, not a user's
+            else:
+                session.token_roles = frozenset(str(w).lower() for w in access.claims.get("wids") or ())
             try:
                 result = await onboard_tenant(session, options)
             except KodoError as exc:

@@ -17,11 +17,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from ..auth import DeviceCodeSignIn, SignedInUser
+from ..auth import AppCaller, AppIdentitySignIn, DeviceCodeSignIn, SignedInUser
 from ..errors import SignInError
 from ..session import ConnectionSettings
 
-OPERATOR, PER_TENANT = "operator", "per-tenant sign-in"
+OPERATOR, PER_TENANT, AUTOMATION_APP = "operator", "per-tenant sign-in", "automation app"
 
 
 class TenantBoundCredential:
@@ -56,6 +56,7 @@ class TenantAccess:
     scopes: tuple[str, ...]
     claims: dict[str, Any]
     via: str
+    app_caller: AppCaller | None = None  # the operator's automation app (no user)
 
     @property
     def tenant_id(self) -> str:
@@ -63,6 +64,8 @@ class TenantAccess:
 
     @property
     def username(self) -> str:
+        if self.app_caller is not None:
+            return self.app_caller.label
         return str(self.claims.get("upn") or self.claims.get("unique_name") or "")
 
 
@@ -107,3 +110,30 @@ class OperatorSignIn:
             await asyncio.to_thread(sign_in.sign_in)
         claims = await asyncio.to_thread(sign_in.token_claims_for, tenant)
         return TenantAccess(sign_in.graph_credential(), sign_in.scopes, claims, PER_TENANT)
+
+
+class AutomationAppAccess:
+    """The operator's automation app (`--auth client-secret|certificate`): no prompt at all; each
+    tenant gets a client-credentials token of its own, whose `roles` are what that tenant consented.
+    https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow"""
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self.settings = settings
+        auth = settings.auth
+        self.user = SignedInUser(f"app {auth.app_client_id}", "", "")
+
+    async def start(self) -> SignedInUser:
+        """Nothing to sign in to up front: a token is asked for per tenant."""
+        return self.user
+
+    async def operator_access(self, tenant: str) -> TenantAccess:
+        """A client-credentials token in `tenant`; SignInError when the app cannot sign in there."""
+        sign_in = AppIdentitySignIn(self.settings.cloud, tenant, self.settings.auth, ca_bundle=self.settings.ca_bundle)
+        await asyncio.to_thread(sign_in.sign_in)
+        caller = sign_in.caller
+        assert caller is not None
+        claims = {"tid": caller.tenant_id, "appid": caller.app_id, "oid": caller.object_id}
+        return TenantAccess(sign_in.graph_credential(), sign_in.scopes, claims, AUTOMATION_APP, caller)
+
+    async def interactive_access(self, tenant: str) -> TenantAccess:
+        raise SignInError(f"no interactive sign-in with an automation app for {tenant}")

@@ -16,6 +16,7 @@ from ..bulk.journal import JOURNAL_NAME, Journal, load_journal
 from ..bulk.progress import LiveProgress, PlainProgress, PromptStream
 from ..bulk.report import FAILED, PENDING, PLANNED, SUCCEEDED, TenantOutcome, read_report, summarize, write_reports
 from ..bulk.runner import (
+    APP_METHODS,
     DEVICE_CODE,
     PER_TENANT_DEVICE_CODE,
     BulkOptions,
@@ -32,7 +33,7 @@ from ..output.console import render_plan
 from ..plan.model import Plan
 from ..session import ConnectionSettings, resolve_ca_bundle
 from .manifest import admin_action_notes, lint_before_run
-from .options import configured_logging, connection_options, output_options
+from .options import auth_settings, configured_logging, connection_options, output_options
 
 BULK_HELP = f"""Onboard many tenants listed in TENANTS_FILE (CSV or YAML).
 
@@ -54,6 +55,11 @@ Sign-in (--auth):
                           with the reason.
   per-tenant-device-code  the same, and each unreachable tenant gets its own device-code
                           prompt (one at a time, naming the tenant).
+  client-secret           no one signs in: the operator's automation app (a multi-tenant
+  certificate             app consented in each customer tenant) gets a client-credentials
+                          token per tenant; --auth-client-id, and the secret from env
+                          KODO_AUTH_CLIENT_SECRET or --auth-certificate PEM. A tenant that
+                          has not consented it fails with the reason.
 
 \b
 --out DIR receives kodo-credentials-<tenant>.json per tenant (0600), report.json,
@@ -91,8 +97,13 @@ def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
               help="Tenants onboarded at the same time.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("kodo-bulk"),
               show_default=True, help="Folder for credentials files, report.json/csv and the journal.")
-@click.option("--auth", type=click.Choice([DEVICE_CODE, PER_TENANT_DEVICE_CODE]), default=DEVICE_CODE,
-              show_default=True, help="How tenants are signed in to (see above).")
+@click.option("--auth", type=click.Choice([DEVICE_CODE, PER_TENANT_DEVICE_CODE, *APP_METHODS]), default=DEVICE_CODE,
+              show_default=True, envvar="KODO_AUTH", help="How tenants are signed in to (see above).")
+@click.option("--auth-client-id", envvar="KODO_AUTH_CLIENT_ID", metavar="GUID",
+              help="With --auth client-secret|certificate: the automation app's client ID. Env: KODO_AUTH_CLIENT_ID.")
+@click.option("--auth-certificate", envvar="KODO_AUTH_CERTIFICATE", metavar="PEM",
+              help="With --auth certificate: PEM file with the automation app's private key and certificate. "
+                   "Env: KODO_AUTH_CERTIFICATE.")
 @click.option("--home-tenant", default="organizations", show_default=True,
               help="Where the operator signs in: 'organizations' or the partner's own tenant ID/domain.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out: skip tenants it finished.")
@@ -112,7 +123,8 @@ def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
 @connection_options
 @output_options
 def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_dir: Path, auth: str,
-         home_tenant: str, resume: bool, only_failed: bool, plan_only: bool, yes: bool, verify_budget: float,
+         auth_client_id: str | None, auth_certificate: str | None, home_tenant: str, resume: bool,
+         only_failed: bool, plan_only: bool, yes: bool, verify_budget: float,
          credential_type: str, pfx_password_env: str | None,
          cloud: str, authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None,
          client_id: str | None, output_format: str, log_format: str, log_level: str | None,
@@ -129,9 +141,11 @@ def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_di
     manifest = load_manifest(manifest_path)
     _lint_manifests(manifest, rows)
     pfx_password = _pfx_password(pfx_password_env, credential_type, rows)
+    # The automation app's options are checked like every single-tenant command checks them.
+    sign_in = auth_settings(auth if auth in APP_METHODS else "device-code", auth_client_id, auth_certificate)
     settings = ConnectionSettings(
         cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
-        ca_bundle=resolve_ca_bundle(ca_bundle),
+        ca_bundle=resolve_ca_bundle(ca_bundle), auth=sign_in,
         **({"client_id": client_id} if client_id else {}))
     out_dir = out_dir.resolve()
     journal_path = out_dir / JOURNAL_NAME
