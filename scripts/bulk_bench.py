@@ -108,11 +108,19 @@ def run(argv: list[str] | None = None) -> int:
     print(f"bulk bench (latency {args.latency_ms} ms; peak RSS is the process maximum so far)")
     print("  ".join(header))
     worst = 0
+    walls: dict[tuple[int, int], float] = {}
     for n in args.tenants:
         for c in args.concurrency:
             figures = bench(n, c, args.latency_ms)
             print("  ".join(str(figures[k]) for k in header), flush=True)
             worst = max(worst, figures["exit"])
+            walls[n, c] = figures["wall_s"]
+    # Issue 7: time should grow linearly with the tenant count (target: 2N tenants <= 2.2x the time of N).
+    small, large = min(args.tenants), max(args.tenants)
+    if large > small:
+        for c in args.concurrency:
+            print(f"time ratio {large}/{small} tenants at concurrency {c}: "
+                  f"{walls[large, c] / walls[small, c]:.2f} (tenant ratio {large / small:.2f})")
     return worst
 
 
