@@ -46,6 +46,7 @@ from .output.logging import register_secret
 from .plan.diff import diff
 from .plan.model import AddSecret, Plan, Step
 from .state.model import Application, HeldCertificate, HeldSecret, ResourceServicePrincipal, TenantState
+from .state.policy import effective_policy
 from .state.read import read_resource_service_principals, read_tenant_state
 
 log = structlog.get_logger("kodo_provision.onboard")
@@ -343,6 +344,16 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     now = datetime.now(UTC)
     plan = diff(desired, actual, held_secret=held, now=now, prune=options.prune,
                 interrupted_runs=interrupted, held_certificate=held_cert)
+    if plan.of_kind(AddSecret) and actual.application is not None:
+        # An existing app may have its own app-management policy, which replaces the tenant
+        # default for it (appmanagementpolicy-post-appliesto). One read, only when a secret is due.
+        app_policy = await gateway.app_secret_policy(actual.application.id)
+        effective = effective_policy(secret_policy, app_policy)
+        if effective is not secret_policy:
+            secret_policy = effective
+            desired, policy_notes = clamp_to_policy(_desired(manifest, resource_sps, options), secret_policy)
+            plan = diff(desired, actual, held_secret=held, now=now, prune=options.prune,
+                        interrupted_runs=interrupted, held_certificate=held_cert)
     result = OnboardResult(org.id, org.display_name, me.user_principal_name or session.signed_in_as, plan,
                            notes=notes + list(plan.notes) + policy_notes + blocked_note(plan, secret_policy))
     if options.plan_only:

@@ -83,3 +83,38 @@ def test_a_readable_app_policy_caps_the_rotation_up_front(sim, kodo, tmp_path):
     assert any("clamped from 180 to 45 days" in n and "assigned to the app" in n for n in result.notes)
     addpassword = [r for r in sim.request_log if r.path.endswith("/addPassword")]
     assert len(addpassword) - before == 1, "no refusal round trip: the cap was known before the add"
+
+
+async def _onboard_with_policy_read(sim, tmp_path):
+    from kodo_provision.onboarding import onboard_tenant
+
+    cloud = resolve_cloud("global", authority_host=sim.url, graph_endpoint=sim.url)
+    scopes = tuple(cloud.graph_scope(s) for s in (*ADMIN_SCOPES, "Policy.Read.All"))
+    credential = DeviceCodeCredential(client_id=GRAPH_CLI_CLIENT_ID, tenant_id=CONTOSO, authority=sim.url,
+                                      disable_instance_discovery=True, connection_verify=str(sim.ca_bundle_path),
+                                      prompt_callback=lambda *args: None)
+    settings = ConnectionSettings(cloud=cloud, ca_bundle=str(sim.ca_bundle_path))
+    options = OnboardOptions(tenant=CONTOSO, manifest=load_manifest(), credentials_path=tmp_path / "other.json",
+                             verify_budget_s=60)
+    async with open_session_with_credential(settings, AsyncCredential(credential), scopes,
+                                            "admin@contoso.onmicrosoft.com") as session:
+        return await onboard_tenant(session, options)
+
+
+def test_onboarding_an_adopted_app_plans_the_secret_within_its_own_policy(sim, kodo, tmp_path):
+    kodo("onboard", "--yes")
+    app = kodo_apps(tenant_state(sim))[0]
+    assign_app_policy(sim, app["id"], [{"restrictionType": "passwordLifetime", "maxLifetime": "P45D"}])
+    # A second operator without the first one's credentials file: a secret is due on the existing app.
+    result = asyncio.run(_onboard_with_policy_read(sim, tmp_path))
+    (step,) = [s for s in result.plan.to_dict()["steps"] if s["kind"] == "add_secret"]
+    assert step["lifetime_days"] == 45, "the plan already shows the app policy's cap"
+    assert any("clamped from 180 to 45 days" in n and "assigned to the app" in n for n in result.notes)
+    assert 44.9 < secret_days(kodo_apps(tenant_state(sim))[0], result.secret_key_id) <= 45
+
+
+def test_no_policy_read_when_no_secret_is_due(sim, kodo, tmp_path):
+    kodo("onboard", "--yes")
+    before = len(sim.request_log)
+    kodo("onboard", "--yes")
+    assert not [r for r in sim.request_log[before:] if r.path.endswith("/appManagementPolicies")]
