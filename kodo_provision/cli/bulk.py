@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -33,7 +32,15 @@ from ..output.console import render_plan
 from ..plan.model import Plan
 from ..session import ConnectionSettings, resolve_ca_bundle
 from .manifest import admin_action_notes, lint_before_run
-from .options import auth_settings, configured_logging, connection_options, output_options
+from .options import (
+    auth_settings,
+    automation_app_options,
+    configured_logging,
+    connection_options,
+    credential_options,
+    output_options,
+    pfx_password,
+)
 
 BULK_HELP = f"""Onboard many tenants listed in TENANTS_FILE (CSV or YAML).
 
@@ -99,11 +106,7 @@ def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
               show_default=True, help="Folder for credentials files, report.json/csv and the journal.")
 @click.option("--auth", type=click.Choice([DEVICE_CODE, PER_TENANT_DEVICE_CODE, *APP_METHODS]), default=DEVICE_CODE,
               show_default=True, envvar="KODO_AUTH", help="How tenants are signed in to (see above).")
-@click.option("--auth-client-id", envvar="KODO_AUTH_CLIENT_ID", metavar="GUID",
-              help="With --auth client-secret|certificate: the automation app's client ID. Env: KODO_AUTH_CLIENT_ID.")
-@click.option("--auth-certificate", envvar="KODO_AUTH_CERTIFICATE", metavar="PEM",
-              help="With --auth certificate: PEM file with the automation app's private key and certificate. "
-                   "Env: KODO_AUTH_CERTIFICATE.")
+@automation_app_options
 @click.option("--home-tenant", default="organizations", show_default=True,
               help="Where the operator signs in: 'organizations' or the partner's own tenant ID/domain.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out: skip tenants it finished.")
@@ -112,14 +115,7 @@ def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (required without a terminal).")
 @click.option("--verify-budget", type=click.FloatRange(5, 3600), default=180, show_default=True,
               metavar="SECONDS", help="How long each tenant's verification may wait for Entra to replicate.")
-@click.option("--credential", "credential_type", type=click.Choice(["secret", "certificate"]), default="secret",
-              show_default=True,
-              help="What KODO authenticates with in each tenant (a `credential` column overrides it): a client "
-                   "secret, or a certificate whose key pair is made here (only the public certificate is "
-                   "uploaded; key + certificate PEM written 0600 in --out).")
-@click.option("--pfx-password-env", default=None, metavar="VAR",
-              help="For certificates: also write a PFX (PKCS#12) encrypted with the password in environment "
-                   "variable VAR.")
+@credential_options("in --out (a `credential` column overrides it per tenant)")
 @connection_options
 @output_options
 def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_dir: Path, auth: str,
@@ -140,7 +136,8 @@ def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_di
         home_tenant = validate_tenant(home_tenant)
     manifest = load_manifest(manifest_path)
     _lint_manifests(manifest, rows)
-    pfx_password = _pfx_password(pfx_password_env, credential_type, rows)
+    pfx = pfx_password(pfx_password_env, certificates_wanted=credential_type == "certificate" or any(
+        r.credential_type == "certificate" for r in rows))
     # The automation app's options are checked like every single-tenant command checks them.
     sign_in = auth_settings(auth if auth in APP_METHODS else "device-code", auth_client_id, auth_certificate)
     settings = ConnectionSettings(
@@ -180,7 +177,7 @@ def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_di
 
     options = BulkOptions(out_dir=out_dir, manifest=manifest, concurrency=concurrency, auth=auth,
                           home_tenant=home_tenant, plan_only=plan_only, verify_budget_s=verify_budget,
-                          credential_type=credential_type, pfx_password=pfx_password)
+                          credential_type=credential_type, pfx_password=pfx)
     progress = LiveProgress() if sys.stderr.isatty() else PlainProgress()
     reporter = Reporter(progress.tenant_started, progress.tenant_finished,
                         lambda tenant: PromptStream(progress, f"[{tenant}] " if tenant else ""))
@@ -223,19 +220,6 @@ def _lint_manifests(default: Manifest, rows: list[TenantRow]) -> None:
         if id(manifest) not in linted:
             linted.add(id(manifest))
             lint_before_run(manifest)
-
-
-def _pfx_password(env_var: str | None, credential_type: str, rows: list[TenantRow]) -> str | None:
-    if not env_var:
-        return None
-    if credential_type != "certificate" and not any(r.credential_type == "certificate" for r in rows):
-        raise UsageError("--pfx-password-env needs certificates",
-                         hint="add --credential certificate (or a `credential` column), or drop --pfx-password-env")
-    password = os.environ.get(env_var)
-    if not password:
-        raise UsageError(f"environment variable {env_var} is not set or empty",
-                         hint=f"export {env_var}=<PFX password> and run again")
-    return password
 
 
 def _add_admin_actions(outcomes: list[TenantOutcome], default: Manifest, rows: list[TenantRow]) -> None:

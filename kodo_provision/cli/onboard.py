@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,15 @@ from ..output.console import render_plan, render_result, render_step
 from ..plan.model import Plan, Step
 from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
 from .manifest import admin_action_notes, lint_before_run
-from .options import auth_options, configured_logging, connection_options, output_options, parse_duration
+from .options import (
+    auth_options,
+    configured_logging,
+    connection_options,
+    credential_options,
+    output_options,
+    parse_duration,
+    pfx_password,
+)
 
 ONBOARD_HELP = f"""Onboard one tenant: sign in, plan, apply, verify, hand off credentials.
 
@@ -100,14 +107,7 @@ def _emit(result: OnboardResult, output_format: str, show_secret: bool) -> None:
 @click.option("--secret-lifetime", default=None, metavar="DURATION",
               help="Secret lifetime, e.g. 180d, 26w, 6mo, 1y. Default from the manifest (180 days).")
 @click.option("--show-secret", is_flag=True, help="Also print the client secret on stdout.")
-@click.option("--credential", "credential_type", type=click.Choice(["secret", "certificate"]), default="secret",
-              show_default=True,
-              help="What KODO authenticates with: a client secret, or a certificate whose key pair is made here "
-                   "(RSA 2048; only the public certificate is uploaded; key + certificate PEM written 0600 next "
-                   "to the credentials file; valid --secret-lifetime).")
-@click.option("--pfx-password-env", default=None, metavar="VAR",
-              help="With --credential certificate: also write a PFX (PKCS#12) encrypted with the password in "
-                   "environment variable VAR.")
+@credential_options("next to the credentials file")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (required without a terminal).")
 @click.option("--prune", is_flag=True,
               help="Also revoke permissions the app holds in the tenant but the manifest does not list "
@@ -136,19 +136,11 @@ def onboard(tenant: str, manifest_path: str | None, app_name: str | None, creden
         raise UsageError("refusing to change the tenant without confirmation: no terminal to ask on",
                          hint="review with a terminal, or pass --yes")
     check_writable(credentials_out or default_credentials_path(tenant))
-    pfx_password = None
-    if pfx_password_env:
-        if credential_type != "certificate":
-            raise UsageError("--pfx-password-env needs --credential certificate",
-                             hint="add --credential certificate, or drop --pfx-password-env")
-        pfx_password = os.environ.get(pfx_password_env)
-        if not pfx_password:
-            raise UsageError(f"environment variable {pfx_password_env} is not set or empty",
-                             hint=f"export {pfx_password_env}=<PFX password> and run again")
+    pfx = pfx_password(pfx_password_env, certificates_wanted=credential_type == "certificate")
     options = OnboardOptions(tenant=tenant, manifest=manifest,
                              credentials_path=credentials_out or default_credentials_path(tenant),
                              app_name=app_name, secret_lifetime=lifetime, verify_budget_s=verify_budget,
-                             prune=prune, credential_type=credential_type, pfx_password=pfx_password)
+                             prune=prune, credential_type=credential_type, pfx_password=pfx)
     return run_onboard(settings, options, output_format=output_format, yes=yes, show_secret=show_secret,
                        log_format=log_format, log_level=log_level, log_file=log_file)
 

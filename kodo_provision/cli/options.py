@@ -78,6 +78,56 @@ def auth_settings(method: str, app_client_id: str | None, certificate: str | Non
     return AuthSettings(method, app_client_id, app_client_secret=secret)
 
 
+def automation_app_options(func: F) -> F:
+    """--auth-client-id and --auth-certificate (single-tenant commands and bulk)."""
+    decorators = [
+        click.option("--auth-client-id", envvar="KODO_AUTH_CLIENT_ID", metavar="GUID",
+                     help="With --auth client-secret|certificate: the automation app's client ID. "
+                          "Env: KODO_AUTH_CLIENT_ID."),
+        click.option("--auth-certificate", envvar="KODO_AUTH_CERTIFICATE", metavar="PEM",
+                     help="With --auth certificate: PEM file with the automation app's private key and "
+                          "certificate. Env: KODO_AUTH_CERTIFICATE."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def credential_options(where: str) -> Callable[[F], F]:
+    """--credential secret|certificate and --pfx-password-env; `where` says where the key files go."""
+
+    def decorate(func: F) -> F:
+        decorators = [
+            click.option("--credential", "credential_type", type=click.Choice(["secret", "certificate"]),
+                         default="secret", show_default=True,
+                         help="What KODO authenticates with: a client secret, or a certificate whose key pair is "
+                              "made here (RSA 2048; only the public certificate is uploaded; key + certificate "
+                              f"PEM written 0600 {where}; valid --secret-lifetime)."),
+            click.option("--pfx-password-env", default=None, metavar="VAR",
+                         help="With certificates: also write a PFX (PKCS#12) encrypted with the password in "
+                              "environment variable VAR."),
+        ]
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return decorate
+
+
+def pfx_password(env_var: str | None, *, certificates_wanted: bool) -> str | None:
+    """The PFX password from `--pfx-password-env VAR`, checked before anything happens."""
+    if not env_var:
+        return None
+    if not certificates_wanted:
+        raise UsageError("--pfx-password-env needs --credential certificate",
+                         hint="add --credential certificate, or drop --pfx-password-env")
+    password = os.environ.get(env_var)
+    if not password:
+        raise UsageError(f"environment variable {env_var} is not set or empty",
+                         hint=f"export {env_var}=<PFX password> and run again")
+    return password
+
+
 def auth_options(func: F | None = None, *, user_only: bool = False) -> Any:
     """--auth, --auth-client-id, --auth-certificate, passed to the command as one `auth: AuthSettings`.
     `user_only` (login): only the user sign-ins."""
@@ -100,14 +150,7 @@ def auth_options(func: F | None = None, *, user_only: bool = False) -> Any:
                                  "argv is visible in `ps`) or certificate. Env: KODO_AUTH.")),
         ]
         if not user_only:
-            decorators += [
-                click.option("--auth-client-id", envvar="KODO_AUTH_CLIENT_ID", metavar="GUID",
-                             help="With --auth client-secret|certificate: the automation app's client ID. "
-                                  "Env: KODO_AUTH_CLIENT_ID."),
-                click.option("--auth-certificate", envvar="KODO_AUTH_CERTIFICATE", metavar="PEM",
-                             help="With --auth certificate: PEM file with the automation app's private key and "
-                                  "certificate. Env: KODO_AUTH_CERTIFICATE."),
-            ]
+            decorators.append(automation_app_options)
         for decorator in reversed(decorators):
             wrapper = decorator(wrapper)
         return wrapper  # type: ignore[return-value]

@@ -79,4 +79,4 @@ def test_pfx_password_without_certificates_is_refused(bulk_run, tmp_path):
     path.write_text(f"tenant\n{customer(0)}\n")
     with start(many_tenants(1)) as sim:
         run = bulk_run(sim, str(path), "--out", "out", "--yes", "--pfx-password-env", "X", expect=2)
-        assert "--pfx-password-env needs certificates" in run.err and devicecode_requests(sim) == 0
+        assert "--pfx-password-env needs --credential certificate" in run.err and devicecode_requests(sim) == 0
