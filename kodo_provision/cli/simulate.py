@@ -17,9 +17,14 @@ import pydantic
 from ..simulator import Faults, Scenario, Simulator
 from ..simulator.tls import REAL_HOST_NAMES
 
-_FAULT_FLAGS: dict[str, tuple[str, type, str]] = {
+_FAULT_FLAGS: dict[str, tuple[str, Any, str]] = {
     "latency_ms": ("--latency-ms", int, "Added to every Graph request."),
     "replication_lag_ms": ("--replication-lag-ms", int, "New objects are invisible this long."),
+    "replication_model": ("--replication-model", click.Choice(["global", "session"]),
+                          "global: every request waits out the lag; session: a signed-in user reads their "
+                          "own writes at once (Entra's documented delegated behaviour)."),
+    "affinity_loss_rate": ("--affinity-loss-rate", float,
+                           "With --replication-model session: fraction of requests served by another datacenter."),
     "throttle_rate": ("--throttle-rate", float, "Fraction of Graph requests answered 429."),
     "retry_after_s": ("--retry-after", int, "Retry-After seconds of a 429."),
     "server_error_rate": ("--server-error-rate", float, "Fraction answered 503/504."),

@@ -17,7 +17,8 @@ from kodo_provision.cli.simulate import simulate
 def test_simulate_foreground_json_and_control(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-c", "from kodo_provision.cli.simulate import simulate; simulate()",
-         "--json", "--throttle-rate", "1", "--retry-after", "4", "--workdir", str(tmp_path)],
+         "--json", "--throttle-rate", "1", "--retry-after", "4", "--replication-model", "session",
+         "--affinity-loss-rate", "0.25", "--workdir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         info = json.loads(proc.stdout.readline())
@@ -27,6 +28,7 @@ def test_simulate_foreground_json_and_control(tmp_path):
         ctx = ssl.create_default_context(cafile=info["ca_bundle_path"])
         faults = httpx.get(info["url"] + "/_sim/faults", verify=ctx).json()
         assert faults["throttle_rate"] == 1 and faults["retry_after_s"] == 4
+        assert faults["replication_model"] == "session" and faults["affinity_loss_rate"] == 0.25
         assert {t["domain"] for t in info["tenants"]} >= {"contoso.onmicrosoft.com", "fabrikam.onmicrosoft.com"}
     finally:
         proc.send_signal(signal.SIGINT)
