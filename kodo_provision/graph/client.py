@@ -4,6 +4,8 @@ multiply), explicit scopes and base URL (graph-facts §1)."""
 
 from __future__ import annotations
 
+import functools
+import os
 import ssl
 from typing import Any
 
@@ -22,10 +24,21 @@ from .request_ids import record_request_id
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=20.0)
 
 
-def ssl_context(ca_bundle: str | None) -> ssl.SSLContext | bool:
-    """Trust `ca_bundle` when given; otherwise httpx's defaults (which honour SSL_CERT_FILE)."""
+def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """Trust `ca_bundle` when given; otherwise httpx's defaults (which honour SSL_CERT_FILE).
+    One context per bundle file version for the whole process: loading a CA file costs
+    milliseconds of CPU, and bulk opens a client per tenant (an SSLContext is safe to share)."""
     if not ca_bundle:
-        return True
+        return _context(None, 0, os.environ.get("SSL_CERT_FILE"))
+    stat = os.stat(ca_bundle)
+    return _context(ca_bundle, stat.st_mtime_ns ^ stat.st_size, None)
+
+
+@functools.lru_cache(maxsize=8)
+def _context(ca_bundle: str | None, version: int, env_bundle: str | None) -> ssl.SSLContext:
+    # `version` and `env_bundle` are only cache keys: a rewritten bundle gets a new context.
+    if ca_bundle is None:
+        return httpx.create_ssl_context(trust_env=True)
     return ssl.create_default_context(cafile=ca_bundle)
 
 
