@@ -1,0 +1,243 @@
+"""A user signs in: device code (the default; works over SSH and in Cloud Shell) or the system
+browser (authorization code with PKCE, for tenants whose Conditional Access blocks device code).
+The credentials are synchronous (azure-identity has no async device-code or browser credential),
+so Graph calls reach them through a thread (AsyncCredential)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+from urllib.parse import urlparse
+
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+from azure.identity import (
+    AuthenticationRecord,
+    AuthenticationRequiredError,
+    CredentialUnavailableError,
+    DeviceCodeCredential,
+    InteractiveBrowserCredential,
+    TokenCachePersistenceOptions,
+)
+
+from ..cloud import Cloud
+from ..errors import SignInError, UsageError
+from .common import ADMIN_SCOPES, GRAPH_CLI_CLIENT_ID, decode_claims
+from .errors import translate_auth_error
+
+
+def print_device_code_prompt(stream: TextIO) -> Callable[[str, str, datetime], None]:
+    """A prompt callback that writes the code to `stream` (stderr), never to stdout."""
+    def prompt(verification_uri: str, user_code: str, expires_on: datetime) -> None:
+        stream.write(f"To sign in, open {verification_uri} and enter the code {user_code} "
+                     f"(valid until {expires_on:%H:%M} UTC).\n")
+        stream.flush()
+    return prompt
+
+
+@dataclass
+class SignedInUser:
+    """Who signed in, from the ID token the authority returned."""
+
+    username: str
+    tenant_id: str
+    home_account_id: str
+
+
+class AsyncCredential:
+    """Runs the synchronous azure-identity credential in a worker thread.
+
+    msgraph's kiota provider calls get_token inside the event loop; a sync credential would
+    block every other tenant's work while MSAL refreshes a token (graph-facts §1).
+    """
+
+    def __init__(self, credential: Any) -> None:
+        self._credential = credential
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return await asyncio.to_thread(self._credential.get_token, *scopes, **kwargs)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> AsyncCredential:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        return None
+
+
+class InteractiveSignIn:
+    """One operator sign-in (a user); tokens for Graph come from its cache without new prompts.
+    Subclasses choose how the user signs in (device code, browser)."""
+
+    method = "device-code"
+
+    def __init__(self, cloud: Cloud, tenant: str, *, client_id: str = GRAPH_CLI_CLIENT_ID,
+                 ca_bundle: str | None = None, prompt_stream: TextIO | None = None,
+                 timeout_s: int | None = None, additionally_allowed_tenants: tuple[str, ...] = (),
+                 disable_automatic_authentication: bool = False, persistent_cache: bool = False,
+                 allow_unencrypted_cache: bool = False, authentication_record: str | None = None) -> None:
+        """`additionally_allowed_tenants` (e.g. ("*",)) lets get_token(tenant_id=T) redeem this sign-in's
+        refresh token at other tenants (graph-facts §4); `disable_automatic_authentication` makes a failed
+        silent request raise instead of prompting again (bulk: one prompt, no surprise prompts)."""
+        self.cloud = cloud
+        self.tenant = tenant
+        self.scopes = tuple(cloud.graph_scope(s) for s in ADMIN_SCOPES)
+        self.prompt_stream = prompt_stream or sys.stderr
+        kwargs: dict[str, Any] = {
+            "client_id": client_id,
+            "tenant_id": tenant,
+            "authority": cloud.authority_host,
+            "disable_instance_discovery": not cloud.known_authority,
+        }
+        if ca_bundle:
+            kwargs["connection_verify"] = ca_bundle
+        if timeout_s:
+            kwargs["timeout"] = timeout_s
+        if additionally_allowed_tenants:
+            kwargs["additionally_allowed_tenants"] = list(additionally_allowed_tenants)
+        if disable_automatic_authentication:
+            kwargs["disable_automatic_authentication"] = True
+        self.record: AuthenticationRecord | None = None
+        if persistent_cache:
+            # `login`: tokens survive the process, OS-protected (DPAPI, Keychain, libsecret); a
+            # plaintext file only when the user asked for it (graph-facts §4).
+            kwargs["cache_persistence_options"] = TokenCachePersistenceOptions(
+                name=TOKEN_CACHE_NAME, allow_unencrypted_storage=allow_unencrypted_cache)
+        if authentication_record:
+            # The record names the authority; passing authority= as well raises TypeError (graph-facts §4).
+            kwargs.pop("authority", None)
+            self.record = AuthenticationRecord.deserialize(authentication_record)
+            kwargs["authentication_record"] = self.record
+            kwargs["disable_automatic_authentication"] = True
+        self._credential = self._make_credential(kwargs)
+
+    def _make_credential(self, kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    @property
+    def host(self) -> str:
+        return urlparse(self.cloud.authority_host).hostname or self.cloud.authority_host
+
+    def _announce(self) -> None:
+        """Tell the user what happens next (before the credential blocks)."""
+
+    def sign_in(self) -> SignedInUser:
+        """Prompt once. enable_cae=True because msgraph asks for CAE tokens, and azure-identity
+        keeps CAE tokens in a separate cache: without it the first Graph call prompts again."""
+        self._announce()
+        try:
+            self.record = self._credential.authenticate(scopes=list(self.scopes), enable_cae=True)
+        except (ClientAuthenticationError, ServiceRequestError, ValueError) as exc:
+            raise _sign_in_error(exc, host=self.host, tenant=self.tenant, method=self.method) from None
+        return SignedInUser(self.record.username, self.record.tenant_id, self.record.home_account_id)
+
+    def resume(self) -> SignedInUser | None:
+        """With a saved AuthenticationRecord (see login.py): a token from the persistent cache,
+        silently. None when Entra wants a new sign-in (refresh token expired or revoked)."""
+        assert self.record is not None, "resume() needs authentication_record="
+        try:
+            self._credential.get_token(*self.scopes, enable_cae=True)
+        except AuthenticationRequiredError:
+            return None
+        except (ClientAuthenticationError, ServiceRequestError, ValueError) as exc:
+            raise _sign_in_error(exc, host=self.host, tenant=self.tenant, method=self.method) from None
+        return SignedInUser(self.record.username, self.record.tenant_id, self.record.home_account_id)
+
+    def serialized_record(self) -> str:
+        assert self.record is not None
+        return self.record.serialize()
+
+    def graph_credential(self) -> AsyncCredential:
+        return AsyncCredential(self._credential)
+
+    def token_claims_for(self, tenant_id: str) -> dict[str, Any]:
+        """Claims of a Graph token for `tenant_id` from this sign-in, without a prompt: the refresh
+        token is redeemed at that tenant's authority (graph-facts §4). Synchronous: run it in a thread.
+        Raises SignInError naming the AADSTS code (e.g. 50020: the user has no access there)."""
+        try:
+            token = self._credential.get_token(*self.scopes, tenant_id=tenant_id, enable_cae=True)
+        except (ClientAuthenticationError, ServiceRequestError) as exc:
+            # AuthenticationRequiredError's message is generic; Entra's words are in the response body.
+            response = getattr(exc, "response", None)
+            body = ""
+            if response is not None:
+                with contextlib.suppress(Exception):
+                    body = str(json.loads(response.text()).get("error_description") or "")
+            if body:
+                exc = ClientAuthenticationError(message=body)
+            raise translate_auth_error(exc, host=self.host, what=f"token for tenant {tenant_id}",
+                                       tenant=tenant_id, method=self.method) from None
+        return decode_claims(token.token)
+
+
+class DeviceCodeSignIn(InteractiveSignIn):
+    """Device-code sign-in: the code goes to stderr; the admin approves on any device."""
+
+    method = "device-code"
+
+    def _make_credential(self, kwargs: dict[str, Any]) -> Any:
+        kwargs["prompt_callback"] = print_device_code_prompt(self.prompt_stream)
+        return DeviceCodeCredential(**kwargs)
+
+
+class BrowserSignIn(InteractiveSignIn):
+    """Authorization code with PKCE in the system browser (`--auth browser`).
+
+    azure-identity's InteractiveBrowserCredential listens on http://localhost:<first free port in
+    8400-8999>, opens the authorize URL with Python's `webbrowser` (which honours $BROWSER) and asks
+    for response_mode=form_post, so the redirect arrives as a POST from the browser. Public clients
+    such as Microsoft Graph Command Line Tools accept any http://localhost port as redirect URI.
+    https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow
+    https://learn.microsoft.com/en-us/entra/identity-platform/reply-url#localhost-exceptions
+    """
+
+    method = "browser"
+
+    def _make_credential(self, kwargs: dict[str, Any]) -> Any:
+        self.timeout_s = int(kwargs.get("timeout") or 300)  # azure-identity's default: 5 minutes
+        kwargs["timeout"] = self.timeout_s
+        return InteractiveBrowserCredential(**kwargs)
+
+    def _announce(self) -> None:
+        self.prompt_stream.write(f"Opening a browser to sign in (waiting up to {self.timeout_s // 60 or 1} min; "
+                                 "no browser here? use --auth device-code).\n")
+        self.prompt_stream.flush()
+
+
+SIGN_IN_CLASSES: dict[str, type[InteractiveSignIn]] = {"device-code": DeviceCodeSignIn, "browser": BrowserSignIn}
+
+
+TOKEN_CACHE_NAME = "kodo_provision"
+
+
+def _sign_in_error(exc: Exception, *, host: str, tenant: str, method: str = "device-code") -> Exception:
+    """Like translate_auth_error, plus the persistent cache's failure: azure-identity raises
+    ValueError (wrapped in ClientAuthenticationError by get_token) when the OS cannot encrypt the
+    cache (Linux without libsecret, e.g. over SSH or in a container); and the browser sign-in's
+    own failures (no browser to open, no free localhost port)."""
+    message = str(exc)
+    if isinstance(exc, CredentialUnavailableError) and "browser" in message.lower():
+        # webbrowser.open() found no browser: an SSH session or a server without a desktop.
+        return SignInError("no web browser could be opened for the sign-in", detail=message.splitlines()[0][:200],
+                           hint="over SSH or on a server without a desktop use --auth device-code "
+                                "(or set BROWSER to a browser command)")
+    if isinstance(exc, CredentialUnavailableError) and "HTTP server" in message:
+        return SignInError("cannot receive the browser's redirect on localhost", detail=message[:200],
+                           hint="free a port in 8400-8999 on localhost, or use --auth device-code")
+    if "Cache encryption is impossible" in message:
+        return UsageError("cannot keep the sign-in encrypted: no usable keyring (libsecret) on this system",
+                          hint="pass --allow-unencrypted-cache to keep it in a 0600 file under ~/.IdentityService, "
+                               "or skip `login` (each command then asks for a device code)")
+    if isinstance(exc, ValueError):
+        return exc
+    return translate_auth_error(exc, host=host, tenant=tenant, method=method)
+
+
