@@ -76,7 +76,15 @@ def check_tenant(sim: Simulator, tenant: str, creds_path: Path, outputs: str, ro
     row.orphan_secrets += len([k for k in keys if k != creds.get("secret_key_id")])
     if creds.get("client_secret") and creds["client_secret"] in outputs:
         row.leaked_secrets += 1
-    return len(sps) == 1 and len(pairs) == 8 and creds.get("secret_key_id") in keys
+    problems = [text for bad, text in (
+        (len(sps) != 1, f"{len(sps)} service principals"),
+        (len(set(pairs)) != 8, f"{len(set(pairs))} of 8 application permissions"),
+        (len(set(grants)) != 2, f"{len(set(grants))} of 2 delegated grants"),
+        (creds.get("secret_key_id") not in keys, "the credentials file's secret is not on the app"),
+    ) if bad]
+    if problems:
+        row.notes.append(f"{tenant}: " + "; ".join(problems))
+    return not problems
 
 
 def onboard_kill(runs: int, max_lag_s: float) -> Row:

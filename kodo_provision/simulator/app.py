@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from . import auth_endpoints, control
@@ -110,7 +111,12 @@ class SimulatorApp:
                     ))
             await send(msg)
 
-        await self.web(scope, receive, capture)
+        try:
+            await self.web(scope, receive, capture)
+        except ClientDisconnect:
+            # The client went away mid-request (the soak SIGKILLs the CLI): nobody to answer, and
+            # nothing for the server log; like Entra, the half-received request has no effect.
+            return
 
     async def _graph(self, scope: dict[str, Any], receive: Any, send: Any, version: str, sub: str) -> None:
         start = time.time()
