@@ -3,7 +3,7 @@ consented in customer tenants (a service principal there plus Microsoft Graph ap
 
 An MSP runs kodo_provision with such an app (`--auth client-secret|certificate`) instead of a user.
 Its client-credential tokens carry as `roles` the live app role assignments of its service principal
-in the tenant asked for (auth_endpoints._app_only_token), so removing an assignment in a test takes
+in the tenant asked for (client_credentials._app_only_token), so removing an assignment in a test takes
 effect on the next token, as in Entra.
 https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow
 https://learn.microsoft.com/en-us/entra/identity-platform/howto-convert-app-to-be-multi-tenant

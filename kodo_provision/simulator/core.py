@@ -120,7 +120,7 @@ class SimulatorCore:
             self.device_codes: dict[str, DeviceCode] = {}
             self.refresh_tokens: dict[str, RefreshGrant] = {}
             self.sign_in_overrides: dict[str | None, SignInOverride] = {}
-            self.auth_codes: dict[str, Any] = {}  # authorization codes (auth_endpoints.AuthCode)
+            self.auth_codes: dict[str, Any] = {}  # authorization codes (auth_code.AuthCode)
 
     def log(self, record: RequestRecord) -> None:
         """Append to the request log."""
