@@ -58,6 +58,11 @@ class Faults(BaseModel):
     tenant_rps: float | None = Field(
         None, gt=0, description="Per-tenant request rate (requests per second) above which 429 is sent."
     )
+    throttle_first: dict[str, int] = Field(
+        default_factory=dict,
+        description="Tenant ID -> how many of its first Graph requests are answered 429 (with Retry-After): "
+                    "one tenant over its budget while the others are not (limits are per app and tenant).",
+    )
     lost_response_rate: float = Field(
         0.0, ge=0, le=1, description="Fraction of successful writes whose response is dropped after commit."
     )
@@ -74,6 +79,7 @@ class FaultEngine:
         self._lock = threading.Lock()
         self._lose_next: dict[str, int] = {}
         self._windows: dict[str, deque[float]] = {}
+        self._throttled: dict[str, int] = {}  # tenant -> 429s sent under throttle_first
         self.set(faults)
 
     @property
@@ -87,6 +93,7 @@ class FaultEngine:
             self._faults = faults
             self._rng = random.Random(faults.seed)  # noqa: S311 - simulation, not crypto
             self._windows.clear()
+            self._throttled = {}
 
     def lose_next_response(self, kind: str = "write", count: int = 1) -> None:
         """Drop the response of the next `count` requests matching `kind` after they committed.
@@ -130,7 +137,17 @@ class FaultEngine:
         return f"{claims.get('tid')}/{claims['oid']}"
 
     def rate_limited(self, tenant_id: str) -> bool:
-        """True when this request would exceed the tenant's request rate (sliding 1 s window)."""
+        """True when this request would exceed the tenant's request rate (sliding 1 s window), or
+        is one of the first `throttle_first` requests of a tenant singled out for throttling.
+        Graph's identity limits are per app and tenant, so one tenant's 429s say nothing about
+        another's: https://learn.microsoft.com/en-us/graph/throttling-limits"""
+        budget = self._faults.throttle_first.get(tenant_id.lower())
+        if budget:
+            with self._lock:
+                used = self._throttled.get(tenant_id.lower(), 0)
+                if used < budget:
+                    self._throttled[tenant_id.lower()] = used + 1
+                    return True
         rps = self._faults.tenant_rps
         if rps is None:
             return False
