@@ -16,7 +16,7 @@ from ..credentials import default_credentials_path
 from ..manifest.load import load_manifest
 from ..onboarding import OnboardOptions, TenantSession
 from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
-from .options import configured_logging
+from .options import configured_logging, stacked
 
 F = Callable[..., Any]
 T = TypeVar("T")
@@ -31,9 +31,7 @@ def app_identity_options(func: F) -> F:
         click.option("--app-name", default=None,
                      help="The app given to `onboard --app-name` (uniqueName <manifest unique_name>-<slug>)."),
     ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+    return stacked(func, decorators)
 
 
 def credentials_option(help_text: str) -> Callable[[F], F]:

@@ -19,6 +19,13 @@ from ..errors import UsageError
 F = Callable[..., Any]
 
 
+def stacked(func: F, decorators: list[Callable[[F], F]]) -> F:
+    """Apply click option decorators in the order they are listed (the first is the outermost)."""
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
 def connection_options(func: F) -> F:
     """--cloud, custom endpoints, --ca-bundle, --client-id (all also from KODO_* env vars)."""
     decorators = [
@@ -36,9 +43,7 @@ def connection_options(func: F) -> F:
                      help="Public client used for the device-code sign-in. Default: Microsoft Graph "
                           "Command Line Tools (14d82eec-…), which may request exact Graph scopes."),
     ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+    return stacked(func, decorators)
 
 
 # The name of the environment variable that holds the automation app's secret (not a secret itself).
@@ -88,9 +93,7 @@ def automation_app_options(func: F) -> F:
                      help="With --auth certificate: PEM file with the automation app's private key and "
                           "certificate. Env: KODO_AUTH_CERTIFICATE."),
     ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+    return stacked(func, decorators)
 
 
 def credential_options(where: str) -> Callable[[F], F]:
@@ -107,9 +110,7 @@ def credential_options(where: str) -> Callable[[F], F]:
                          help="With certificates: also write a PFX (PKCS#12) encrypted with the password in "
                               "environment variable VAR."),
         ]
-        for decorator in reversed(decorators):
-            func = decorator(func)
-        return func
+        return stacked(func, decorators)
 
     return decorate
 
@@ -151,9 +152,7 @@ def auth_options(func: F | None = None, *, user_only: bool = False) -> Any:
         ]
         if not user_only:
             decorators.append(automation_app_options)
-        for decorator in reversed(decorators):
-            wrapper = decorator(wrapper)
-        return wrapper  # type: ignore[return-value]
+        return stacked(wrapper, decorators)  # type: ignore[arg-type]
 
     return decorate(func) if func is not None else decorate
 
@@ -170,9 +169,7 @@ def output_options(func: F) -> F:
         click.option("--log-file", type=click.Path(dir_okay=False), default=None,
                      help="Write log events to this file instead of stderr."),
     ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+    return stacked(func, decorators)
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(d|days?|w|weeks?|mo|months?|y|years?)\s*$", re.I)

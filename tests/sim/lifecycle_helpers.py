@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,22 @@ def graph_as_admin(sim, method: str, path: str, body: dict[str, Any] | None = No
     with httpx.Client(verify=str(sim.ca_bundle_path)) as client:
         return client.request(method, f"{sim.url}/v1.0{path}", json=body,
                               headers={"Authorization": f"Bearer {token}", **(headers or {})})
+
+
+@contextlib.asynccontextmanager
+async def policy_reader_session(sim):
+    """A Graph session like onboard's, whose token also holds Policy.Read.All (an operator who
+    may read app-management policies), for calling the flows directly."""
+    from kodo_provision.auth import ADMIN_SCOPES, GRAPH_CLI_CLIENT_ID, AsyncCredential
+    from kodo_provision.cloud import resolve_cloud
+    from kodo_provision.session import ConnectionSettings, open_session_with_credential
+
+    cloud = resolve_cloud("global", authority_host=sim.url, graph_endpoint=sim.url)
+    scopes = tuple(cloud.graph_scope(s) for s in (*ADMIN_SCOPES, "Policy.Read.All"))
+    credential = DeviceCodeCredential(client_id=GRAPH_CLI_CLIENT_ID, tenant_id=CONTOSO, authority=sim.url,
+                                      disable_instance_discovery=True, connection_verify=str(sim.ca_bundle_path),
+                                      prompt_callback=lambda *args: None)
+    settings = ConnectionSettings(cloud=cloud, ca_bundle=str(sim.ca_bundle_path))
+    async with open_session_with_credential(settings, AsyncCredential(credential), scopes,
+                                            "admin@contoso.onmicrosoft.com") as session:
+        yield session

@@ -9,17 +9,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from azure.identity import DeviceCodeCredential
-
-from kodo_provision.auth import ADMIN_SCOPES, GRAPH_CLI_CLIENT_ID, AsyncCredential
-from kodo_provision.cloud import resolve_cloud
 from kodo_provision.lifecycle.rotate import rotate_secret
 from kodo_provision.manifest.load import load_manifest
-from kodo_provision.onboarding import OnboardOptions
-from kodo_provision.session import ConnectionSettings, open_session_with_credential
+from kodo_provision.onboarding import OnboardOptions, onboard_tenant
 
 from .conftest import CONTOSO, kodo_apps, tenant_state
-from .lifecycle_helpers import ADMIN_PORTAL_SCOPES, creds_file, graph_as_admin
+from .lifecycle_helpers import ADMIN_PORTAL_SCOPES, creds_file, graph_as_admin, policy_reader_session
 
 POLICY_ADMIN = (*ADMIN_PORTAL_SCOPES, "Policy.ReadWrite.ApplicationConfiguration")
 
@@ -59,15 +54,8 @@ def test_rotation_under_an_app_policy_it_cannot_read_lands_on_the_cap_and_names_
 
 
 async def _rotate_with_policy_read(sim, tmp_path):
-    cloud = resolve_cloud("global", authority_host=sim.url, graph_endpoint=sim.url)
-    scopes = tuple(cloud.graph_scope(s) for s in (*ADMIN_SCOPES, "Policy.Read.All"))
-    credential = DeviceCodeCredential(client_id=GRAPH_CLI_CLIENT_ID, tenant_id=CONTOSO, authority=sim.url,
-                                      disable_instance_discovery=True, connection_verify=str(sim.ca_bundle_path),
-                                      prompt_callback=lambda *args: None)
-    settings = ConnectionSettings(cloud=cloud, ca_bundle=str(sim.ca_bundle_path))
     options = OnboardOptions(tenant=CONTOSO, manifest=load_manifest(), credentials_path=creds_file(tmp_path))
-    async with open_session_with_credential(settings, AsyncCredential(credential), scopes,
-                                            "admin@contoso.onmicrosoft.com") as session:
+    async with policy_reader_session(sim) as session:
         return await rotate_secret(session, options, credentials_path=creds_file(tmp_path), remove_old=False,
                                    overlap=None, budget_s=60, now=datetime.now(UTC))
 
@@ -86,18 +74,9 @@ def test_a_readable_app_policy_caps_the_rotation_up_front(sim, kodo, tmp_path):
 
 
 async def _onboard_with_policy_read(sim, tmp_path):
-    from kodo_provision.onboarding import onboard_tenant
-
-    cloud = resolve_cloud("global", authority_host=sim.url, graph_endpoint=sim.url)
-    scopes = tuple(cloud.graph_scope(s) for s in (*ADMIN_SCOPES, "Policy.Read.All"))
-    credential = DeviceCodeCredential(client_id=GRAPH_CLI_CLIENT_ID, tenant_id=CONTOSO, authority=sim.url,
-                                      disable_instance_discovery=True, connection_verify=str(sim.ca_bundle_path),
-                                      prompt_callback=lambda *args: None)
-    settings = ConnectionSettings(cloud=cloud, ca_bundle=str(sim.ca_bundle_path))
     options = OnboardOptions(tenant=CONTOSO, manifest=load_manifest(), credentials_path=tmp_path / "other.json",
                              verify_budget_s=60)
-    async with open_session_with_credential(settings, AsyncCredential(credential), scopes,
-                                            "admin@contoso.onmicrosoft.com") as session:
+    async with policy_reader_session(sim) as session:
         return await onboard_tenant(session, options)
 
 

@@ -13,17 +13,14 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from azure.identity import DeviceCodeCredential
 
-from kodo_provision.auth import ADMIN_SCOPES, GRAPH_CLI_CLIENT_ID, AsyncCredential
-from kodo_provision.cloud import resolve_cloud
 from kodo_provision.errors import ExitStatus, ProvisioningError
 from kodo_provision.manifest.load import load_manifest
 from kodo_provision.onboarding import OnboardOptions, onboard_tenant
-from kodo_provision.session import ConnectionSettings, open_session_with_credential
 from kodo_provision.simulator import Faults, Scenario, Simulator
 
 from .conftest import CONTOSO, assert_converged, kodo_apps, tenant_state
+from .lifecycle_helpers import policy_reader_session
 
 
 def policy_sim(**policy):
@@ -82,16 +79,9 @@ def test_blocked_secrets_are_refused_with_the_policy_named(sim, kodo):
 
 async def onboard_with_policy_read(sim, tmp_path, **options):
     """onboard_tenant through a session whose token also holds Policy.Read.All."""
-    cloud = resolve_cloud("global", authority_host=sim.url, graph_endpoint=sim.url)
-    scopes = tuple(cloud.graph_scope(s) for s in (*ADMIN_SCOPES, "Policy.Read.All"))
-    credential = DeviceCodeCredential(client_id=GRAPH_CLI_CLIENT_ID, tenant_id=CONTOSO, authority=sim.url,
-                                      disable_instance_discovery=True, connection_verify=str(sim.ca_bundle_path),
-                                      prompt_callback=lambda *args: None)
-    settings = ConnectionSettings(cloud=cloud, ca_bundle=str(sim.ca_bundle_path))
     opts = OnboardOptions(tenant=CONTOSO, manifest=load_manifest(), credentials_path=tmp_path / "c.json",
                           verify_budget_s=60, **options)
-    async with open_session_with_credential(settings, AsyncCredential(credential), scopes,
-                                            "admin@contoso.onmicrosoft.com") as session:
+    async with policy_reader_session(sim) as session:
         return await onboard_tenant(session, opts)
 
 
