@@ -53,8 +53,9 @@ def _policy_words(label: str | None) -> str:
 def _blocked_error(label: str | None, detail: str | None = None) -> SecretPolicyError:
     return SecretPolicyError(
         f"{_policy_words(label)} does not allow client secrets", detail=detail,
-        hint="ask the tenant admin to exempt the KODO app from the password restriction (an app-specific "
-             "appManagementPolicy) or to allow secrets; nothing else was changed by this step")
+        hint="run again with --credential certificate (the policy forbids secrets, not certificates), or ask "
+             "the tenant admin to exempt the KODO app (an app-specific appManagementPolicy); nothing else was "
+             "changed by this step")
 
 
 def clamp_to_policy(desired: DesiredState, policy: SecretPolicy | None) -> tuple[DesiredState, list[str]]:

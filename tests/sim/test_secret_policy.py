@@ -74,7 +74,12 @@ def test_cap_below_the_portal_lifetimes_is_refused_naming_the_policy(sim, kodo, 
 def test_blocked_secrets_are_refused_with_the_policy_named(sim, kodo):
     run = kodo("onboard", "--yes", expect=ExitStatus.PROVISIONING_FAILED)
     assert "does not allow client secrets" in run.err.strip().splitlines()[-1]
+    assert "--credential certificate" in run.err.strip().splitlines()[-1]
     assert all(not a.get("passwordCredentials") for a in kodo_apps(tenant_state(sim)))
+    # The hint works: a certificate is what the policy still allows.
+    kodo("onboard", "--yes", "--credential", "certificate")
+    app = kodo_apps(tenant_state(sim))[0]
+    assert len(app["keyCredentials"]) == 1 and not app.get("passwordCredentials")
 
 
 async def onboard_with_policy_read(sim, tmp_path, **options):
