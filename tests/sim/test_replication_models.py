@@ -65,7 +65,9 @@ def test_global_model_dependent_writes_wait_and_still_converge(sim, kodo, tmp_pa
 
 @pytest.mark.parametrize("model", ["session", "global"])
 def test_a_new_secret_not_yet_usable_still_verifies(sim, kodo, tmp_path, model):
-    """The secret's own usability delay applies on top of replication (graph-facts §11.2)."""
-    sim.set_faults(Faults(replication_lag_ms=500, replication_model=model, new_secret_delay_ms=1500))
+    """The secret's own usability delay applies on top of replication (graph-facts §11.2). The delay
+    is well beyond the replication waits between addPassword and the first app-only token (about
+    3 x 0.5 s in the global model), so that token request meets it even on a loaded machine."""
+    sim.set_faults(Faults(replication_lag_ms=500, replication_model=model, new_secret_delay_ms=5000))
     onboard_and_check(sim, kodo, tmp_path)
     assert [r for r in sim.request_log if r.kind == "login" and r.error_code and "7000215" in r.error_code]
