@@ -180,11 +180,11 @@ _APP_ROLE_ALTERNATIVES = {
 }
 
 
-def check_app_roles(caller: AppCaller) -> None:
+def check_app_roles(caller: AppCaller, needed: tuple[str, ...] = AUTOMATION_APP_ROLES) -> None:
     """Refuse before any Graph request when the automation app's token lacks an application
-    permission onboarding needs. The token's `roles` are the app role assignments consented in
-    this tenant, so they are the truth (no /me, no directory roles for an app)."""
-    missing = [need for need in AUTOMATION_APP_ROLES
+    permission the command needs (default: onboarding's). The token's `roles` are the app role
+    assignments consented in this tenant, so they are the truth (no /me, no directory roles for an app)."""
+    missing = [need for need in needed
                if not caller.roles & set(_APP_ROLE_ALTERNATIVES.get(need, (need,)))]
     if missing:
         raise InsufficientPrivilegesError(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..auth import AUTOMATION_APP_ROLES
 from ..graph.gateway import Organization
 from ..manifest.resolve import DesiredState
-from ..onboarding import OnboardOptions, TenantSession
+from ..onboarding import OnboardOptions, TenantSession, check_app_roles
 from ..state.model import TenantState
 
 
@@ -44,7 +45,17 @@ class TenantView:
         return AppIdentity.of(self.desired, self.actual)
 
 
-async def read_view(session: TenantSession, options: OnboardOptions) -> TenantView:
+# What the operator's automation app needs, per command that changes the tenant (checked from its
+# token before any request; a user's admin role is checked by Graph itself on the first write).
+ROTATE_APP_ROLES = ("Application.ReadWrite.All", "Organization.Read.All")
+OFFBOARD_APP_ROLES = AUTOMATION_APP_ROLES
+
+
+async def read_view(session: TenantSession, options: OnboardOptions, *,
+                    app_roles: tuple[str, ...] = ()) -> TenantView:
+    """One read of the tenant; with the operator's automation app, first check `app_roles`."""
+    if session.app_caller is not None and app_roles:
+        check_app_roles(session.app_caller, app_roles)
     org = await session.gateway.organization()
     desired, actual = await session.read(options.manifest, options)
     return TenantView(org, desired, actual)

@@ -33,7 +33,7 @@ from ..plan.model import (
     Step,
 )
 from ..plan.offboard import offboard_plan
-from .common import AppIdentity, TenantView, read_view
+from .common import OFFBOARD_APP_ROLES, AppIdentity, TenantView, read_view
 
 log = structlog.get_logger("kodo_provision.offboard")
 
@@ -86,7 +86,7 @@ async def _apply_step(gateway: GraphGateway, step: Step, client_sp_id: str | Non
 async def offboard_tenant(session: TenantSession, options: OnboardOptions, *, purge: bool,
                           ui: OffboardUI | None = None, plan_only: bool = False) -> OffboardResult:
     ui = ui or OffboardUI()
-    view = await read_view(session, options)
+    view = await read_view(session, options, app_roles=OFFBOARD_APP_ROLES)
     app = view.actual.application
     if app is not None and not is_tool_app(app.tags):
         raise UsageError(f"the app with uniqueName {view.desired.unique_name} ({app.app_id}) is not tagged "

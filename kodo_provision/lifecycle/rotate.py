@@ -41,7 +41,7 @@ from ..errors import UsageError, VerificationError
 from ..identity import TOOL_TAG, is_tool_app
 from ..onboarding import OnboardOptions, TenantSession
 from ..state.policy import effective_policy
-from .common import AppIdentity, TenantView, read_view
+from .common import ROTATE_APP_ROLES, AppIdentity, TenantView, read_view
 
 log = structlog.get_logger("kodo_provision.rotate")
 
@@ -145,7 +145,7 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
     if existing is not None and existing.get("credential_type") == "certificate":
         return await rotate_certificate(session, options, credentials_path=credentials_path, remove_old=remove_old,
                                         overlap=overlap, budget_s=budget_s, now=now)
-    view = await read_view(session, options)
+    view = await read_view(session, options, app_roles=ROTATE_APP_ROLES)
     check_owner(credentials_path, existing, {view.org.id})
     _require_app(view, options)
     app = view.actual.application
@@ -225,7 +225,7 @@ async def remove_secret_key(session: TenantSession, options: OnboardOptions, *, 
     the one the credentials file holds: that would break KODO at once."""
     key_id = key_id.strip().lower()
     existing = read_credentials(credentials_path)
-    view = await read_view(session, options)
+    view = await read_view(session, options, app_roles=ROTATE_APP_ROLES)
     check_owner(credentials_path, existing, {view.org.id})
     _require_app(view, options)
     app = view.actual.application
@@ -257,7 +257,7 @@ async def rotate_certificate(session: TenantSession, options: OnboardOptions, *,
     added to keyCredentials keeping the others (apply/certificate.py), proven with a client
     assertion token, the file backed up and replaced, then (only if asked) the old one removed."""
     existing = read_credentials(credentials_path) or {}
-    view = await read_view(session, options)
+    view = await read_view(session, options, app_roles=ROTATE_APP_ROLES)
     check_owner(credentials_path, existing, {view.org.id})
     _require_app(view, options)
     app = view.actual.application

@@ -128,3 +128,15 @@ def test_onboard_with_the_automation_apps_certificate(sim, kodo, tmp_path, monke
     assert_converged(sim, CONTOSO, tmp_path / f"kodo-credentials-{CONTOSO}.json")
     kodo("onboard", "--yes", "--auth", "certificate", "--auth-client-id", AUTOMATION_APP_ID,
          "--auth-certificate", str(tmp_path / "missing.pem"), expect=ExitStatus.USAGE)
+
+
+def test_offboard_with_an_app_lacking_a_permission_is_refused_before_any_request(sim, kodo, app_secret, tmp_path):
+    # Onboard fabrikam as its admin; then the automation app (no DelegatedPermissionGrant.ReadWrite.All
+    # there) tries to offboard it: refused up front, the tenant keeps everything.
+    kodo("onboard", "--yes", tenant=FABRIKAM)
+    before = tenant_state(sim, FABRIKAM)
+    sim.clear_request_log()
+    run = kodo("offboard", "--yes", *app_secret, tenant=FABRIKAM, expect=ExitStatus.INSUFFICIENT_PRIVILEGES)
+    assert "DelegatedPermissionGrant.ReadWrite.All" in one_error_line(run.err)
+    assert [r for r in sim.request_log if r.kind == "graph"] == []
+    assert tenant_state(sim, FABRIKAM) == before
