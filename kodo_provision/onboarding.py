@@ -37,7 +37,8 @@ from .credentials import (
     write_private_file,
 )
 from .errors import InsufficientPrivilegesError, KodoError, UsageError, VerificationError
-from .graph.gateway import BatchedReads, GraphGateway, Organization
+from .graph.batched import BatchedReads
+from .graph.gateway import GraphGateway, Organization
 from .graph.request_ids import start_collecting
 from .identity import app_unique_name
 from .manifest.model import Manifest

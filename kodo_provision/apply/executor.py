@@ -12,8 +12,9 @@ import structlog
 
 from ..certificate import GeneratedCertificate
 from ..errors import InsufficientPrivilegesError, ProvisioningError, UsageError
+from ..graph.batched import BatchedReads, DelegatedGrant, RoleGrant
 from ..graph.errors import GraphBadRequest, GraphForbidden
-from ..graph.gateway import BatchedReads, DelegatedGrant, GraphGateway, NewSecret, RoleGrant
+from ..graph.gateway import GraphGateway, NewSecret
 from ..identity import merged_tags
 from ..manifest.resolve import DesiredState
 from ..plan.model import (

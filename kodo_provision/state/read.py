@@ -8,7 +8,8 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from ..graph.gateway import BatchedReads, GraphGateway
+from ..graph.batched import BatchedReads
+from ..graph.gateway import GraphGateway
 from .model import Application, ResourceServicePrincipal, TenantState
 
 _UNKNOWN: Any = object()
