@@ -33,12 +33,24 @@ log = structlog.get_logger("kodo_provision.graph")
 MAX_BATCH_SIZE = 20
 
 
+@dataclass(frozen=True)
+class JsonRequest:
+    """A batch item written directly: method, URL relative to the service root, JSON body.
+    For hot paths with per-tenant URLs and bodies (the grants): building and serialising SDK
+    models plus expanding kiota's URI template costs ~0.4 ms of CPU per item, which bulk pays
+    ten times per tenant."""
+
+    method: str
+    url: str
+    body: dict[str, Any] | None = None
+
+
 @dataclass
 class BatchCall:
     """One request of a batch, with how to read its answer and which failures to retry."""
 
     operation: str
-    request: RequestInformation
+    request: RequestInformation | JsonRequest
     model: Any = None  # an SDK model class to parse the body into; None: the JSON as is
     policy: Policy = Policy.IDEMPOTENT
     missing_ok: bool = False  # a 404 means "absent" (value None), not an error
@@ -84,6 +96,12 @@ def _url_of(request: RequestInformation) -> str:
 
 def _envelope_item(call: BatchCall, item_id: str, base_url: str) -> dict[str, Any]:
     request = call.request
+    if isinstance(request, JsonRequest):
+        direct: dict[str, Any] = {"id": item_id, "method": request.method, "url": request.url}
+        if request.body is not None:
+            direct["body"] = request.body
+            direct["headers"] = {"Content-Type": "application/json"}
+        return direct
     request.path_parameters["baseurl"] = base_url
     url = _url_of(request)
     relative = url[len(base_url):] if url.startswith(base_url) else url

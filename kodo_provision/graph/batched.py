@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
-from msgraph.generated.models.app_role_assignment import AppRoleAssignment as GraphAppRoleAssignment
-from msgraph.generated.models.o_auth2_permission_grant import OAuth2PermissionGrant
 
 from ..state.model import (
     Application,
@@ -21,7 +20,7 @@ from ..state.model import (
 )
 from ..state.policy import SecretPolicy
 from . import json_state
-from .batch import BatchCall
+from .batch import BatchCall, JsonRequest
 from .errors import (
     GraphConflict,
     GraphForbidden,
@@ -188,27 +187,27 @@ class BatchedReads:
         ("already exists") counts as done, so a resent batch after a lost response is harmless.
         https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-approleassignedto"""
         g = self.gateway
-        client = g.client
         calls: list[BatchCall] = []
         for role in roles:
-            body = GraphAppRoleAssignment(principal_id=uuid.UUID(principal_id),
-                                          resource_id=uuid.UUID(role.resource_id),
-                                          app_role_id=uuid.UUID(role.app_role_id))
-            builder = client.service_principals.by_service_principal_id(role.resource_id).app_role_assigned_to
-            calls.append(BatchCall("grant application permission", builder.to_post_request_information(body),
+            # https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-approleassignedto
+            body = {"principalId": _guid(principal_id), "resourceId": _guid(role.resource_id),
+                    "appRoleId": _guid(role.app_role_id)}
+            url = f"/servicePrincipals/{_guid(role.resource_id)}/appRoleAssignedTo"
+            calls.append(BatchCall("grant application permission", JsonRequest("POST", url, body),
                                    None, Policy.AFTER_CREATE))
         for grant in delegated:
             scope = " ".join(grant.scopes)
             if grant.grant_id is None:
-                body = OAuth2PermissionGrant(client_id=principal_id, consent_type="AllPrincipals",
-                                             resource_id=grant.resource_id, scope=scope)
+                # https://learn.microsoft.com/en-us/graph/api/oauth2permissiongrant-post
+                body = {"clientId": _guid(principal_id), "consentType": "AllPrincipals",
+                        "resourceId": _guid(grant.resource_id), "scope": scope}
                 calls.append(BatchCall("grant delegated permissions",
-                                       client.oauth2_permission_grants.to_post_request_information(body),
+                                       JsonRequest("POST", "/oauth2PermissionGrants", body),
                                        None, Policy.AFTER_CREATE))
             else:
-                item = client.oauth2_permission_grants.by_o_auth2_permission_grant_id(grant.grant_id)
-                calls.append(BatchCall("update delegated grant",
-                                       item.to_patch_request_information(OAuth2PermissionGrant(scope=scope)),
+                # https://learn.microsoft.com/en-us/graph/api/oauth2permissiongrant-update
+                url = f"/oauth2PermissionGrants/{quote(grant.grant_id, safe='')}"
+                calls.append(BatchCall("update delegated grant", JsonRequest("PATCH", url, {"scope": scope}),
                                        None, Policy.AFTER_CREATE))
         outcomes = await g._batch(calls, label="grant permissions",
                                   outer_policy=Policy.THROTTLING | Policy.TRANSIENT_NETWORK)
@@ -231,3 +230,9 @@ class BatchedReads:
             new_id = value.get("id") if isinstance(value, dict) else None
             grant_ids.append(_opaque(new_id) if new_id else grant.grant_id or "")
         return created, grant_ids
+
+
+def _guid(value: str) -> str:
+    """A directory object ID as Graph writes it; raises ValueError for anything else (as the SDK
+    model's UUID field did), so a malformed ID never reaches a request."""
+    return str(uuid.UUID(value))
