@@ -10,6 +10,7 @@ result (`audit_file`). Secrets never enter it: only the secret's keyId and expir
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -54,6 +55,7 @@ def audit_path(credentials_path: Path, tenant: str, started_at: datetime, run_id
     return credentials_path.parent / f"kodo-audit-{safe_tenant}-{stamp}-{run_id}.json"
 
 
+@functools.cache  # reading package metadata costs milliseconds; bulk writes a record per tenant
 def _version() -> str:
     try:
         return metadata.version("kodo_provision")

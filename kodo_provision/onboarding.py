@@ -376,6 +376,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
         mark_pending_runs(options.credentials_path, interrupted | {run_id})
 
     cert_files: dict[str, Path] = {}
+    written: dict[str, Any] | None = existing  # the credentials file's content as this run leaves it
 
     def make_certificate() -> GeneratedCertificate:
         # The private key is on disk (0600) before the public certificate is uploaded.
@@ -391,7 +392,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
 
     def hand_off(outcome: ApplyOutcome) -> None:
         # Hand the secret off before anything else can fail: a secret nobody holds is lost.
-        nonlocal held, held_cert
+        nonlocal held, held_cert, written
         if outcome.new_certificate is not None:
             record = _certificate_record(org, options, outcome, cert_files)
             if switched := _switched_secret(held, actual.application):
@@ -402,13 +403,15 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
                                     "use it); once nothing uses it, remove it with: "
                                     + _remove_key_command(options, switched))
             write_credentials(options.credentials_path, record)
-            held_cert = held_certificate(read_credentials(options.credentials_path))
+            written = record
+            held_cert = held_certificate(record)
             result.secret_created = True
             result.secret_key_id = outcome.new_certificate.key_id
             return
         assert outcome.new_secret is not None
-        write_credentials(options.credentials_path, _credentials_record(org, options, outcome))
-        held = held_secret(read_credentials(options.credentials_path))
+        written = _credentials_record(org, options, outcome)
+        write_credentials(options.credentials_path, written)
+        held = held_secret(written)
         result.secret_created = True
         result.secret_key_id = outcome.new_secret.key_id
 
@@ -459,7 +462,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     result.credentials_path = options.credentials_path
     report = VerificationReport(remaining)
     result.verification = report
-    creds = read_credentials(options.credentials_path) or {}
+    creds = written or {}  # what the credentials file holds now (this run's record, or the one it found)
     if held is not None:
         result.secret_key_id = held.key_id
         result.secret_expires_at = creds.get("secret_expires_at")
