@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import secrets as pysecrets
@@ -244,7 +245,16 @@ def run_bulk(settings: ConnectionSettings, options: BulkOptions, rows: list[Tena
              journal: Journal | None, previous: JournalState | None = None) -> list[TenantOutcome]:
     """The synchronous entry point (one event loop for the whole run)."""
     runner = BulkRunner(settings, options, reporter, journal, previous)
-    return asyncio.run(runner.run(rows))
+    # Everything alive now (imported modules, the SDK's generated classes, the manifest) lives as
+    # long as the run: keep it out of the cyclic collector's full passes, which otherwise walk it
+    # again and again and grow with the tenant count (measured: 1000 tenants took 2.3x the time
+    # of 500). https://docs.python.org/3/library/gc.html#gc.freeze
+    gc.collect()
+    gc.freeze()
+    try:
+        return asyncio.run(runner.run(rows))
+    finally:
+        gc.unfreeze()
 
 
 def remove_stale_temp_files(out_dir: Path) -> list[Path]:
