@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from azure.identity import ClientSecretCredential, DeviceCodeCredential
+from azure.identity import CertificateCredential, ClientSecretCredential, DeviceCodeCredential
 
 from .conftest import CONTOSO
 
@@ -34,11 +34,15 @@ def set_secret_end(sim, tenant: str, key_id: str, end: str) -> None:
 
 
 def app_token_works(sim, creds_path: Path, resource: str = "https://graph.microsoft.com") -> bool:
-    """An app-only token with the file's secret, exactly as KODO would get one."""
+    """An app-only token with the file's secret, or a client assertion signed by its certificate
+    key, exactly as KODO would get one."""
     creds = json.loads(creds_path.read_text())
-    credential = ClientSecretCredential(creds["tenant_id"], creds["client_id"], creds["client_secret"],
-                                        authority=sim.url, disable_instance_discovery=True,
-                                        connection_verify=str(sim.ca_bundle_path))
+    options = {"authority": sim.url, "disable_instance_discovery": True, "connection_verify": str(sim.ca_bundle_path)}
+    credential: Any
+    if creds.get("credential_type") == "certificate":
+        credential = CertificateCredential(creds["tenant_id"], creds["client_id"], creds["certificate_path"], **options)
+    else:
+        credential = ClientSecretCredential(creds["tenant_id"], creds["client_id"], creds["client_secret"], **options)
     try:
         return bool(credential.get_token(f"{resource}/.default").token)
     finally:

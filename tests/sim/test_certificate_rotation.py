@@ -11,25 +11,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from azure.core.exceptions import ClientAuthenticationError
-from azure.identity import CertificateCredential
 
 from kodo_provision.certificate import generate_certificate
 from kodo_provision.lifecycle import rotate as rotate_module
 
 from .conftest import kodo_apps, tenant_state
-from .lifecycle_helpers import creds_file
+from .lifecycle_helpers import app_token_works, creds_file
 
 
 def cert_token_works(sim, creds_path: Path, resource: str = "https://graph.microsoft.com") -> bool:
     """An app-only token with a client assertion signed by the file's certificate key, as KODO gets one."""
-    creds = json.loads(creds_path.read_text())
-    credential = CertificateCredential(creds["tenant_id"], creds["client_id"], creds["certificate_path"],
-                                       authority=sim.url, disable_instance_discovery=True,
-                                       connection_verify=str(sim.ca_bundle_path))
-    try:
-        return bool(credential.get_token(f"{resource}/.default").token)
-    finally:
-        credential.close()
+    assert json.loads(creds_path.read_text()).get("credential_type") == "certificate"
+    return app_token_works(sim, creds_path, resource)
 
 
 def cert_token_works_quietly(sim, creds: dict, tmp_path: Path) -> bool:
