@@ -12,14 +12,16 @@ from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError
 
 HELP = f"""Onboard Microsoft 365 tenants to KODO cloud backup.
 
-One device-code sign-in as a tenant admin creates (or adopts) the KODO app registration,
-its secret and service principal, attaches the permission manifest, grants admin consent,
-verifies it with an app-only token, and writes tenant ID, client ID and secret to a 0600
-credentials file.
+One sign-in as a tenant admin (device code by default; --auth browser where Conditional Access
+blocks device code; or your own automation app with --auth client-secret|certificate) creates
+(or adopts) the KODO app registration, its secret and service principal, attaches the
+permission manifest, grants admin consent, verifies it with an app-only token, and writes
+tenant ID, client ID and secret to a 0600 credentials file.
 
 \b
 Try it without a tenant:  kodo-provision demo
 Real tenant:              kodo-provision onboard --tenant contoso.onmicrosoft.com
+Many tenants:             kodo-provision bulk tenants.csv --out kodo-bulk
 
 \b
 {EXIT_STATUS_HELP}
