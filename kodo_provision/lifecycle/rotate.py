@@ -137,6 +137,18 @@ def _rotated_record(existing: dict[str, Any] | None, view: Any, options: Any, ap
     return record
 
 
+def _proven_or_refused(kind: str, checks: list[Any], errors: list[str], result: RotateResult) -> None:
+    """After the new credential's app-only token check: refuse when it never got a token (the caller
+    has already taken it back, so nothing has changed), else note any permission the token lacks."""
+    if errors:
+        raise VerificationError(f"the new {kind} could not get an app-only token; it was removed again and "
+                                "the credentials file is unchanged", detail="; ".join(errors),
+                                hint=f"run again (Entra may be slow to accept new {kind}s); raise --verify-budget")
+    missing = [f"{c.resource} / {c.permission}" for c in checks if not c.granted]
+    if missing:
+        result.notes.append(f"the app-only token lacks {', '.join(missing)}: run kodo-provision verify / onboard")
+
+
 async def rotate_secret(session: TenantSession, options: OnboardOptions, *, credentials_path: Path,
                         remove_old: bool, overlap: timedelta | None, budget_s: float,
                         now: datetime) -> RotateResult:
@@ -168,14 +180,8 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
     checks, errors = await check_app_token(session.cloud, view.org.id, app.app_id, new.secret_text, view.desired,
                                            ca_bundle=session.ca_bundle, budget_s=budget_s)
     if errors:
-        # Nobody holds the new secret yet: take it back so nothing has changed.
         await session.gateway.remove_password(app.id, new.key_id)
-        raise VerificationError("the new secret could not get an app-only token; it was removed again and "
-                                "the credentials file is unchanged", detail="; ".join(errors),
-                                hint="run again (Entra may be slow to accept new secrets); raise --verify-budget")
-    missing = [f"{c.resource} / {c.permission}" for c in checks if not c.granted]
-    if missing:
-        result.notes.append(f"the app-only token lacks {', '.join(missing)}: run kodo-provision verify / onboard")
+    _proven_or_refused("secret", checks, errors, result)
 
     if existing is not None:
         result.backup_path = backup_path_for(credentials_path, now)
@@ -283,15 +289,9 @@ async def rotate_certificate(session: TenantSession, options: OnboardOptions, *,
     checks, errors = await check_app_token(session.cloud, view.org.id, app.app_id, "", view.desired,
                                            ca_bundle=session.ca_bundle, budget_s=budget_s, certificate_path=str(pem))
     if errors:
-        # Nobody holds the new certificate yet: take it back so nothing has changed.
         await remove_certificate(session.gateway, app.id, added.key_id)
         pem.unlink(missing_ok=True)
-        raise VerificationError("the new certificate could not get an app-only token; it was removed again and "
-                                "the credentials file is unchanged", detail="; ".join(errors),
-                                hint="run again (Entra may be slow to accept new certificates); raise --verify-budget")
-    missing = [f"{c.resource} / {c.permission}" for c in checks if not c.granted]
-    if missing:
-        result.notes.append(f"the app-only token lacks {', '.join(missing)}: run kodo-provision verify / onboard")
+    _proven_or_refused("certificate", checks, errors, result)
 
     result.backup_path = backup_path_for(credentials_path, now)
     write_credentials(result.backup_path, existing)
