@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .core import SimulatorCore
 from .store import Tenant
+
+if TYPE_CHECKING:  # core imports consent, which needs AadError from here
+    from .core import SimulatorCore
 
 PSEUDO_TENANTS = {"organizations", "common"}
 OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
@@ -27,6 +30,7 @@ class AadError(Exception):
     def __init__(self, status: int, error: str, code: int, description: str) -> None:
         super().__init__(description)
         self.status, self.error, self.code, self.description = status, error, code, description
+        self.suberror: str | None = None  # e.g. consent_required with AADSTS65001
 
     def response(self) -> JSONResponse:
         """{"error", "error_description": "AADSTSxxxx: ...", "error_codes", "timestamp", "trace_id", ...}"""
@@ -34,8 +38,7 @@ class AadError(Exception):
         ts = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         desc = (f"AADSTS{self.code}: {self.description}\r\nTrace ID: {trace}\r\nCorrelation ID: {corr}"
                 f"\r\nTimestamp: {ts}")
-        return JSONResponse(
-            {
+        body = {
                 "error": self.error,
                 "error_description": desc,
                 "error_codes": [self.code],
@@ -43,9 +46,10 @@ class AadError(Exception):
                 "trace_id": trace,
                 "correlation_id": corr,
                 "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
-            },
-            status_code=self.status,
-        )
+            }
+        if self.suberror:
+            body["suberror"] = self.suberror
+        return JSONResponse(body, status_code=self.status)
 
 
 def core_of(request: Request) -> SimulatorCore:

@@ -1,7 +1,7 @@
 """The ASGI application: one port, routed by path.
 
-`/v1.0/...` and `/beta/...` are Microsoft Graph, `/_sim/...` the control API, everything else the
-login authority (`/{tenant}/...`). Repeated slashes are collapsed because msgraph-sdk with a custom
+`/v1.0/...` and `/beta/...` are Microsoft Graph, `/v1/...` Partner Center, `/_sim/...` the control API,
+everything else the login authority (`/{tenant}/...`). Repeated slashes are collapsed because msgraph-sdk with a custom
 httpx client sends `/v1.0//applications` (graph-facts §1).
 """
 
@@ -18,12 +18,13 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
-from . import auth_endpoints, control
+from . import auth_endpoints, control, partner_center
 from .core import RequestRecord, SimulatorCore
 from .graph.common import GraphRequest
 from .graph.service import GraphService
 
 _GRAPH = re.compile(r"^/(v1\.0|beta)(/.*)?$")
+_PARTNER_CENTER = re.compile(r"^/v1/")
 _SLASHES = re.compile(r"/{2,}")
 _JSON = b"application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
 
@@ -83,6 +84,8 @@ class SimulatorApp:
         m = _GRAPH.match(path)
         if m:
             await self._graph(scope, receive, send, m.group(1), m.group(2) or "/")
+        elif _PARTNER_CENTER.match(path):
+            await self._partner_center(scope, receive, send, path)
         elif path.startswith("/_sim/"):
             await self.web(scope, receive, send)
         else:
@@ -117,6 +120,28 @@ class SimulatorApp:
             # The client went away mid-request (the soak SIGKILLs the CLI): nobody to answer, and
             # nothing for the server log; like Entra, the half-received request has no effect.
             return
+
+    async def _partner_center(self, scope: dict[str, Any], receive: Any, send: Any, path: str) -> None:
+        """Partner Center (partner_center.py): JSON in, JSON out, logged as kind "partner"."""
+        start = time.time()
+        body = await _read_body(receive)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+        latency = self.core.faults.faults.latency_ms
+        if latency:
+            await asyncio.sleep(latency / 1000.0)
+        with self.core.lock:
+            status, answer, tenant_id = partner_center.handle(self.core, scope["method"], path, query, headers, body)
+        payload = json.dumps(answer).encode() if answer is not None else b""
+        out = [(b"content-length", str(len(payload)).encode())]
+        if answer is not None:
+            out.append((b"content-type", b"application/json; charset=utf-8"))
+        self.core.log(RequestRecord(
+            method=scope["method"], path=path, host=headers.get("host", ""), kind="partner", status=status,
+            start=start, end=time.time(), request_id="", tenant_id=tenant_id,
+            error_code=str(answer.get("code")) if status >= 400 and isinstance(answer, dict) else None))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": payload})
 
     async def _graph(self, scope: dict[str, Any], receive: Any, send: Any, version: str, sub: str) -> None:
         start = time.time()

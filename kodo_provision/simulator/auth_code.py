@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .aad import CA_BLOCKED, AadError, core_of, default_tenant, resolve_tenant
+from .consent import user_token_scopes
 from .core import SignInOverride, SimulatorCore
 from .store import Tenant, User
 
@@ -136,6 +137,14 @@ async def authorize(request: Request) -> Response:
         target = tenant or core.directory.tenants[user.tenant_id]
         if target.spec.conditional_access.block_user_sign_in:
             return _auth_error(redirect_uri, mode, state, "access_denied", 53003, CA_BLOCKED)
+        try:
+            # The consent page: consent is recorded here by a user who may give it; anyone else can
+            # only leave the "Need admin approval" page (consent.py).
+            user_token_scopes(core, user, target, client_id, (q.get("scope") or "").split(), interactive=True)
+        except AadError as e:
+            if e.code == 700016:
+                return _error_page(e.status, e.code, e.description)
+            return _auth_error(redirect_uri, mode, state, e.error, e.code, e.description)
         ac = AuthCode(code=secrets.token_urlsafe(64), client_id=client_id, redirect_uri=redirect_uri,
                       scopes=(q.get("scope") or "").split(), code_challenge=challenge, user=user,
                       tenant_id=tenant.id if tenant else None, expires_at=time.time() + AUTH_CODE_LIFETIME_S,

@@ -30,11 +30,10 @@ from .aad import (
     json_error,
     read_form,
     resolve_tenant,
-    resource_service_principal,
-    split_scopes,
 )
 from .auth_code import authorize, redeem_auth_code
 from .client_credentials import client_credentials_token
+from .consent import client_app, user_token_scopes
 from .core import DeviceCode, RefreshGrant, SimulatorCore
 from .store import Tenant, User
 from .tokens import client_info
@@ -117,6 +116,7 @@ async def devicecode(request: Request, core: SimulatorCore) -> Response:
     scopes = str(form.get("scope") or "").split()
     with core.lock:
         tenant = resolve_tenant(core, request.path_params["tenant"])
+        client_app(core.directory, client_id, tenant)  # an unknown client is refused here already (700016)
         s = core.scenario.sign_in
         now = time.time()
         dc = DeviceCode(
@@ -195,36 +195,10 @@ def _poll_device_code(core: SimulatorCore, form: Any) -> DeviceCode:
 
 
 # --- tokens ---------------------------------------------------------------------------------------
-def _expand_default(core: SimulatorCore, tenant: Tenant, client_id: str, resource_sp, user: User) -> set[str]:
-    """`.default` = what the client was granted in this tenant (oauth2PermissionGrants)."""
-    client_sp = tenant.sp_by("appId", client_id)
-    names: set[str] = set()
-    if client_sp is not None:
-        for g in tenant.grants.values():
-            d = g.data
-            if d["clientId"] == client_sp.id and d["resourceId"] == resource_sp.id and (
-                    d["consentType"] == "AllPrincipals" or d.get("principalId") == user.id):
-                names.update(d["scope"].split())
-    if not names and resource_sp.data["appId"] == "00000003-0000-0000-c000-000000000000":
-        names.update(core.scenario.sign_in.default_delegated_scopes)
-    return names
-
-
 def _issue_user_tokens(request: Request, core: SimulatorCore, user: User, tenant: Tenant, client_id: str,
-                       scopes: list[str], *, nonce: str | None = None) -> JSONResponse:
-    roles = core.directory.roles_in(user, tenant)
-    home = core.directory.tenants[user.tenant_id]
-    if roles is None:
-        raise AadError(400, "invalid_grant", 50020,
-                       f"User account '{user.upn}' from identity provider 'https://sts.windows.net/{home.id}/' "
-                       f"does not exist in tenant '{tenant.display_name}' and cannot access the application "
-                       f"'{client_id}' in that tenant. The account needs to be added as an external user in the "
-                       "tenant first.")
-    resource, names, echoed = split_scopes(core, tenant, scopes)
-    rsp = resource_service_principal(tenant, resource)
-    granted = set(n for n in names if n != ".default")
-    if ".default" in names:
-        granted |= _expand_default(core, tenant, client_id, rsp, user)
+                       scopes: list[str], *, interactive: bool, nonce: str | None = None) -> JSONResponse:
+    resource, granted, echoed, roles = user_token_scopes(core, user, tenant, client_id, scopes,
+                                                         interactive=interactive)
     now = int(time.time())
     life = core.scenario.sign_in.token_lifetime_s
     at_claims = {
@@ -235,7 +209,7 @@ def _issue_user_tokens(request: Request, core: SimulatorCore, user: User, tenant
         "uti": secrets.token_urlsafe(16),
     }
     if user.tenant_id != tenant.id:
-        at_claims["idp"] = f"https://sts.windows.net/{home.id}/"
+        at_claims["idp"] = f"https://sts.windows.net/{user.tenant_id}/"
     base = base_url(request)
     id_claims = {
         "iss": f"{base}/{tenant.id}/v2.0", "aud": client_id, "iat": now, "nbf": now, "exp": now + life,
@@ -282,11 +256,12 @@ async def token(request: Request, core: SimulatorCore) -> Response:
                 # The user signed in at the verification page, then the policy refused the token
                 # (seen as AADSTS53003 by Azure CLI users: Azure/azure-cli#32809).
                 raise AadError(400, "invalid_grant", 53003, CA_BLOCKED)
-            return _issue_user_tokens(request, core, dc.user, target, dc.client_id, dc.scopes)
+            return _issue_user_tokens(request, core, dc.user, target, dc.client_id, dc.scopes, interactive=True)
         if grant == "authorization_code":
             ac = redeem_auth_code(core, form)
             target = core.directory.tenants[ac.tenant_id] if ac.tenant_id else core.directory.tenants[ac.user.tenant_id]
-            return _issue_user_tokens(request, core, ac.user, target, ac.client_id, ac.scopes, nonce=ac.nonce)
+            return _issue_user_tokens(request, core, ac.user, target, ac.client_id, ac.scopes, interactive=True,
+                                      nonce=ac.nonce)
         if grant == "refresh_token":
             rt = core.refresh_tokens.get(str(form.get("refresh_token") or ""))
             if rt is None:
@@ -298,7 +273,8 @@ async def token(request: Request, core: SimulatorCore) -> Response:
             # where the user has access (guest, or partner/GDAP) - graph-facts §4.
             target = tenant or core.directory.tenants[rt.user.tenant_id]
             scopes = str(form.get("scope") or "").split()
-            return _issue_user_tokens(request, core, rt.user, target, rt.client_id, scopes)
+            # Silent: only what was consented in `target` before (consent.py; graph-facts §12).
+            return _issue_user_tokens(request, core, rt.user, target, rt.client_id, scopes, interactive=False)
         if grant == "client_credentials":
             return client_credentials_token(core, tenant, form, f"{base_url(request)}{request.url.path}")
     raise AadError(400, "unsupported_grant_type", 70003,

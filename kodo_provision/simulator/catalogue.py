@@ -25,6 +25,7 @@ class FirstPartyResource:
     service_principal_names: tuple[str, ...]
     app_roles: dict[str, str]  # value -> id
     scopes: dict[str, str]  # value -> id
+    partner_only: bool = False  # only in CSP partner tenants (Partner Center)
 
     def service_principal_body(self, object_id: str) -> dict:
         """The servicePrincipal resource as Graph returns it for this first-party API.
@@ -83,6 +84,7 @@ def first_party_resources() -> dict[str, FirstPartyResource]:
             service_principal_names=tuple(item["servicePrincipalNames"]),
             app_roles=dict(item.get("appRoles") or {}),
             scopes=dict(item.get("oauth2PermissionScopes") or {}),
+            partner_only=bool(item.get("partnerOnly")),
         )
     return out
 

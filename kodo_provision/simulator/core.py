@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .automation import seed_automation_apps
+from .consent import seed_consents
 from .faults import FaultEngine, Faults
 from .scenario import Scenario
 from .store import Directory, User
@@ -113,6 +114,7 @@ class SimulatorCore:
         with self.lock:
             self.directory = Directory(self.scenario)
             seed_automation_apps(self.directory, self.scenario)  # operators' own consented apps
+            seed_consents(self.directory)  # delegated consents given before the scenario starts
             self.faults.set(self._initial_faults)
             self.faults.clear_targeted()
             # Bounded, so a long-running `simulate` under load does not grow without limit.

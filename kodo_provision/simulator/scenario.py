@@ -98,6 +98,23 @@ class ConditionalAccess(_Model):
     block_user_sign_in: bool = False
 
 
+class PriorConsent(_Model):
+    """A delegated admin consent given before the scenario starts (e.g. an admin consented a tool to
+    the organization last year): the client's service principal and an AllPrincipals grant."""
+
+    client_id: str
+    resource: str = Field("https://graph.microsoft.com", description="Resource URI or appId.")
+    scopes: list[str]
+
+
+class PartnerCenterSpec(_Model):
+    """This tenant is a CSP partner: its Partner Center customer list (reseller relationships).
+    Delegated admin (GDAP) roles are the users' `partner_access`.
+    https://learn.microsoft.com/en-us/partner-center/developer/get-a-list-of-customers"""
+
+    customers: list[str] = Field(default_factory=list, description="Customer tenant ids or domains.")
+
+
 class TenantSpec(_Model):
     """One tenant (directory)."""
 
@@ -113,6 +130,11 @@ class TenantSpec(_Model):
         default_factory=list, description="appIds of first-party resource SPs absent from this tenant."
     )
     conditional_access: ConditionalAccess = Field(default_factory=ConditionalAccess)
+    consents: list[PriorConsent] = Field(default_factory=list)
+    # How long a consent pushed from outside (Partner Center) takes to reach this tenant's token
+    # service; Microsoft documents no figure, only that consent "may take some time" to propagate.
+    consent_propagation_s: float = Field(0.0, ge=0)
+    partner_center: PartnerCenterSpec | None = None
 
     @field_validator("id")
     @classmethod
@@ -146,17 +168,6 @@ class SignInSettings(_Model):
         None, description="Tenant whose sign_in_user approves codes requested at /organizations or /common."
     )
     token_lifetime_s: int = Field(3600, gt=0)
-    # Scopes a `.default` request yields when the client has no oauth2PermissionGrant in the tenant
-    # (first-party public clients such as Graph CLI Tools are consented out of band).
-    default_delegated_scopes: list[str] = Field(
-        default_factory=lambda: [
-            "User.Read",
-            "Application.ReadWrite.All",
-            "AppRoleAssignment.ReadWrite.All",
-            "DelegatedPermissionGrant.ReadWrite.All",
-            "Directory.Read.All",
-        ]
-    )
 
 
 class AutomationConsent(_Model):

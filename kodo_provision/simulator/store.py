@@ -148,6 +148,8 @@ class Tenant:
             )
         missing = {m.lower() for m in spec.missing_resources}
         for app_id, res in first_party_resources().items():
+            if res.partner_only and spec.partner_center is None:
+                continue
             if app_id not in missing:
                 sp_id = stable_id(self.id, "sp", app_id)
                 self.service_principals[sp_id] = Obj(res.service_principal_body(sp_id))

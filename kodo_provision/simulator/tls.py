@@ -12,7 +12,8 @@ from pathlib import Path
 
 import trustme
 
-# Host names the simulator impersonates (login + Graph for the four clouds, AAD Graph, Exchange).
+# Host names the simulator impersonates (login + Graph for the four clouds, AAD Graph, Exchange,
+# Partner Center).
 # https://learn.microsoft.com/en-us/graph/deployments
 REAL_HOST_NAMES: tuple[str, ...] = (
     "login.microsoftonline.com",
@@ -24,6 +25,7 @@ REAL_HOST_NAMES: tuple[str, ...] = (
     "microsoftgraph.chinacloudapi.cn",
     "graph.windows.net",
     "outlook.office365.com",
+    "api.partnercenter.microsoft.com",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..catalogue import stable_id
 from ..roles import ROLE_NAMES
 from .common import Ctx, GraphResponse, bad_request, collection, entity, not_found
+from .gdap import gdap_groups
 from .router import route
 
 USER_READ = ("User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All",
@@ -48,10 +49,11 @@ def get_me(ctx: Ctx) -> GraphResponse:
     return entity(ctx, "users", _me(ctx).graph_body())
 
 
-@route("GET", r"/me/(?P<rel>memberOf|transitiveMemberOf)(?P<cast>/(?:microsoft\.)?graph\.directoryRole)?",
+@route("GET", r"/me/(?P<rel>memberOf|transitiveMemberOf)(?P<cast>/(?:microsoft\.)?graph\.(?:directoryRole|group))?",
        "me.memberOf")
 def me_member_of(ctx: Ctx, rel: str, cast: str | None) -> GraphResponse:
-    """Directory roles of the signed-in user (we model no groups).
+    """Directory roles of the signed-in user, and the groups we model (a partner's GDAP security groups),
+    optionally cast to one type.
 
     https://learn.microsoft.com/en-us/graph/api/user-list-memberof ;
     https://learn.microsoft.com/en-us/graph/api/user-list-transitivememberof
@@ -69,8 +71,12 @@ def me_member_of(ctx: Ctx, rel: str, cast: str | None) -> GraphResponse:
         }
         for tid in user.role_ids
     ]
-    entity_set = "directoryRoles" if cast else "directoryObjects"
-    return collection(ctx, entity_set, roles, {"displayName", "roleTemplateId", "id"}, "directoryRole")
+    groups = gdap_groups(ctx.tenant, user)
+    if cast and cast.endswith("group"):
+        return collection(ctx, "groups", groups, {"displayName", "id"}, "group")
+    if cast:
+        return collection(ctx, "directoryRoles", roles, {"displayName", "roleTemplateId", "id"}, "directoryRole")
+    return collection(ctx, "directoryObjects", roles + groups, {"displayName", "id"}, "directoryObject")
 
 
 @route("GET", r"/policies/defaultAppManagementPolicy", "policies.defaultAppManagementPolicy")
