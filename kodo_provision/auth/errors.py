@@ -15,7 +15,11 @@ _AADSTS_HINTS = {
     "90002": "tenant not found: check the tenant ID or domain (and --cloud)",
     "900023": "the tenant is not a valid tenant ID or domain",
     "70000": "the sign-in was declined: run again and approve the sign-in",
-    "65004": "the sign-in was declined in the browser: run again and accept the sign-in",
+    # Also how a sign-in ends when the account may not consent: Entra shows "Need admin approval"
+    # and the user can only go back (consent is given only by an admin on that page).
+    "65004": "the sign-in ended without consent: if you saw \"Need admin approval\", this account may not consent "
+             "to the tool's permissions - sign in as a Global Administrator or Privileged Role Administrator "
+             "(or have one sign in once); otherwise run again and accept",
     "70016": "the sign-in was not completed in time: run again and enter the code sooner",
     "7000218": "the code expired: run again",
     "50076": "multi-factor authentication is required: complete it in the browser",

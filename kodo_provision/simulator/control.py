@@ -8,6 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .aad import AadError, resource_service_principal
+from .consent import client_app, record_consent
 from .core import SignInOverride, SimulatorCore
 from .faults import Faults
 
@@ -35,6 +37,21 @@ def approve_device_code(core: SimulatorCore, user_code: str, upn: str) -> None:
         if user is None:
             raise ControlError(f"unknown user {upn!r}")
         dc.user, dc.status = user, "approved"
+
+
+def grant_consent(core: SimulatorCore, tenant: str, client_id: str, scopes: list[str],
+                  resource: str = "https://graph.microsoft.com") -> None:
+    """An admin consented `client_id` for the organization before (as at an earlier interactive sign-in):
+    its service principal and an AllPrincipals grant of `scopes` on `resource` (consent.py)."""
+    with core.lock:
+        t = core.directory.resolve(tenant)
+        if t is None:
+            raise ControlError(f"unknown tenant {tenant!r}")
+        try:
+            client = client_app(core.directory, client_id, t)
+            record_consent(t, client, resource_service_principal(t, resource), set(scopes))
+        except AadError as exc:
+            raise ControlError(exc.description) from None
 
 
 def decline_device_code(core: SimulatorCore, user_code: str) -> None:

@@ -179,6 +179,12 @@ class Simulator:
         """Approve a device code as `upn`."""
         control.approve_device_code(self.core, user_code, upn)
 
+    def grant_consent(self, tenant: str, client_id: str, scopes: list[str],
+                      resource: str = "https://graph.microsoft.com") -> None:
+        """Record an earlier admin consent of `client_id` in `tenant` (e.g. Graph CLI Tools consented
+        last year), so a user who may not consent can still get a token with those scopes."""
+        control.grant_consent(self.core, tenant, client_id, scopes, resource)
+
     def decline_device_code(self, user_code: str) -> None:
         """Decline a device code."""
         control.decline_device_code(self.core, user_code)

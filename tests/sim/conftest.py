@@ -22,6 +22,9 @@ from kodo_provision.simulator import Faults, Scenario, Simulator
 CONTOSO = "contoso.onmicrosoft.com"
 FABRIKAM = "fabrikam.onmicrosoft.com"
 UNIQUE_NAME = "kodo-cloud-backup"
+# The tool's public client. An admin's first interactive sign-in records Entra's consent for it in the
+# tenant (its service principal and a delegated grant): Entra's objects, not the tool's.
+GRAPH_CLI_TOOLS = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
 
 
 @dataclass
@@ -66,6 +69,27 @@ def kodo(sim, capfd, tmp_path, monkeypatch):
 
 def tenant_state(sim, tenant: str = CONTOSO) -> dict[str, Any]:
     return sim.tenant(tenant).dump()
+
+
+def without_sign_in_consent(state: dict[str, Any]) -> dict[str, Any]:
+    """The tenant's state less the consent an interactive sign-in records for the tool's public client."""
+    client_sps = {s["id"] for s in state["servicePrincipals"] if s["appId"] == GRAPH_CLI_TOOLS}
+    return {**state,
+            "servicePrincipals": [s for s in state["servicePrincipals"] if s["id"] not in client_sps],
+            "oauth2PermissionGrants": [g for g in state["oauth2PermissionGrants"] if g["clientId"] not in client_sps]}
+
+
+def tool_grants(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Delegated grants other than Entra's consent record of the sign-in client."""
+    return without_sign_in_consent(state)["oauth2PermissionGrants"]
+
+
+def consent_sign_in_client(sim, tenant: str = CONTOSO) -> None:
+    """An admin consented the tool's public client in `tenant` before (common: Graph PowerShell and the
+    Graph CLI share it), so a user who may not consent still gets a token and meets the tool's preflight."""
+    from kodo_provision.auth.common import ADMIN_SCOPES
+
+    sim.grant_consent(tenant, GRAPH_CLI_TOOLS, list(ADMIN_SCOPES))
 
 
 def kodo_apps(state: dict[str, Any], unique_name: str = UNIQUE_NAME) -> list[dict[str, Any]]:

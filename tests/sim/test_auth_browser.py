@@ -22,7 +22,7 @@ import pytest
 
 from kodo_provision.errors import ExitStatus
 
-from .conftest import CONTOSO, assert_converged, kodo_apps, tenant_state
+from .conftest import CONTOSO, assert_converged, consent_sign_in_client, kodo_apps, tenant_state
 
 FAKE_BROWSER = Path(__file__).with_name("fake_browser.py")
 CLIENT_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
@@ -71,6 +71,7 @@ def test_onboard_with_browser_sign_in_converges(sim, kodo, browser, tmp_path):
 
 
 def test_browser_sign_in_as_the_user_the_simulator_is_told(sim, kodo, browser):
+    consent_sign_in_client(sim)  # an admin consented the client before: the plain user gets a token
     sim.set_sign_in(tenant=CONTOSO, user="user@contoso.onmicrosoft.com")  # not an admin: refused up front
     run = kodo("onboard", "--yes", "--auth", "browser", expect=ExitStatus.INSUFFICIENT_PRIVILEGES)
     assert "user@contoso.onmicrosoft.com" in one_error_line(run.err)

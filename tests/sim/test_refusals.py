@@ -10,7 +10,7 @@ from kodo_provision.cli.main import main
 from kodo_provision.errors import ExitStatus
 from kodo_provision.simulator import Scenario, Simulator
 
-from .conftest import CONTOSO, kodo_apps, tenant_state
+from .conftest import CONTOSO, consent_sign_in_client, kodo_apps, tenant_state, tool_grants
 
 REPO_MANIFEST = Path(__file__).parents[2] / "manifests" / "kodo.yaml"
 
@@ -25,7 +25,7 @@ def one_error_line(err: str) -> str:
 def assert_unchanged(sim, tenant=CONTOSO):
     state = tenant_state(sim, tenant)
     assert kodo_apps(state) == []
-    assert state["oauth2PermissionGrants"] == []
+    assert tool_grants(state) == []
 
 
 def manifest_with(tmp_path, mutate):
@@ -37,13 +37,25 @@ def manifest_with(tmp_path, mutate):
 
 
 def test_plain_user_is_refused_up_front(sim, kodo):
+    consent_sign_in_client(sim)
     sim.set_sign_in(tenant=CONTOSO, user="user@contoso.onmicrosoft.com")
     run = kodo("onboard", "--yes", expect=ExitStatus.INSUFFICIENT_PRIVILEGES)
     assert "Global Administrator or Privileged Role Administrator" in one_error_line(run.err)
     assert_unchanged(sim)
 
 
+def test_plain_user_without_an_earlier_consent_is_told_who_may_consent(sim, kodo):
+    """No admin consented the client before: Entra's "Need admin approval" page ends the sign-in."""
+    sim.set_sign_in(tenant=CONTOSO, user="user@contoso.onmicrosoft.com")
+    run = kodo("onboard", "--yes", expect=ExitStatus.SIGN_IN_FAILED)
+    line = one_error_line(run.err)
+    assert "AADSTS65004" in line and "Global Administrator or Privileged Role Administrator" in line
+    assert_unchanged(sim)
+    assert tenant_state(sim)["oauth2PermissionGrants"] == [], "a user who may not consent records no consent"
+
+
 def test_application_administrator_is_refused_up_front(sim, kodo):
+    consent_sign_in_client(sim)
     sim.set_sign_in(tenant=CONTOSO, user="appadmin@contoso.onmicrosoft.com")
     run = kodo("onboard", "--yes", expect=ExitStatus.INSUFFICIENT_PRIVILEGES)
     one_error_line(run.err)

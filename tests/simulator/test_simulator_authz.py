@@ -6,7 +6,17 @@ https://learn.microsoft.com/en-us/entra/identity/enterprise-apps/grant-admin-con
 from __future__ import annotations
 
 import pytest
-from conftest import CONTOSO, EXCHANGE_APP_ID, GRAPH_APP_ID, graph_client, run, sign_in, token_of
+from conftest import (
+    ADMIN_SCOPES,
+    CONTOSO,
+    EXCHANGE_APP_ID,
+    GRAPH_APP_ID,
+    GRAPH_CLI_TOOLS,
+    graph_client,
+    run,
+    sign_in,
+    token_of,
+)
 from msgraph.generated.models.app_role_assignment import AppRoleAssignment
 from msgraph.generated.models.application import Application
 from msgraph.generated.models.o_auth2_permission_grant import OAuth2PermissionGrant
@@ -43,7 +53,13 @@ def test_token_for_another_audience_is_401(sim, raw):
     assert r.status_code == 401 and "Invalid audience" in r.json()["error"]["message"]
 
 
+def consented_before(sim, tenant: str = CONTOSO) -> None:
+    """An admin consented the public client earlier, so a plain user gets a token (and meets Graph's 403)."""
+    sim.grant_consent(tenant, GRAPH_CLI_TOOLS, [s.rsplit("/", 1)[1] for s in ADMIN_SCOPES])
+
+
 def test_plain_user_cannot_create_apps(sim):
+    consented_before(sim)
     c = graph_client(sim, sign_in(sim, upn="user@contoso.onmicrosoft.com"))
     with pytest.raises(ODataError) as err:
         run(c.applications.post(Application(display_name="nope")))
@@ -57,6 +73,7 @@ def test_plain_user_can_when_users_may_register_apps(sim):
     scenario = Scenario.default() | Scenario.model_validate({"sign_in": {"interval": 0}})
     scenario.tenants[0].settings.users_can_register_apps = True
     with Simulator(scenario, proxy_port=None) as lenient:
+        consented_before(lenient)
         c = graph_client(lenient, sign_in(lenient, upn="user@contoso.onmicrosoft.com"))
         app = run(c.applications.post(Application(display_name="mine")))
         run(c.applications.by_application_id(app.id).patch(Application(notes="owner may edit")))

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CONTOSO, EXCHANGE_APP_ID, FABRIKAM, GRAPH_APP_ID, app_only, claims, graph_client, run, sign_in
+from conftest import (
+    CONTOSO,
+    EXCHANGE_APP_ID,
+    FABRIKAM,
+    GRAPH_APP_ID,
+    GRAPH_CLI_TOOLS,
+    app_only,
+    claims,
+    graph_client,
+    run,
+    sign_in,
+)
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.applications.applications_request_builder import ApplicationsRequestBuilder
 from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
@@ -58,7 +69,7 @@ def test_full_onboarding_chain_and_app_only_roles(sim):
     assert stored["passwordCredentials"][0]["secretText"] is None  # only metadata is kept
     assert {a["appRoleId"] for a in state["appRoleAssignments"] if a["principalId"] == sp.id} == {
         "810c84a8-4a9e-49e6-bf7d-12d183f40d01", "df021288-bdef-4463-88db-98f22de89214"}
-    assert [g["scope"] for g in state["oauth2PermissionGrants"]] == ["User.Read"]
+    assert [g["scope"] for g in state["oauth2PermissionGrants"] if g["clientId"] == sp.id] == ["User.Read"]
 
     async def read_back():
         got = await c.applications_with_app_id(app.app_id).get()
@@ -68,7 +79,7 @@ def test_full_onboarding_chain_and_app_only_roles(sim):
 
     got, assigned, grants = run(read_back())
     assert got.id == app.id and got.required_resource_access[0].resource_app_id == GRAPH_APP_ID
-    assert len(assigned.value) == 2 and len(grants.value) == 1
+    assert len(assigned.value) == 2 and len([g for g in grants.value if g.client_id == sp.id]) == 1
 
     token = app_only(sim, CONTOSO, app.app_id, pw.secret_text).get_token("https://graph.microsoft.com/.default")
     c_ = claims(token.token)
@@ -273,7 +284,9 @@ def test_revoke_assignment_grant_and_delete_sp_cascade(sim):
     sp = next(s for s in state["servicePrincipals"] if s["displayName"] == "KODO Backup")
     # (the scenario's own automation app keeps its assignments)
     assert [a for a in state["appRoleAssignments"] if a["principalId"] == sp["id"]] == []
-    assert state["oauth2PermissionGrants"] == []
+    # Left: only Entra's record of the admin's consent to the sign-in client (Graph CLI Tools).
+    assert [g["clientId"] for g in state["oauth2PermissionGrants"]] == [
+        s["id"] for s in state["servicePrincipals"] if s["appId"] == GRAPH_CLI_TOOLS]
     sim.tenant(CONTOSO).delete_service_principal(sp["id"])
     assert not any(s["displayName"] == "KODO Backup" for s in sim.tenant(CONTOSO).dump()["servicePrincipals"])
 

@@ -117,16 +117,78 @@ def test_unknown_tenant_is_aadsts90002(sim, raw):
         assert raw("GET", f"/{name}/v2.0/.well-known/openid-configuration").status_code == 200
 
 
-def test_partner_admin_refreshes_into_customer_tenants(sim):
-    """One device-code sign-in in the partner tenant serves both customers (GDAP-like partner access)."""
-    cred = sign_in(sim, PARTNER, additionally_allowed_tenants=["*"])
+def test_partner_admin_refresh_reaches_a_customer_only_where_the_client_is_consented(sim):
+    """A refresh token redeemed at a customer where the partner admin holds GDAP Global Administrator:
+    Entra cannot consent on a silent request, so 65001 (suberror consent_required) until the client
+    is consented there (Partner-Center-DotNet-Samples#49; graph-facts §12); then the admin's roles."""
+    cred = sign_in(sim, PARTNER, additionally_allowed_tenants=["*"], disable_automatic_authentication=True)
     for customer in (CONTOSO, FABRIKAM):
-        c = claims(token_of(cred, tenant_id=customer))
-        assert c["tid"] == sim.tenant(customer).id and c["upn"] == "partner.admin@msp-partner.onmicrosoft.com"
-        assert c["wids"] == ["62e90394-69f5-4237-9190-012177145e10"]
+        with pytest.raises(ClientAuthenticationError):
+            token_of(cred, tenant_id=customer)
+        refused = [r for r in sim.request_log if r.tenant_id == sim.tenant(customer).id and r.status == 400]
+        assert [r.error_code for r in refused] == ["invalid_grant (AADSTS65001)"]
+    assert sim.tenant(CONTOSO).dump()["oauth2PermissionGrants"] == [], "a silent request records no consent"
+    sim.grant_consent(CONTOSO, GRAPH_CLI_TOOLS, [s.rsplit("/", 1)[1] for s in ADMIN_SCOPES])
+    # MSAL answers the very same failed request from its own cache for 60 s (msal/throttled_http_client.py:
+    # every HTTP 400 of the token endpoint), so ask for a different scope set now that consent exists.
+    asked = ADMIN_SCOPES[:-1]
+    c = claims(token_of(cred, *asked, tenant_id=CONTOSO))
+    assert c["tid"] == sim.tenant(CONTOSO).id and c["upn"] == "partner.admin@msp-partner.onmicrosoft.com"
+    assert c["wids"] == ["62e90394-69f5-4237-9190-012177145e10"]
+    assert set(c["scp"].split()) == {s.rsplit("/", 1)[1] for s in asked}
     assert len([r for r in sim.request_log if r.path.endswith("/devicecode")]) == 1
-    refreshes = [r for r in sim.request_log if r.path.endswith("/token") and r.tenant_id != sim.tenant(PARTNER).id]
-    assert {r.tenant_id for r in refreshes} == {sim.tenant(CONTOSO).id, sim.tenant(FABRIKAM).id}
+
+
+def test_a_consent_gives_exactly_its_scopes(sim, raw):
+    """Consented scopes only: a silent request for one more scope is refused, an interactive one by an
+    admin consents it (the grant grows; one grant per client and resource)."""
+    cred = sign_in(sim, CONTOSO, disable_automatic_authentication=True)
+    more = "https://graph.microsoft.com/Directory.Read.All"
+    with pytest.raises(ClientAuthenticationError, match="AADSTS65001"):
+        token_of(cred, more)
+    grants = sim.tenant(CONTOSO).dump()["oauth2PermissionGrants"]
+    assert len(grants) == 1 and "Directory.Read.All" not in grants[0]["scope"].split()
+    sign_in(sim, CONTOSO, scopes=[more])  # the admin approves on the page: consent recorded
+    (grant,) = sim.tenant(CONTOSO).dump()["oauth2PermissionGrants"]
+    assert "Directory.Read.All" in grant["scope"].split() and "Application.ReadWrite.All" in grant["scope"].split()
+
+
+def test_first_party_client_is_preauthorized_and_refuses_explicit_scopes(sim):
+    azure_cli = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+    cred = DeviceCodeCredential(client_id=azure_cli, tenant_id=CONTOSO, authority=sim.url,
+                                disable_instance_discovery=True, connection_verify=sim.ca_bundle_path,
+                                prompt_callback=lambda *a: None, timeout=20)
+    with pytest.raises(ClientAuthenticationError, match="AADSTS65002"):
+        cred.authenticate(scopes=["https://graph.microsoft.com/Application.ReadWrite.All"])
+    record = cred.authenticate(scopes=["https://graph.microsoft.com/.default"])
+    assert record.username == "admin@contoso.onmicrosoft.com"
+    scp = claims(cred.get_token("https://graph.microsoft.com/.default").token)["scp"].split()
+    assert "Application.ReadWrite.All" in scp and "DelegatedPermissionGrant.ReadWrite.All" not in scp
+    assert sim.tenant(CONTOSO).dump()["oauth2PermissionGrants"] == [], "preauthorization records no consent"
+
+
+def test_unknown_client_and_a_client_without_public_flows_are_refused(sim, raw):
+    unknown = raw("POST", f"/{CONTOSO}/oauth2/v2.0/devicecode",
+                  data={"client_id": "11111111-2222-3333-4444-555555555555", "scope": "User.Read"})
+    assert unknown.status_code == 400 and unknown.json()["error_codes"] == [700016]
+    app = run(graph_client(sim, sign_in(sim)).applications.post(
+        Application(display_name="partner sign-in", sign_in_audience="AzureADMultipleOrgs")))
+    sim.settle_replication()
+
+    def device_code_sign_in(tenant: str) -> None:
+        DeviceCodeCredential(client_id=app.app_id, tenant_id=tenant, authority=sim.url, disable_instance_discovery=True,
+                             connection_verify=sim.ca_bundle_path, prompt_callback=lambda *a: None,
+                             timeout=20).authenticate(scopes=["https://graph.microsoft.com/User.Read"])
+
+    with pytest.raises(ClientAuthenticationError, match="AADSTS7000218"):
+        device_code_sign_in(CONTOSO)  # "Allow public client flows" is off
+    run(graph_client(sim, sign_in(sim)).applications.by_application_id(app.id).patch(
+        Application(is_fallback_public_client=True)))
+    sim.settle_replication()
+    device_code_sign_in(FABRIKAM)  # multi-tenant: its admin consents at sign-in
+    fabrikam = sim.tenant(FABRIKAM).dump()
+    sp = next(s for s in fabrikam["servicePrincipals"] if s["appId"] == app.app_id)
+    assert [g["scope"] for g in fabrikam["oauth2PermissionGrants"] if g["clientId"] == sp["id"]] == ["User.Read"]
 
 
 def test_user_without_access_cannot_refresh_into_other_tenant(sim):
