@@ -25,6 +25,9 @@ class Cloud:
     # MSAL skips instance discovery only for hosts it knows; a custom authority (the
     # simulator, a test proxy) must switch discovery off or MSAL calls the public cloud.
     known_authority: bool = True
+    # Partner Center's API (CSP partners); the global cloud's only.
+    # https://learn.microsoft.com/en-us/partner-center/developer/partner-center-rest-api-reference
+    partner_center_endpoint: str | None = None
 
     @property
     def graph_base_url(self) -> str:
@@ -42,7 +45,7 @@ class Cloud:
 
 CLOUDS: dict[str, Cloud] = {
     "global": Cloud("global", "https://login.microsoftonline.com", "https://graph.microsoft.com",
-                    "https://graph.microsoft.com"),
+                    "https://graph.microsoft.com", partner_center_endpoint="https://api.partnercenter.microsoft.com"),
     "usgov": Cloud("usgov", "https://login.microsoftonline.us", "https://graph.microsoft.us",
                    "https://graph.microsoft.us"),
     "usgov-dod": Cloud("usgov-dod", "https://login.microsoftonline.us", "https://dod-graph.microsoft.us",
@@ -63,7 +66,7 @@ def _https_url(value: str, flag: str) -> str:
 
 
 def resolve_cloud(name: str = "global", *, authority_host: str | None = None,
-                  graph_endpoint: str | None = None) -> Cloud:
+                  graph_endpoint: str | None = None, partner_center_endpoint: str | None = None) -> Cloud:
     """The cloud to use: a named national cloud, optionally with custom endpoints."""
     try:
         cloud = CLOUDS[name]
@@ -75,4 +78,7 @@ def resolve_cloud(name: str = "global", *, authority_host: str | None = None,
                         known_authority=host == cloud.authority_host)
     if graph_endpoint:
         cloud = replace(cloud, graph_endpoint=_https_url(graph_endpoint, "--graph-endpoint"))
+    if partner_center_endpoint:
+        cloud = replace(cloud, partner_center_endpoint=_https_url(partner_center_endpoint,
+                                                                   "--partner-center-endpoint"))
     return cloud

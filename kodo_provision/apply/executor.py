@@ -92,6 +92,7 @@ async def apply_plan(gateway: GraphGateway, plan: Plan, desired: DesiredState, a
             outcome.application = await gateway.upsert_application(
                 desired.unique_name, display_name=desired.display_name,
                 sign_in_audience=desired.sign_in_audience, required=desired.required_resource_access,
+                public_client=desired.public_client,
                 tags=merged_tags(desired.tags, actual.application.tags if actual.application else ()))
         except GraphForbidden as exc:
             raise InsufficientPrivilegesError(

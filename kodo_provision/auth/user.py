@@ -83,13 +83,16 @@ class InteractiveSignIn:
                  ca_bundle: str | None = None, prompt_stream: TextIO | None = None,
                  timeout_s: int | None = None, additionally_allowed_tenants: tuple[str, ...] = (),
                  disable_automatic_authentication: bool = False, persistent_cache: bool = False,
-                 allow_unencrypted_cache: bool = False, authentication_record: str | None = None) -> None:
+                 allow_unencrypted_cache: bool = False, authentication_record: str | None = None,
+                 extra_scopes: tuple[str, ...] = ()) -> None:
         """`additionally_allowed_tenants` (e.g. ("*",)) lets get_token(tenant_id=T) redeem this sign-in's
         refresh token at other tenants (graph-facts §4); `disable_automatic_authentication` makes a failed
         silent request raise instead of prompting again (bulk: one prompt, no surprise prompts)."""
         self.cloud = cloud
         self.tenant = tenant
         self.scopes = tuple(cloud.graph_scope(s) for s in ADMIN_SCOPES)
+        # Asked for at sign-in on top of `scopes` (bulk: GDAP reads in the partner tenant only).
+        self.sign_in_scopes = self.scopes + tuple(cloud.graph_scope(s) for s in extra_scopes)
         self.prompt_stream = prompt_stream or sys.stderr
         kwargs: dict[str, Any] = {
             "client_id": client_id,
@@ -134,7 +137,7 @@ class InteractiveSignIn:
         keeps CAE tokens in a separate cache: without it the first Graph call prompts again."""
         self._announce()
         try:
-            self.record = self._credential.authenticate(scopes=list(self.scopes), enable_cae=True)
+            self.record = self._credential.authenticate(scopes=list(self.sign_in_scopes), enable_cae=True)
         except (ClientAuthenticationError, ServiceRequestError, ValueError) as exc:
             raise _sign_in_error(exc, host=self.host, tenant=self.tenant, method=self.method) from None
         return SignedInUser(self.record.username, self.record.tenant_id, self.record.home_account_id)
@@ -158,6 +161,29 @@ class InteractiveSignIn:
     def graph_credential(self) -> AsyncCredential:
         return AsyncCredential(self._credential)
 
+    def token_for(self, scope: str, tenant_id: str) -> str:
+        """An access token for `scope` (a full URI, e.g. Partner Center's) in `tenant_id`, silently."""
+        try:
+            return str(self._credential.get_token(scope, tenant_id=tenant_id, enable_cae=True).token)
+        except (ClientAuthenticationError, ServiceRequestError) as exc:
+            raise translate_auth_error(_with_entra_words(exc), host=self.host, what=f"token for {scope}",
+                                       tenant=tenant_id, method=self.method) from None
+
+    def consent_reached(self, tenant_id: str, scope: str) -> bool:
+        """Whether a token for one Graph scope is issued in `tenant_id` yet: False while Entra answers
+        AADSTS65001 (the client not consented there, or the consent not propagated yet). Callers vary
+        `scope` between probes: MSAL answers a request identical to one that failed with HTTP 400 from
+        its own cache for 60 s (msal/throttled_http_client.py), so only a different request asks Entra."""
+        try:
+            self._credential.get_token(self.cloud.graph_scope(scope), tenant_id=tenant_id, enable_cae=True)
+        except (ClientAuthenticationError, ServiceRequestError) as exc:
+            exc = _with_entra_words(exc)
+            if "AADSTS65001" in str(getattr(exc, "message", None) or exc):
+                return False
+            raise translate_auth_error(exc, host=self.host, what=f"token for tenant {tenant_id}",
+                                       tenant=tenant_id, method=self.method) from None
+        return True
+
     def token_claims_for(self, tenant_id: str) -> dict[str, Any]:
         """Claims of a Graph token for `tenant_id` from this sign-in, without a prompt: the refresh
         token is redeemed at that tenant's authority (graph-facts §4). Synchronous: run it in a thread.
@@ -165,17 +191,19 @@ class InteractiveSignIn:
         try:
             token = self._credential.get_token(*self.scopes, tenant_id=tenant_id, enable_cae=True)
         except (ClientAuthenticationError, ServiceRequestError) as exc:
-            # AuthenticationRequiredError's message is generic; Entra's words are in the response body.
-            response = getattr(exc, "response", None)
-            body = ""
-            if response is not None:
-                with contextlib.suppress(Exception):
-                    body = str(json.loads(response.text()).get("error_description") or "")
-            if body:
-                exc = ClientAuthenticationError(message=body)
-            raise translate_auth_error(exc, host=self.host, what=f"token for tenant {tenant_id}",
+            raise translate_auth_error(_with_entra_words(exc), host=self.host, what=f"token for tenant {tenant_id}",
                                        tenant=tenant_id, method=self.method) from None
         return decode_claims(token.token)
+
+
+def _with_entra_words(exc: Exception) -> Exception:
+    """AuthenticationRequiredError's message is generic; Entra's words are in the response body."""
+    response = getattr(exc, "response", None)
+    body = ""
+    if response is not None:
+        with contextlib.suppress(Exception):
+            body = str(json.loads(response.text()).get("error_description") or "")
+    return ClientAuthenticationError(message=body) if body else exc
 
 
 class DeviceCodeSignIn(InteractiveSignIn):

@@ -6,6 +6,8 @@ Records (`event`):
   adds (apply/secret.py). Written and fsync'd *before* the first change.
 - `tenant_finished`: the tenant's outcome (succeeded or failed), plus the run IDs of earlier
   interrupted attempts whose stray secrets were cleaned up.
+- `partner_consent`: the partner sign-in app is consented in the customer (Partner Center answered
+  201 or 409), so a resumed run does not push it again.
 
 `--resume` reads it back: tenants with a `tenant_finished` record are skipped; a `tenant_started`
 without a matching finish is an interrupted attempt, whose run ID lets the next attempt remove a
@@ -32,6 +34,7 @@ class JournalState:
     finished: dict[str, dict[str, Any]] = field(default_factory=dict)  # tenant -> last tenant_finished
     interrupted: dict[str, list[str]] = field(default_factory=dict)  # tenant -> run IDs never finished
     runs: int = 0
+    consented: dict[str, str] = field(default_factory=dict)  # tenant -> partner sign-in app consented there
 
     @property
     def exists(self) -> bool:
@@ -56,6 +59,8 @@ def load_journal(path: Path) -> JournalState:
             state.runs += 1
         elif event == "tenant_started" and tenant and record.get("run_id"):
             started.setdefault(tenant, []).append(record["run_id"])
+        elif event == "partner_consent" and tenant and record.get("client_id"):
+            state.consented[tenant] = record["client_id"]
         elif event == "tenant_finished" and tenant:
             state.finished[tenant] = record
             done = {record.get("run_id"), *record.get("cleaned_run_ids", [])}

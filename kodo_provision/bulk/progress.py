@@ -26,6 +26,10 @@ class PlainProgress:
     def start(self, total: int) -> None:
         self.total = total
 
+    def set_total(self, total: int) -> None:
+        """The number of tenants, once known (--all-customers: after Partner Center answered)."""
+        self.total = total
+
     def _write(self, text: str) -> None:
         self.stream.write(text + "\n")
         self.stream.flush()
@@ -70,6 +74,10 @@ class LiveProgress:
     def start(self, total: int) -> None:
         self.task = self.progress.add_task("bulk", total=total, counts=self._counts())
         self.progress.start()
+
+    def set_total(self, total: int) -> None:
+        """The number of tenants, once known (--all-customers: after Partner Center answered)."""
+        self.progress.update(self.task, total=total)
 
     def tenant_started(self, tenant: str) -> None:
         self.running += 1

@@ -51,6 +51,12 @@ class TenantOutcome:
     run_id: str | None = None
     orphan_secrets_removed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The partner's sign-in app consented in this customer through Partner Center (its client ID): left
+    # there by the tool; `kodo-provision partner-app remove-consent --tenant T` removes it.
+    partner_consent: str | None = None
+    # Where the sign-in client is not consented (AADSTS65001) and no Partner Center route exists: the URL a
+    # tenant admin opens once to consent.
+    admin_consent_url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,13 +29,17 @@ from typing import Any
 import structlog
 
 from ..apply.secret import MARKER_PREFIX
+from ..auth import ADMIN_SCOPES
 from ..credentials import default_credentials_path, read_credentials
-from ..errors import KodoError, SignInError
+from ..errors import KodoError, SignInError, UsageError
 from ..manifest.model import Manifest
 from ..onboarding import OnboardOptions, OnboardResult, onboard_tenant
 from ..output.logging import redact_text
+from ..partner.route import NoRelationship, NotACustomer, PartnerRoute
+from ..partner.signin_app import remembered
 from ..session import ConnectionSettings, open_session_with_credential
 from .journal import Journal, JournalState
+from .partner_setup import GDAP_SCOPE, open_partner_route, read_gdap_roles
 from .report import FAILED, PLANNED, SUCCEEDED, TenantOutcome
 from .signin import AutomationAppAccess, OperatorSignIn, TenantAccess
 from .tenants import TenantRow
@@ -58,14 +62,19 @@ class BulkOptions:
     verify_budget_s: float = 180.0
     credential_type: str = "secret"  # a row's `credential` column overrides it
     pfx_password: str | None = field(default=None, repr=False)  # certificates: also write a PFX
+    all_customers: bool = False  # the rows are the partner's customers (Partner Center), not a file
+    partner_center: bool = True  # a CSP partner's customers are reached through Partner Center consent
+    # Which of the resolved rows run (--resume / --only-failed); None: all.
+    select_rows: Callable[[list[TenantRow]], list[TenantRow]] | None = field(default=None, compare=False)
 
 
 class Reporter:
     """What the runner tells the presentation layer (progress display)."""
 
     def __init__(self, started: Callable[[str], None], finished: Callable[[TenantOutcome], None],
-                 prompt_stream: Callable[[str | None], Any]) -> None:
+                 prompt_stream: Callable[[str | None], Any], total: Callable[[int], None] = lambda n: None) -> None:
         self.started, self.finished, self.prompt_stream = started, finished, prompt_stream
+        self.total = total  # how many tenants run, once known
 
 
 def _fill_from_result(outcome: TenantOutcome, result: OnboardResult) -> None:
@@ -88,6 +97,19 @@ def _fill_from_result(outcome: TenantOutcome, result: OnboardResult) -> None:
         outcome.verification_detail = result.verification.to_dict()
 
 
+SETUP_STEP = "+ create the partner sign-in app in the partner tenant (once for every customer)"
+CONSENT_STEP = "+ consent the partner sign-in app in this customer through Partner Center (your GDAP role)"
+LATER_STEP = "then onboarding: its plan is shown once the app is consented here (run without --plan first)"
+
+
+class ConsentPlanned(Exception):
+    """--plan of a partner customer that the sign-in app cannot reach yet: what would happen first."""
+
+    def __init__(self, *steps: str) -> None:
+        super().__init__(steps)
+        self.steps = list(steps)
+
+
 def _fail(outcome: TenantOutcome, exc: KodoError) -> None:
     outcome.status = FAILED
     outcome.error = exc.summary + (f" ({exc.detail})" if exc.detail else "")
@@ -108,13 +130,22 @@ class BulkRunner:
         self.previous = previous or JournalState()
         self._tenant_ids: dict[str, str] = {}  # resolved tenant ID -> the row that claimed it
         self._cleaned: dict[str, list[str]] = {}  # tenant -> interrupted run IDs cleaned up this run
+        self.partner: PartnerRoute | None = None
+        self._first_partner_plan = False  # --plan of a partner whose sign-in app is not set up yet
+        self.rows: list[TenantRow] = []  # every row of the run (the file's, or the partner's customers)
         self.operator: OperatorSignIn | AutomationAppAccess
         if settings.auth.app_identity:
             self.operator = AutomationAppAccess(settings)
         else:
-            self.operator = OperatorSignIn(
-                settings, options.home_tenant, prompt=reporter.prompt_stream(None),
-                prompt_for=reporter.prompt_stream if options.auth == PER_TENANT_DEVICE_CODE else None)
+            app = remembered(settings.cloud.authority_host, options.home_tenant) if options.partner_center else None
+            self.operator = self._operator(app.client_id if app else None)
+
+    def _operator(self, client_id: str | None) -> OperatorSignIn:
+        """The operator's sign-in (the partner's own sign-in app when one is known)."""
+        return OperatorSignIn(
+            self.settings, self.options.home_tenant, prompt=self.reporter.prompt_stream(None),
+            prompt_for=self.reporter.prompt_stream if self.options.auth == PER_TENANT_DEVICE_CODE else None,
+            client_id=client_id, extra_scopes=(GDAP_SCOPE,) if self.options.partner_center else ())
 
     def _record(self, event: str, **fields: Any) -> None:
         if self.journal is not None:
@@ -129,10 +160,34 @@ class BulkRunner:
         # azure-identity logs every failed silent token request as a warning; the report says it better.
         logging.getLogger("azure.identity").setLevel(logging.ERROR)
         user = await self.operator.start()
+        if isinstance(self.operator, OperatorSignIn) and self.options.partner_center and self.options.plan_only \
+                and remembered(self.settings.cloud.authority_host, self.options.home_tenant) is None:
+            # --plan before the partner sign-in app exists: setting it up would be a change.
+            self._first_partner_plan = bool(await read_gdap_roles(self.settings, self.operator, user))
+        elif isinstance(self.operator, OperatorSignIn) and self.options.partner_center:
+            self.partner, self.operator = await open_partner_route(
+                self.settings, self.operator, user, home_tenant=self.options.home_tenant,
+                all_customers=self.options.all_customers, budget_s=self.options.verify_budget_s,
+                make_operator=self._operator)
+        if self.options.all_customers:
+            if self.partner is None:
+                raise UsageError("--all-customers --plan lists customers with the partner sign-in app, which is not "
+                                 "set up yet", hint="run the same command without --plan first (it sets the app "
+                                                    "up), or list the tenants in a file")
+            rows = [TenantRow(i, c.domain or c.tenant_id) for i, c in enumerate(self.partner.customers, 1)]
+        self.rows = rows
+        if self.options.select_rows is not None:
+            rows = self.options.select_rows(rows)
+        self.reporter.total(len(rows))
         self._record("run_started", signed_in_as=user.username, home_tenant_id=user.tenant_id,
-                     tenants=len(rows), auth=self.options.auth, plan_only=self.options.plan_only)
+                     tenants=len(rows), auth=self.options.auth, plan_only=self.options.plan_only,
+                     partner_app=self.partner.app.client_id if self.partner else None)
         limit = asyncio.Semaphore(self.options.concurrency)
-        return list(await asyncio.gather(*(self._one(row, limit) for row in rows)))
+        try:
+            return list(await asyncio.gather(*(self._one(row, limit) for row in rows)))
+        finally:
+            if self.partner is not None:
+                await self.partner.center.aclose()
 
     async def _one(self, row: TenantRow, limit: asyncio.Semaphore) -> TenantOutcome:
         outcome = TenantOutcome(tenant=row.tenant, line=row.line)
@@ -141,19 +196,9 @@ class BulkRunner:
             access: TenantAccess | None = None
             async with limit:
                 self.reporter.started(row.tenant)
-                try:
-                    access = await self.operator.operator_access(row.tenant)
-                except SignInError as exc:
-                    if self.settings.auth.app_identity:
-                        raise  # its own words: e.g. the app is not consented in this tenant
-                    if self.options.auth != PER_TENANT_DEVICE_CODE:
-                        code = re.search(r"AADSTS\d+", exc.summary)
-                        raise SignInError(
-                            "the operator's sign-in cannot reach this tenant" + (f" ({code.group()})" if code else ""),
-                            detail=exc.detail,
-                            hint=(exc.hint or "") + "; or run with --auth per-tenant-device-code") from None
-                    outcome.notes.append(f"operator sign-in cannot reach this tenant ({exc.detail or exc.summary})"
-                                         "; signed in to it separately")
+                if self._first_partner_plan:
+                    raise ConsentPlanned(SETUP_STEP, CONSENT_STEP)
+                access = await self._reach(row, outcome)
                 if access is not None:
                     await self._work(row, access, outcome)
             if access is None:
@@ -161,6 +206,8 @@ class BulkRunner:
                 access = await self.operator.interactive_access(row.tenant)
                 async with limit:
                     await self._work(row, access, outcome)
+        except ConsentPlanned as planned:
+            outcome.status, outcome.plan = PLANNED, [*planned.steps, LATER_STEP]
         except KodoError as exc:
             _fail(outcome, exc)
             result: OnboardResult | None = getattr(exc, "result", None)
@@ -179,6 +226,61 @@ class BulkRunner:
                          outcome=outcome.to_dict())
         self.reporter.finished(outcome)
         return outcome
+
+    async def _reach(self, row: TenantRow, outcome: TenantOutcome) -> TenantAccess | None:
+        """The operator's access to the row's tenant, or None when the tenant gets a sign-in of its own
+        (--auth per-tenant-device-code)."""
+        try:
+            return await self._access(row, outcome)
+        except (SignInError, NoRelationship, NotACustomer) as exc:
+            if self.settings.auth.app_identity:
+                raise  # its own words: e.g. the app is not consented in this tenant
+            if self.options.auth != PER_TENANT_DEVICE_CODE:
+                raise self._unreachable(row, outcome, exc) from None
+            outcome.notes.append(f"operator sign-in cannot reach this tenant ({exc.detail or exc.summary})"
+                                 "; signed in to it separately")
+            return None
+
+    def _unreachable(self, row: TenantRow, outcome: TenantOutcome, exc: KodoError) -> KodoError:
+        """Why the operator's sign-in cannot reach a tenant, with what to do about it."""
+        if not isinstance(exc, SignInError):  # a partner's customer check: it says why; one more way out
+            exc.hint = (exc.hint or "") + "; or run with --auth per-tenant-device-code (the customer's admin signs in)"
+            return exc
+        code = re.search(r"AADSTS\d+", exc.summary)
+        if code and code.group() == "AADSTS65001" and self.partner is None:
+            return self._needs_admin_consent(row, outcome)
+        return SignInError("the operator's sign-in cannot reach this tenant" + (f" ({code.group()})" if code else ""),
+                           detail=exc.detail, hint=(exc.hint or "") + "; or run with --auth per-tenant-device-code")
+
+    async def _access(self, row: TenantRow, outcome: TenantOutcome) -> TenantAccess:
+        """The operator's token for the row's tenant; through a partner, after consenting the partner's
+        sign-in app there (Partner Center), which no change precedes: customer and roles are checked first."""
+        if self.partner is None:
+            return await self.operator.operator_access(row.tenant)
+        customer = self.partner.customer(row.tenant)
+        outcome.tenant_id = customer.tenant_id
+        self.partner.check_roles(customer)
+        if self.options.plan_only:
+            # Read-only: a silent token tells whether the app is consented there; no push.
+            if not await asyncio.to_thread(self.partner.probe.reached, customer.tenant_id, ADMIN_SCOPES[0]):
+                raise ConsentPlanned(CONSENT_STEP)
+            return await self.operator.operator_access(customer.tenant_id)
+        known = self.previous.consented.get(row.tenant) == self.partner.app.client_id
+        state = await self.partner.consent(customer, known_present=known)
+        if not known:
+            self._record("partner_consent", tenant=row.tenant, tenant_id=customer.tenant_id,
+                         client_id=self.partner.app.client_id, state=state)
+        outcome.partner_consent = self.partner.app.client_id
+        return await self.operator.operator_access(customer.tenant_id)
+
+    def _needs_admin_consent(self, row: TenantRow, outcome: TenantOutcome) -> SignInError:
+        """AADSTS65001 without a Partner Center route: a tenant admin must consent the sign-in client
+        once; the report carries the URL for that tenant and client."""
+        assert isinstance(self.operator, OperatorSignIn)
+        outcome.admin_consent_url = admin_consent_url(self.settings.cloud, row.tenant, self.operator.client_id)
+        return SignInError(f"the sign-in app ({self.operator.client_id}) is not consented in this tenant (AADSTS65001)",
+                           hint="a Global Administrator of the tenant opens admin_consent_url (report.json) once, "
+                                "then run again with --only-failed")
 
     async def _work(self, row: TenantRow, access: TenantAccess, outcome: TenantOutcome) -> None:
         outcome.signed_in_via = access.via
@@ -241,6 +343,20 @@ class BulkRunner:
                                  "added but never handed off")
 
 
+def admin_consent_url(cloud: Any, tenant: str, client_id: str) -> str:
+    """The v2 admin-consent URL for the sign-in client's delegated scopes in one tenant. The v1 form
+    (/adminconsent?client_id=) consents only the app's own configured permissions, which a public client
+    like Graph CLI Tools has none of; v2 takes the scopes.
+    https://learn.microsoft.com/en-us/entra/identity-platform/v2-admin-consent"""
+    from urllib.parse import urlencode
+
+    from ..auth import ADMIN_SCOPES
+
+    query = urlencode({"client_id": client_id, "scope": " ".join(cloud.graph_scope(s) for s in ADMIN_SCOPES),
+                       "redirect_uri": "https://login.microsoftonline.com/common/oauth2/nativeclient"})
+    return f"{cloud.authority_host}/{tenant}/v2.0/adminconsent?{query}"
+
+
 def run_bulk(settings: ConnectionSettings, options: BulkOptions, rows: list[TenantRow], reporter: Reporter,
              journal: Journal | None, previous: JournalState | None = None) -> list[TenantOutcome]:
     """The synchronous entry point (one event loop for the whole run)."""
@@ -252,9 +368,11 @@ def run_bulk(settings: ConnectionSettings, options: BulkOptions, rows: list[Tena
     gc.collect()
     gc.freeze()
     try:
-        return asyncio.run(runner.run(rows))
+        outcomes = asyncio.run(runner.run(rows))
     finally:
         gc.unfreeze()
+        rows[:] = runner.rows or rows  # the caller's list names every row of the run (--all-customers)
+    return outcomes
 
 
 def remove_stale_temp_files(out_dir: Path) -> list[Path]:

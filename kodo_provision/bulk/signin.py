@@ -73,16 +73,18 @@ class OperatorSignIn:
     """The single operator sign-in and per-tenant access derived from it."""
 
     def __init__(self, settings: ConnectionSettings, home_tenant: str, *, prompt: Any,
-                 prompt_for: Any = None) -> None:
+                 prompt_for: Any = None, client_id: str | None = None, extra_scopes: tuple[str, ...] = ()) -> None:
         """`prompt` is the stream for the operator's device-code prompt; `prompt_for(tenant)` returns
-        a stream for a tenant's own prompt (per-tenant mode)."""
+        a stream for a tenant's own prompt (per-tenant mode). `client_id`: the partner's sign-in app
+        instead of the default public client; `extra_scopes`: asked for at sign-in, for the home tenant."""
         self.settings = settings
+        self.client_id = client_id or settings.client_id
         self._prompt_for = prompt_for
-        self._sign_in = DeviceCodeSignIn(settings.cloud, home_tenant, client_id=settings.client_id,
+        self._sign_in = DeviceCodeSignIn(settings.cloud, home_tenant, client_id=self.client_id,
                                          ca_bundle=settings.ca_bundle, prompt_stream=prompt,
                                          timeout_s=settings.sign_in_timeout_s,
                                          additionally_allowed_tenants=("*",),
-                                         disable_automatic_authentication=True)
+                                         disable_automatic_authentication=True, extra_scopes=extra_scopes)
         self._prompt_lock = asyncio.Lock()
         self.user: SignedInUser | None = None
 
@@ -90,6 +92,15 @@ class OperatorSignIn:
         """The one device-code prompt (in a thread: the credential is synchronous)."""
         self.user = await asyncio.to_thread(self._sign_in.sign_in)
         return self.user
+
+    @property
+    def interactive(self) -> DeviceCodeSignIn:
+        """The sign-in itself (tokens for other resources and consent probes)."""
+        return self._sign_in
+
+    def home_credential(self, tenant_id: str) -> tuple[TenantBoundCredential, tuple[str, ...]]:
+        """A credential for the home tenant with every scope asked at sign-in (e.g. GDAP reads)."""
+        return TenantBoundCredential(self._sign_in.graph_credential(), tenant_id), self._sign_in.sign_in_scopes
 
     async def operator_access(self, tenant: str) -> TenantAccess:
         """A token for `tenant` from the operator's sign-in, no prompt; SignInError says why not."""

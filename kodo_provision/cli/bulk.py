@@ -42,7 +42,8 @@ from .options import (
     pfx_password,
 )
 
-BULK_HELP = f"""Onboard many tenants listed in TENANTS_FILE (CSV or YAML).
+BULK_HELP = f"""Onboard many tenants listed in TENANTS_FILE (CSV or YAML), or every customer of
+a CSP partner (--all-customers).
 
 \b
 TENANTS_FILE has a header; columns:
@@ -67,6 +68,15 @@ Sign-in (--auth):
                           token per tenant; --auth-client-id, and the secret from env
                           KODO_AUTH_CLIENT_SECRET or --auth-certificate PEM. A tenant that
                           has not consented it fails with the reason.
+
+\b
+CSP partners (GDAP): signed in as a partner admin, each customer is reached with
+the partner's own sign-in app ("KODO Provisioning (partner sign-in)"), which the
+first run creates in the partner tenant (a second sign-in prompt, once) and
+consents in each customer through Partner Center, where your GDAP role allows
+(Global Administrator, or Privileged Role Administrator with Application
+Administrator). Customers without such a role are reported, not touched.
+`kodo-provision partner-app show` shows the app; --no-partner-center skips this.
 
 \b
 --out DIR receives kodo-credentials-<tenant>.json per tenant (0600), report.json,
@@ -97,7 +107,13 @@ def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
 
 
 @click.command("bulk", help=BULK_HELP)
-@click.argument("tenants_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("tenants_file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--all-customers", is_flag=True,
+              help="Every customer the partner has in Partner Center, instead of TENANTS_FILE.")
+@click.option("--partner-center/--no-partner-center", "partner_center", default=True, show_default=True,
+              help="Reach a CSP partner's customers through Partner Center consent and GDAP.")
+@click.option("--partner-center-endpoint", metavar="URL",
+              help="Custom Partner Center endpoint (e.g. the simulator).")
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), default=None,
               help="Permission manifest for tenants without a manifest column. Default: the bundled one.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
@@ -118,7 +134,8 @@ def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
 @credential_options("in --out (a `credential` column overrides it per tenant)")
 @connection_options
 @output_options
-def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_dir: Path, auth: str,
+def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, partner_center_endpoint: str | None,
+         manifest_path: str | None, concurrency: int, out_dir: Path, auth: str,
          auth_client_id: str | None, auth_certificate: str | None, home_tenant: str, resume: bool,
          only_failed: bool, plan_only: bool, yes: bool, verify_budget: float,
          credential_type: str, pfx_password_env: str | None,
@@ -131,7 +148,15 @@ def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_di
                          hint="--resume finishes an interrupted run; --only-failed retries its failures")
     if plan_only and (resume or only_failed):
         raise UsageError("--plan changes nothing, so it does not take --resume or --only-failed")
-    rows = parse_tenants_file(tenants_file)
+    if (tenants_file is None) == (not all_customers):
+        raise UsageError("name the tenants: a TENANTS_FILE or --all-customers (not both)",
+                         hint="kodo-provision bulk tenants.csv --out DIR, or kodo-provision bulk --all-customers "
+                              "--out DIR (a CSP partner's admin)")
+    if all_customers and (not partner_center or auth not in (DEVICE_CODE, PER_TENANT_DEVICE_CODE)):
+        raise UsageError("--all-customers reads the customers from Partner Center as the signed-in partner admin",
+                         hint="drop --no-partner-center / --auth client-secret|certificate, or list the tenants "
+                              "in a file")
+    rows = parse_tenants_file(tenants_file) if tenants_file is not None else []
     if home_tenant.lower() not in ("organizations", "common"):
         home_tenant = validate_tenant(home_tenant)
     manifest = load_manifest(manifest_path)
@@ -141,14 +166,17 @@ def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_di
     # The automation app's options are checked like every single-tenant command checks them.
     sign_in = auth_settings(auth if auth in APP_METHODS else "device-code", auth_client_id, auth_certificate)
     settings = ConnectionSettings(
-        cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
+        cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint,
+                            partner_center_endpoint=partner_center_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle), auth=sign_in,
         **({"client_id": client_id} if client_id else {}))
     out_dir = out_dir.resolve()
     journal_path = out_dir / JOURNAL_NAME
     previous = load_journal(journal_path)
-    all_rows = rows
+    all_rows = list(rows)  # run_bulk puts the partner's customers here for --all-customers
+    source = str(tenants_file) if tenants_file else "Partner Center (all customers)"
     prior: dict[str, TenantOutcome] = {}
+    select = None
     if not plan_only:
         if previous.exists and not (resume or only_failed):
             raise UsageError(f"{out_dir} already holds a bulk run",
@@ -158,29 +186,30 @@ def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_di
             # Finished, and no later attempt interrupted: skip. Anything else runs (again).
             prior = {t: TenantOutcome.from_dict(r["outcome"]) for t, r in previous.finished.items()
                      if r.get("outcome") and t not in previous.interrupted}
-            rows = [r for r in rows if r.tenant not in prior]
+            select = _skipping(prior)
         elif only_failed:
             report = read_report(out_dir)
             if not report:
                 raise UsageError(f"no report.json in {out_dir} to take the failures from",
                                  hint="run without --only-failed first, or pass the --out of that run")
             prior = {t: o for t, o in report.items() if o.status != FAILED}
-            rows = [r for r in rows if r.tenant in report and report[r.tenant].status == FAILED]
+            select = _only({t for t, o in report.items() if o.status == FAILED})
         if not yes and not sys.stdin.isatty():
             raise UsageError("refusing to change tenants without confirmation: no terminal to ask on",
                              hint="review with --plan, then pass --yes")
-        if not yes and not click.confirm(f"Onboard {len(rows)} tenant(s) from {tenants_file}?", default=False,
-                                         err=True):
+        count = "every customer" if all_customers else f"{len(select(rows) if select else rows)} tenant(s)"
+        if not yes and not click.confirm(f"Onboard {count} from {source}?", default=False, err=True):
             raise UsageError("cancelled; nothing was changed", hint="answer 'y' or pass --yes")
         out_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(out_dir)
 
     options = BulkOptions(out_dir=out_dir, manifest=manifest, concurrency=concurrency, auth=auth,
                           home_tenant=home_tenant, plan_only=plan_only, verify_budget_s=verify_budget,
-                          credential_type=credential_type, pfx_password=pfx)
+                          credential_type=credential_type, pfx_password=pfx, all_customers=all_customers,
+                          partner_center=partner_center and auth not in APP_METHODS, select_rows=select)
     progress = LiveProgress() if sys.stderr.isatty() else PlainProgress()
     reporter = Reporter(progress.tenant_started, progress.tenant_finished,
-                        lambda tenant: PromptStream(progress, f"[{tenant}] " if tenant else ""))
+                        lambda tenant: PromptStream(progress, f"[{tenant}] " if tenant else ""), progress.set_total)
     outcomes: list[TenantOutcome] = []
 
     def assemble(done: list[TenantOutcome]) -> list[TenantOutcome]:
@@ -189,28 +218,38 @@ def bulk(tenants_file: Path, manifest_path: str | None, concurrency: int, out_di
 
     with configured_logging(log_format, log_level, log_file):
         journal = None if plan_only else Journal(journal_path)
-        progress.start(len(rows))
+        progress.start(len(select(rows) if select else rows))
         try:
-            if rows:
-                outcomes = run_bulk(settings, options, rows, reporter, journal, previous)
+            if rows or all_customers:
+                outcomes = run_bulk(settings, options, all_rows, reporter, journal, previous)
         except KeyboardInterrupt:
             progress.stop()
             final = assemble(_outcomes_from_journal(journal_path, all_rows) if journal else [])
             if journal:
-                write_reports(out_dir, final, tenants_file=str(tenants_file))
+                write_reports(out_dir, final, tenants_file=source)
             click.echo("interrupted; continue with the same command and --resume", err=True)
             return ExitStatus.INTERRUPTED
         finally:
             progress.stop()
             if journal:
                 journal.close()
-    _add_admin_actions(outcomes, manifest, rows)
+    _add_admin_actions(outcomes, manifest, all_rows)
     final = assemble(outcomes)
     if not plan_only:
-        write_reports(out_dir, final, tenants_file=str(tenants_file))
+        write_reports(out_dir, final, tenants_file=source)
     _render(final, output_format, plan_only, out_dir)
     failed = [o for o in final if o.status not in (SUCCEEDED, PLANNED)]
     return ExitStatus.PARTIAL_FAILURE if failed else ExitStatus.SUCCESS
+
+
+def _skipping(done: dict[str, TenantOutcome]):
+    """--resume: the rows not finished yet."""
+    return lambda rows: [r for r in rows if r.tenant not in done]
+
+
+def _only(tenants: set[str]):
+    """--only-failed: the rows the last report lists as failed."""
+    return lambda rows: [r for r in rows if r.tenant in tenants]
 
 
 def _lint_manifests(default: Manifest, rows: list[TenantRow]) -> None:
@@ -257,7 +296,8 @@ def _render(outcomes: list[TenantOutcome], output_format: str, plan_only: bool, 
 
 
 def _plan_text(outcome: TenantOutcome) -> str:
-    label = f"{outcome.tenant_name or outcome.tenant} ({outcome.tenant_id})"
+    name = outcome.tenant_name or outcome.tenant
+    label = f"{name} ({outcome.tenant_id})" if outcome.tenant_id else name
     if not outcome.plan:
         return render_plan(Plan(()), label)
     lines = [f"Plan for {label}: {len(outcome.plan)} change(s)"]

@@ -4,6 +4,7 @@ that touches msgraph models."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -32,6 +33,7 @@ from msgraph.generated.models.application import Application as GraphApplication
 from msgraph.generated.models.o_auth2_permission_grant import OAuth2PermissionGrant
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.password_credential import PasswordCredential
+from msgraph.generated.models.public_client_application import PublicClientApplication
 from msgraph.generated.models.required_resource_access import RequiredResourceAccess
 from msgraph.generated.models.resource_access import ResourceAccess
 from msgraph.generated.models.service_principal import ServicePrincipal as GraphServicePrincipal
@@ -74,7 +76,8 @@ log = structlog.get_logger("kodo_provision.graph")
 _RESOURCE_SP_FIELDS = ["id", "appId", "displayName", "servicePrincipalNames", "appRoles",
                        "oauth2PermissionScopes"]
 _APP_FIELDS = ["id", "appId", "displayName", "uniqueName", "signInAudience", "requiredResourceAccess",
-               "passwordCredentials", "tags", "servicePrincipalLockConfiguration", "keyCredentials"]
+               "passwordCredentials", "tags", "servicePrincipalLockConfiguration", "keyCredentials",
+               "isFallbackPublicClient"]
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,47 @@ class GraphGateway:
             page = await self._call("read your directory roles", Policy.IDEMPOTENT, next_builder.get)
         return frozenset(_s(r.role_template_id) for r in roles if r.role_template_id)
 
+    async def _get_all_json(self, operation: str, builder: Any, fields: list[str] | None = None
+                            ) -> list[dict[str, Any]]:
+        """Every item of a collection, following @odata.nextLink (https://learn.microsoft.com/en-us/graph/paging)."""
+        items: list[dict[str, Any]] = []
+        page = await self._get_json(operation, Policy.IDEMPOTENT, builder, fields) or {}
+        while True:
+            items.extend(page.get("value") or [])
+            link = page.get("@odata.nextLink")
+            if not link:
+                return items
+            page = await self._get_json(operation, Policy.IDEMPOTENT, builder.with_url(link)) or {}
+
+    async def delegated_admin_roles(self) -> dict[str, frozenset[str]]:
+        """customer tenant ID -> the Entra role template IDs the signed-in partner user holds there through
+        active GDAP relationships: the roles of each active access assignment whose security group the user
+        is a member of. Delegated DelegatedAdminRelationship.Read.All; read in the partner tenant.
+        https://learn.microsoft.com/en-us/graph/api/tenantrelationship-list-delegatedadminrelationships
+        https://learn.microsoft.com/en-us/graph/api/delegatedadminrelationship-list-accessassignments"""
+        relationships = self.client.tenant_relationships.delegated_admin_relationships
+        active = [r for r in await self._get_all_json("read GDAP relationships", relationships)
+                  if r.get("status") == "active"]
+        groups = {_s(g.get("id")) for g in await self._get_all_json(
+            "read your groups", self.client.me.transitive_member_of.graph_group, ["id"])}
+        limit = asyncio.Semaphore(16)  # one read per relationship: many at a time, not hundreds
+
+        async def assignments_of(rel: dict[str, Any]) -> list[dict[str, Any]]:
+            async with limit:
+                return await self._get_all_json(
+                    "read GDAP access assignments",
+                    relationships.by_delegated_admin_relationship_id(str(rel["id"])).access_assignments)
+
+        roles: dict[str, set[str]] = {}
+        for rel, assignments in zip(active, await asyncio.gather(*map(assignments_of, active)), strict=True):
+            tenant = roles.setdefault(_s((rel.get("customer") or {}).get("tenantId")), set())
+            for a in assignments:
+                container = _s((a.get("accessContainer") or {}).get("accessContainerId"))
+                if a.get("status") == "active" and container in groups:
+                    tenant.update(_s(r.get("roleDefinitionId"))
+                                  for r in (a.get("accessDetails") or {}).get("unifiedRoles") or [])
+        return {t: frozenset(r) for t, r in roles.items()}
+
     async def resource_service_principal(self, app_id: str) -> ResourceServicePrincipal | None:
         try:
             sp = await self._get_json(f"read service principal of {app_id}", Policy.IDEMPOTENT,
@@ -316,14 +360,20 @@ class GraphGateway:
     # ---- writes ------------------------------------------------------------------------
 
     async def upsert_application(self, unique_name: str, *, display_name: str, sign_in_audience: str,
-                                 required: frozenset[RequiredAccess], tags: tuple[str, ...]) -> Application:
+                                 required: frozenset[RequiredAccess], tags: tuple[str, ...],
+                                 public_client: bool = False) -> Application:
         """Create or update by uniqueName: exactly one app however often it runs or is retried.
         PATCH + Prefer: create-if-missing answers 201 with the app, or 204 when it updated one.
         https://learn.microsoft.com/en-us/graph/api/application-upsert"""
         body = GraphApplication(display_name=display_name, sign_in_audience=sign_in_audience,
                                 required_resource_access=_rra_models(required), tags=list(tags),
                                 service_principal_lock_configuration=ServicePrincipalLockConfiguration(
-                                    is_enabled=True, all_properties=True))
+                                    is_enabled=True, all_properties=True),
+                                is_fallback_public_client=public_client)
+        if public_client:
+            # The browser sign-in (auth code + PKCE) redirects to http://localhost on any port.
+            # https://learn.microsoft.com/en-us/entra/identity-platform/reply-url#localhost-exceptions
+            body.public_client = PublicClientApplication(redirect_uris=["http://localhost"])
         builder = self._app_by_unique_name(unique_name)
         config: RequestConfiguration = RequestConfiguration()
         config.headers.add("Prefer", "create-if-missing")

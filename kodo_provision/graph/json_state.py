@@ -54,7 +54,8 @@ def application(body: dict[str, Any]) -> Application:
                        display_name=body.get("displayName") or "", unique_name=body.get("uniqueName"),
                        sign_in_audience=body.get("signInAudience"), required_resource_access=rra,
                        password_credentials=creds, tags=tuple(body.get("tags") or ()),
-                       service_principal_locked=bool(lock.get("isEnabled") and lock.get("allProperties")))
+                       service_principal_locked=bool(lock.get("isEnabled") and lock.get("allProperties")),
+                       is_fallback_public_client=bool(body.get("isFallbackPublicClient")))
 
 
 def key_credentials(items: Any) -> tuple[KeyCredentialInfo, ...]:

@@ -26,6 +26,10 @@ class AppSpec(_Strict):
     display_name: Annotated[str, Field(min_length=1, max_length=120)]
     unique_name: UniqueName
     sign_in_audience: Literal["AzureADMyOrg", "AzureADMultipleOrgs"] = "AzureADMyOrg"
+    # "Allow public client flows" (isFallbackPublicClient): the app is itself a sign-in client
+    # (device code, browser with a localhost redirect), e.g. an MSP's partner sign-in app.
+    # https://learn.microsoft.com/en-us/entra/identity-platform/msal-client-application-configuration
+    public_client: bool = False
 
 
 class SecretSpec(_Strict):

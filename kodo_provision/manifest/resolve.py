@@ -54,8 +54,10 @@ class DesiredState:
     secret_display_name: str
     secret_lifetime: timedelta
     resources: tuple[DesiredResource, ...]
-    # "secret" (addPassword) or "certificate" (keyCredentials): which credential KODO holds (issue 8).
+    # "secret" (addPassword) or "certificate" (keyCredentials): which credential KODO holds (issue 8);
+    # "none" for an app that is only a sign-in client (the partner sign-in app).
     credential_type: str = "secret"
+    public_client: bool = False
 
     @property
     def required_resource_access(self) -> frozenset[RequiredAccess]:
@@ -140,4 +142,5 @@ def resolve(manifest: Manifest, resource_sps: Mapping[str, ResourceServicePrinci
         secret_display_name=manifest.secret.display_name,
         secret_lifetime=timedelta(days=manifest.secret.lifetime_days),
         resources=tuple(resolved),
+        public_client=manifest.app.public_client,
     )

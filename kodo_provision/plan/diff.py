@@ -40,6 +40,8 @@ def _application_changes(desired: DesiredState, app: Application) -> tuple[str, 
         changed.append("tags")
     if not app.service_principal_locked:
         changed.append("servicePrincipalLockConfiguration")
+    if app.is_fallback_public_client != desired.public_client:
+        changed.append("isFallbackPublicClient")
     return tuple(changed)
 
 
@@ -192,7 +194,9 @@ def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret 
     # A short-lived secret (a tenant policy may cap lifetimes at 30 days or less) would be
     # "about to expire" the moment it is created; renew it at half its life instead.
     renew = min(renew_before, desired.secret_lifetime / 2)
-    if desired.credential_type == "certificate":
+    if desired.credential_type == "none":
+        pass  # a sign-in client only: no credential of its own
+    elif desired.credential_type == "certificate":
         if reason := certificate_reason(app, held_certificate, now, renew):
             steps.append(AddCertificate(desired.secret_display_name, desired.secret_lifetime.days, reason))
     elif reason := secret_reason(app, held_secret, now, renew):

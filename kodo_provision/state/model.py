@@ -89,6 +89,7 @@ class Application:
     service_principal_locked: bool = True
     # Certificates (issue 8); empty when not read.
     key_credentials: tuple[KeyCredentialInfo, ...] = ()
+    is_fallback_public_client: bool = False
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ def many_tenants(n: int, access: int | None = None, *, roles: dict[int, list[str
     tenants: list[dict[str, Any]] = [{
         "id": "7e1c4b1e-2a57-4c43-9d1e-ffffffffffff", "domain": PARTNER, "display_name": "MSP Partner",
         "sign_in_user": PARTNER_UPN,
+        # A CSP partner: every customer is in its Partner Center list; GDAP roles are per user below.
+        "partner_center": {"customers": [customer(i) for i in range(n)]},
         "users": [{"upn": PARTNER_UPN, "roles": ["Global Administrator"],
                    "partner_access": [{"tenant": customer(i), "roles": roles.get(i, ["Global Administrator"])}
                                       for i in range(access)]}],
@@ -65,12 +67,13 @@ class Run:
 def bulk_run(capfd, tmp_path, monkeypatch):
     """Run `kodo-provision bulk ARGS` in-process against `sim`; fail on an unexpected exit status."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the remembered partner app: per test
     for var in ("HTTPS_PROXY", "https_proxy", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "KODO_CA_BUNDLE"):
         monkeypatch.delenv(var, raising=False)
 
     def run(sim: Simulator, *args: str, expect: int = 0) -> Run:
         argv = ["bulk", *args, "--authority-host", sim.url, "--graph-endpoint", sim.url,
-                "--ca-bundle", str(sim.ca_bundle_path)]
+                "--partner-center-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)]
         capfd.readouterr()
         code = main(argv)
         captured = capfd.readouterr()

@@ -15,7 +15,7 @@ from pathlib import Path
 from kodo_provision.simulator import Faults
 from tests.sim.conftest import assert_converged, kodo_apps, tenant_state
 
-from .conftest import customer, many_tenants, report, start, write_tenants_csv
+from .conftest import PARTNER, customer, many_tenants, report, start, write_tenants_csv
 
 PARTIAL = 8
 
@@ -36,13 +36,14 @@ def assert_onboarded(sim, out: Path, tenant: str, entry: dict) -> dict:
     return result
 
 
-def test_one_sign_in_onboards_the_45_reachable_of_50(bulk_run, tmp_path):
+def test_a_partners_first_run_onboards_the_45_reachable_of_50(bulk_run, tmp_path):
     tenants = [customer(i) for i in range(50)]
     with start(many_tenants(50, access=45)) as sim:
         run = bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", tenants)), "--out", "out", "--yes",
                        "--concurrency", "16", expect=PARTIAL)
         out = tmp_path / "out"
-        assert devicecode_requests(sim) == 1, "one operator sign-in for every tenant"
+        # First run: the default public client, then the partner's own sign-in app (set up by this run).
+        assert devicecode_requests(sim) == 2, "two operator prompts on a partner's first run, none per tenant"
         data = report(out)
         assert data["summary"] == {"total": 50, "succeeded": 45, "failed": 5, "planned": 0, "pending": 0}
         by_tenant = {t["tenant"]: t for t in data["tenants"]}
@@ -52,8 +53,8 @@ def test_one_sign_in_onboards_the_45_reachable_of_50(bulk_run, tmp_path):
             assert by_tenant[tenant]["signed_in_via"] == "operator"
         for tenant in tenants[45:]:
             entry = by_tenant[tenant]
-            assert entry["status"] == "failed" and "AADSTS50020" in entry["error"]
-            assert "cannot reach this tenant" in entry["error"] and "per-tenant-device-code" in entry["hint"]
+            assert entry["status"] == "failed" and "no active GDAP relationship" in entry["error"]
+            assert "per-tenant-device-code" in entry["hint"] and entry["partner_consent"] is None
             assert kodo_apps(tenant_state(sim, tenant)) == [], "an unreachable tenant is not touched"
             assert not (out / f"kodo-credentials-{tenant}.json").exists()
     rows = list(csv.DictReader((out / "report.csv").open()))
@@ -68,14 +69,14 @@ def test_per_tenant_device_code_signs_in_to_the_unreachable_ones(bulk_run, tmp_p
     with start(many_tenants(4, access=2)) as sim:
         run = bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", tenants)), "--out", "out", "--yes",
                        "--auth", "per-tenant-device-code")
-        assert devicecode_requests(sim) == 3
+        assert devicecode_requests(sim) == 2 + 2, "a partner's first run (2), then one per unreachable tenant"
         data = report(tmp_path / "out")
         by_tenant = {t["tenant"]: t for t in data["tenants"]}
         for tenant in tenants:
             assert_onboarded(sim, tmp_path / "out", tenant, by_tenant[tenant])
         assert [by_tenant[t]["signed_in_via"] for t in tenants] == ["operator"] * 2 + ["per-tenant sign-in"] * 2
         assert f"[{tenants[2]}] To sign in, open" in run.err and f"[{tenants[3]}] To sign in, open" in run.err
-        assert "AADSTS50020" in " ".join(by_tenant[tenants[2]]["notes"])
+        assert "no active GDAP relationship" in " ".join(by_tenant[tenants[2]]["notes"])
 
 
 def test_a_faulty_tenant_does_not_break_the_others_and_only_failed_retries_it(bulk_run, tmp_path):
@@ -88,16 +89,20 @@ def test_a_faulty_tenant_does_not_break_the_others_and_only_failed_retries_it(bu
         by_tenant = {t["tenant"]: t for t in data["tenants"]}
         bad = by_tenant[tenants[1]]
         assert bad["status"] == "failed" and bad["exit_status"] == 4
-        # Refused by the role preflight (roles from the partner admin's token), before any change.
-        assert "Privileged Role Administrator" in bad["error"]
+        # Refused by the GDAP role check, before any change (not even the partner app's consent).
+        assert "Privileged Role Administrator" in bad["error"] and "Application Administrator" in bad["error"]
         assert not [a for a in sim.tenant(tenants[1]).dump()["applications"] if a.get("uniqueName")]
+        assert sim.tenant(tenants[1]).dump()["servicePrincipals"] == [
+            s for s in sim.tenant(tenants[1]).dump()["servicePrincipals"] if s["appOwnerOrganizationId"] != sim.tenant(
+                "msp-partner.onmicrosoft.com").id], "the partner app is not consented where the role cannot do the job"
         for tenant in (tenants[0], tenants[2], tenants[3]):
             assert_onboarded(sim, tmp_path / "out", tenant, by_tenant[tenant])
 
         sim.clear_request_log()
         run = bulk_run(sim, tenants_file, "--out", "out", "--yes", "--only-failed", expect=PARTIAL)
-        touched = {r.tenant_id for r in sim.request_log if r.kind == "graph"}
-        assert touched == {sim.tenant(tenants[1]).id}, "only the failed tenant is re-run"
+        touched = {r.tenant_id for r in sim.request_log if r.kind == "graph"} - {sim.tenant(PARTNER).id}
+        assert touched <= {sim.tenant(tenants[1]).id}, "only the failed tenant is re-run"
+        assert devicecode_requests(sim) == 1, "the partner sign-in app is remembered: one prompt"
         again = {t["tenant"]: t for t in report(tmp_path / "out")["tenants"]}
         assert again[tenants[0]]["client_id"] == by_tenant[tenants[0]]["client_id"]
         assert again[tenants[1]]["status"] == "failed" and "3 succeeded, 1 failed" in run.out
@@ -106,11 +111,21 @@ def test_a_faulty_tenant_does_not_break_the_others_and_only_failed_retries_it(bu
 def test_plan_changes_nothing(bulk_run, tmp_path):
     tenants = [customer(i) for i in range(3)]
     with start(many_tenants(3)) as sim:
+        before = {t: tenant_state(sim, t) for t in tenants}
         run = bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", tenants)), "--out", "out", "--plan")
         for tenant in tenants:
-            assert kodo_apps(tenant_state(sim, tenant)) == []
-            assert f"Plan for Customer {tenant[8:11]}" in run.out
+            assert tenant_state(sim, tenant) == before[tenant]
+            assert f"Plan for {tenant}" in run.out
+        assert "consent the partner sign-in app in this customer through Partner Center" in run.out
+        assert not [a for a in tenant_state(sim, PARTNER)["applications"] if a.get("uniqueName")], \
+            "--plan does not set the partner sign-in app up"
         assert "3 planned" in run.out and not (tmp_path / "out" / "journal.jsonl").exists()
+
+        # Once a run has consented the app in a customer, --plan shows that customer's real plan.
+        bulk_run(sim, str(write_tenants_csv(tmp_path / "one.csv", tenants[:1])), "--out", "first", "--yes")
+        run = bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", tenants)), "--out", "first", "--plan")
+        assert f"Plan for Customer 000 ({sim.tenant(tenants[0]).id}): nothing to change" in run.out
+        assert f"Plan for {tenants[1]}" in run.out and "3 planned" in run.out
 
 
 def test_a_bad_tenants_file_changes_nothing(bulk_run, tmp_path):
@@ -139,8 +154,9 @@ def test_sigkill_mid_run_then_resume_onboards_every_tenant_exactly_once(bulk_run
         out = tmp_path / "out"
         argv = [sys.executable, "-m", "kodo_provision.cli.main", "bulk", tenants_file, "--out", str(out), "--yes",
                 "--concurrency", "4", "--authority-host", sim.url, "--graph-endpoint", sim.url,
-                "--ca-bundle", str(sim.ca_bundle_path)]
+                "--partner-center-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)]
         env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
+        env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # as bulk_run's, so --resume finds the partner app
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                                 cwd=str(Path(__file__).parents[2]))
         deadline = time.monotonic() + 60

@@ -1,0 +1,155 @@
+"""Issue 13 acceptance: a CSP partner onboards customers in which its sign-in app was never consented.
+
+The simulator is as strict as Entra here: a partner admin's refresh token gets AADSTS65001 in every
+customer until the client is consented there, and only Partner Center's application-consent API (on the
+strength of a GDAP role) consents the partner's own app without a customer admin.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kodo_provision.simulator import Faults, Scenario
+
+from .conftest import PARTNER, PARTNER_UPN, customer, customer_id, report, start, write_tenants_csv
+from .test_bulk import _journal_events, assert_onboarded, devicecode_requests
+
+GA, PRA, APP_ADMIN, CLOUD_APP_ADMIN = ("Global Administrator", "Privileged Role Administrator",
+                                       "Application Administrator", "Cloud Application Administrator")
+PARTIAL = 8
+
+
+def fleet(n_ga: int = 40, n_pra: int = 3, n_caa: int = 3, n_none: int = 4, slow_every: int = 5,
+          propagation_s: float = 5.0) -> tuple[Scenario, dict[str, list[str]]]:
+    """A partner with n customers in Partner Center: GA in the first n_ga, PRA + App Admin in the next n_pra,
+    Cloud App Admin only in n_caa, no GDAP relationship in the last n_none; every `slow_every`-th customer
+    takes `propagation_s` for a pushed consent to reach its token service."""
+    n = n_ga + n_pra + n_caa + n_none
+    kinds = ["ga"] * n_ga + ["pra"] * n_pra + ["caa"] * n_caa + ["none"] * n_none
+    roles = {"ga": [GA], "pra": [PRA, APP_ADMIN], "caa": [CLOUD_APP_ADMIN]}
+    partner: dict[str, Any] = {
+        "id": "7e1c4b1e-2a57-4c43-9d1e-ffffffffffff", "domain": PARTNER, "display_name": "MSP Partner",
+        "sign_in_user": PARTNER_UPN, "partner_center": {"customers": [customer(i) for i in range(n)]},
+        "users": [{"upn": PARTNER_UPN, "roles": [GA],
+                   "partner_access": [{"tenant": customer(i), "roles": roles[k]}
+                                      for i, k in enumerate(kinds) if k != "none"]}]}
+    tenants = [partner] + [{
+        "id": customer_id(i), "domain": customer(i), "display_name": f"Customer {i:03d}",
+        "sign_in_user": f"admin@{customer(i)}", "users": [{"upn": f"admin@{customer(i)}", "roles": [GA]}],
+        "consent_propagation_s": propagation_s if i % slow_every == 0 else 0.0} for i in range(n)]
+    groups: dict[str, list[str]] = {}
+    for i, k in enumerate(kinds):
+        groups.setdefault(k, []).append(customer(i))
+    return Scenario.model_validate({"tenants": tenants, "sign_in": {"interval": 0, "default_tenant": PARTNER}}), groups
+
+
+def partner_app_ids(sim) -> list[str]:
+    state = sim.tenant(PARTNER).dump()
+    return [a["appId"] for a in state["applications"] if a.get("uniqueName") == "kodo-provisioning-partner-signin"]
+
+
+def assert_fleet_result(sim, out: Path, groups: dict[str, list[str]]) -> None:
+    data = report(out)
+    by_tenant = {t["tenant"]: t for t in data["tenants"]}
+    (app_id,) = partner_app_ids(sim)
+    for tenant in groups["ga"] + groups["pra"]:
+        assert_onboarded(sim, out, tenant, by_tenant[tenant])
+        assert by_tenant[tenant]["partner_consent"] == app_id
+        grants = [g for g in sim.tenant(tenant).dump()["oauth2PermissionGrants"]]
+        sp = next(s for s in sim.tenant(tenant).dump()["servicePrincipals"] if s["appId"] == app_id)
+        assert len([g for g in grants if g["clientId"] == sp["id"]]) == 1, "one consent grant per customer"
+    for tenant in groups["caa"]:
+        entry = by_tenant[tenant]
+        assert entry["status"] == "failed" and entry["exit_status"] == 4
+        assert "Cloud Application Administrator" in entry["error"]
+        assert "Global Administrator, or Privileged Role Administrator together with" in entry["error"]
+    for tenant in groups["caa"] + groups["none"]:
+        state = sim.tenant(tenant).dump()
+        assert state["applications"] == [] and state["oauth2PermissionGrants"] == [], f"{tenant} was touched"
+        assert not [s for s in state["servicePrincipals"] if s["appId"] == app_id]
+    for tenant in groups["none"]:
+        assert "no active GDAP relationship" in by_tenant[tenant]["error"]
+    verified = len(groups["ga"]) + len(groups["pra"])
+    assert data["summary"]["succeeded"] == verified
+
+
+def test_all_customers_onboards_every_customer_the_partner_may_onboard(bulk_run, tmp_path):
+    scenario, groups = fleet()
+    with start(scenario) as sim:
+        run = bulk_run(sim, "--all-customers", "--out", "out", "--yes", "--concurrency", "16", expect=PARTIAL)
+        assert devicecode_requests(sim) <= 2
+        assert_fleet_result(sim, tmp_path / "out", groups)
+        assert "43 succeeded, 7 failed" in run.out
+        pushes = [r for r in sim.request_log if r.kind == "partner" and r.method == "POST"]
+        assert len(pushes) == 43 and {r.status for r in pushes} == {201}, "consent pushed once, only where allowed"
+        # A later run remembers the partner sign-in app: one prompt, consent present (nothing pushed again).
+        sim.clear_request_log()
+        bulk_run(sim, "--all-customers", "--out", "again", "--yes", "--concurrency", "16", expect=PARTIAL)
+        assert devicecode_requests(sim) == 1
+        assert {r.status for r in sim.request_log if r.kind == "partner" and r.method == "POST"} == {409}
+        assert len(partner_app_ids(sim)) == 1
+
+
+def test_a_tenants_file_of_customers_and_strangers(bulk_run, tmp_path):
+    scenario, groups = fleet(n_ga=6, n_pra=1, n_caa=1, n_none=1, slow_every=3)
+    stranger = "fabrikam-not-a-customer.onmicrosoft.com"
+    tenants = [*groups["ga"], *groups["pra"], *groups["caa"], *groups["none"]]
+    with start(scenario) as sim:
+        run = bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", [*tenants, stranger])), "--out", "out", "--yes",
+                       expect=PARTIAL)
+        assert devicecode_requests(sim) <= 2
+        assert_fleet_result(sim, tmp_path / "out", groups)
+        entry = {t["tenant"]: t for t in report(tmp_path / "out")["tenants"]}[stranger]
+        assert "not a customer of this partner in Partner Center" in entry["error"]
+        assert "7 succeeded, 3 failed" in run.out
+
+
+def test_all_customers_refused_for_an_operator_who_is_not_a_partner(bulk_run, tmp_path):
+    scenario, _groups = fleet(n_ga=2, n_pra=0, n_caa=0, n_none=0)
+    with start(scenario) as sim:
+        sim.set_sign_in(tenant=PARTNER, user=f"admin@{customer(0)}")  # a customer's own admin signs in
+        run = bulk_run(sim, "--all-customers", "--out", "out", "--yes", expect=2)
+        (error,) = [line for line in run.err.splitlines() if line.startswith("error:")]
+        assert "no GDAP relationships" in error and " — " in error
+        assert sim.tenant(customer(1)).dump()["applications"] == []
+        assert partner_app_ids(sim) == []
+
+
+def test_sigkill_mid_run_then_resume_consents_and_onboards_exactly_once(bulk_run, tmp_path):
+    scenario, groups = fleet(n_ga=10, n_pra=1, n_caa=1, n_none=0, slow_every=4, propagation_s=2.0)
+    out = tmp_path / "out"
+    with start(scenario, Faults(latency_ms=40)) as sim:
+        argv = [sys.executable, "-m", "kodo_provision.cli.main", "bulk", "--all-customers", "--out", str(out),
+                "--yes", "--concurrency", "4", "--authority-host", sim.url, "--graph-endpoint", sim.url,
+                "--partner-center-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)]
+        env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
+        env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                                cwd=str(Path(__file__).parents[2]))
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                events = _journal_events(out / "journal.jsonl")
+                finished = {e["tenant"] for e in events if e["event"] == "tenant_finished"}
+                consented = {e["tenant"] for e in events if e["event"] == "partner_consent"}
+                if len(finished) >= 2 and consented - finished:
+                    break
+                assert proc.poll() is None, "the run ended before it could be killed"
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait(timeout=10)
+        journaled = {e["tenant"] for e in _journal_events(out / "journal.jsonl") if e["event"] == "partner_consent"}
+        sim.clear_request_log()
+        bulk_run(sim, "--all-customers", "--out", "out", "--yes", "--resume", expect=PARTIAL)
+        assert devicecode_requests(sim) == 1, "the partner sign-in app set up by the killed run is remembered"
+        pushed_again = {r.path.split("/")[3] for r in sim.request_log if r.kind == "partner" and r.method == "POST"}
+        assert not pushed_again & {sim.tenant(t).id for t in journaled}, "consent pushes not repeated where present"
+        assert_fleet_result(sim, out, groups | {"none": []})
+        assert not list(out.glob(".kodo-credentials-*.tmp"))
