@@ -289,10 +289,26 @@ def _render(outcomes: list[TenantOutcome], output_format: str, plan_only: bool, 
     parts = [f"{counts.get(k, 0)} {k}" for k in (SUCCEEDED, PLANNED, FAILED, PENDING) if counts.get(k)]
     click.echo(f"{counts['total']} tenant(s): " + ", ".join(parts) +
                ("" if plan_only else f". Report: {out_dir / 'report.json'}"))
+    _render_consent(outcomes)
     needing_action = [o for o in outcomes if any(n.startswith("tenant admin action needed") for n in o.notes)]
     if needing_action:
         click.echo(f"{len(needing_action)} tenant(s) need a tenant-admin action (e.g. the Exchange EWS allow "
                    "list); each command, with that tenant's client ID, is in the `notes` of report.json")
+
+
+def _render_consent(outcomes: list[TenantOutcome]) -> None:
+    """What the run left in customers (the partner app's consent), and who needs an admin's consent."""
+    consented = sorted({o.partner_consent for o in outcomes if o.partner_consent})
+    count = len([o for o in outcomes if o.partner_consent])
+    for client in consented:
+        click.echo(f"The partner sign-in app ({client}) is consented in {count} customer(s) through Partner Center; "
+                   "`kodo-provision partner-app remove-consent --tenant T` removes it from one.")
+    needing = [o for o in outcomes if o.admin_consent_url]
+    if needing:
+        click.echo(f"{len(needing)} tenant(s) need a Global Administrator of theirs to consent the sign-in app once "
+                   "(then run again with --only-failed):")
+        for o in needing:
+            click.echo(f"  {o.tenant}: {o.admin_consent_url}")
 
 
 def _plan_text(outcome: TenantOutcome) -> str:

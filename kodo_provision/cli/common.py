@@ -41,9 +41,11 @@ def credentials_option(help_text: str) -> Callable[[F], F]:
 
 def connection_settings(cloud: str, authority_host: str | None, graph_endpoint: str | None,
                         ca_bundle: str | None, client_id: str | None,
-                        auth: AuthSettings | None = None) -> ConnectionSettings:
+                        auth: AuthSettings | None = None, *,
+                        partner_center_endpoint: str | None = None) -> ConnectionSettings:
     return ConnectionSettings(
-        cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
+        cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint,
+                            partner_center_endpoint=partner_center_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth or AuthSettings(),
         **({"client_id": client_id} if client_id else {}))
 

@@ -40,6 +40,7 @@ COMMANDS = {
     "login": "login:login",
     "logout": "login:logout",
     "bulk": "bulk:bulk",
+    "partner-app": "partner_app:partner_app_group",
     "manifest": "manifest:manifest_group",
     "demo": "demo:demo",
     "simulate": "simulate:simulate",

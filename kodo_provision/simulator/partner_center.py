@@ -31,7 +31,7 @@ from typing import Any
 from .catalogue import first_party_resources
 from .consent import client_app, record_consent
 from .core import SimulatorCore
-from .roles import CONSENT_EXCEPT_GRAPH_APP_ROLES
+from .roles import CLOUD_APPLICATION_ADMINISTRATOR, GLOBAL_ADMINISTRATOR, PRIVILEGED_ROLE_ADMINISTRATOR
 from .store import Tenant, User
 
 PARTNER_CENTER_APP_ID = "fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd"
@@ -40,7 +40,7 @@ _CUSTOMERS = re.compile(r"^/v1/customers/?$")
 _CONSENTS = re.compile(r"^/v1/customers/(?P<tenant>[^/]+)/applicationconsents/?$")
 _CONSENT = re.compile(r"^/v1/customers/(?P<tenant>[^/]+)/applicationconsents/(?P<app>[^/]+)/?$")
 # Microsoft Graph delegated admin roles that may consent through Partner Center (GDAP app docs).
-CONSENTING_ROLES = CONSENT_EXCEPT_GRAPH_APP_ROLES
+CONSENTING_ROLES = frozenset({GLOBAL_ADMINISTRATOR, PRIVILEGED_ROLE_ADMINISTRATOR, CLOUD_APPLICATION_ADMINISTRATOR})
 
 
 class PartnerCenterError(Exception):

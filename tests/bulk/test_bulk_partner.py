@@ -7,6 +7,7 @@ strength of a GDAP role) consents the partner's own app without a customer admin
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kodo_provision.auth import ADMIN_SCOPES
+from kodo_provision.cli.main import main
 from kodo_provision.simulator import Faults, Scenario
 
 from .conftest import PARTNER, PARTNER_UPN, customer, customer_id, report, start, write_tenants_csv
@@ -23,6 +26,7 @@ from .test_bulk import _journal_events, assert_onboarded, devicecode_requests
 GA, PRA, APP_ADMIN, CLOUD_APP_ADMIN = ("Global Administrator", "Privileged Role Administrator",
                                        "Application Administrator", "Cloud Application Administrator")
 PARTIAL = 8
+GRAPH_CLI_TOOLS = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
 
 
 def fleet(n_ga: int = 40, n_pra: int = 3, n_caa: int = 3, n_none: int = 4, slow_every: int = 5,
@@ -153,3 +157,58 @@ def test_sigkill_mid_run_then_resume_consents_and_onboards_exactly_once(bulk_run
         assert not pushed_again & {sim.tenant(t).id for t in journaled}, "consent pushes not repeated where present"
         assert_fleet_result(sim, out, groups | {"none": []})
         assert not list(out.glob(".kodo-credentials-*.tmp"))
+
+
+def test_without_a_partner_route_each_unconsented_tenant_gets_its_admin_consent_url(bulk_run, tmp_path):
+    """--no-partner-center (or an operator who is no CSP partner): AADSTS65001 per tenant, with the v2
+    admin-consent URL of that tenant and client in the report; once an admin consented, --only-failed."""
+    scenario, groups = fleet(n_ga=3, n_pra=0, n_caa=0, n_none=0)
+    tenants = groups["ga"]
+    tenants_file = str(write_tenants_csv(tmp_path / "t.csv", tenants))
+    with start(scenario) as sim:
+        run = bulk_run(sim, tenants_file, "--out", "out", "--yes", "--no-partner-center", expect=PARTIAL)
+        entries = {t["tenant"]: t for t in report(tmp_path / "out")["tenants"]}
+        for tenant in tenants:
+            url = entries[tenant]["admin_consent_url"]
+            assert url.startswith(f"{sim.url}/{tenant}/v2.0/adminconsent?client_id={GRAPH_CLI_TOOLS}&scope=")
+            assert "AADSTS65001" in entries[tenant]["error"] and f"  {tenant}: {url}" in run.out
+            assert sim.tenant(tenant).dump()["applications"] == []
+        assert partner_app_ids(sim) == [], "no partner app without the partner route"
+        sim.grant_consent(tenants[0], GRAPH_CLI_TOOLS, list(ADMIN_SCOPES))  # the admin opened the URL
+        bulk_run(sim, tenants_file, "--out", "out", "--yes", "--no-partner-center", "--only-failed", expect=PARTIAL)
+        entry = {t["tenant"]: t for t in report(tmp_path / "out")["tenants"]}[tenants[0]]
+        assert_onboarded(sim, tmp_path / "out", tenants[0], entry)
+
+
+def kodo(sim, *args: str, expect: int = 0) -> None:
+    """Another kodo-provision command, in-process against `sim`."""
+    code = main([*args, "--authority-host", sim.url, "--graph-endpoint", sim.url, "--ca-bundle",
+                 str(sim.ca_bundle_path)])
+    assert code == expect
+
+
+def test_partner_app_setup_show_remove_consent_and_remove(bulk_run, tmp_path, capfd):
+    scenario, groups = fleet(n_ga=2, n_pra=0, n_caa=0, n_none=0)
+    with start(scenario) as sim:
+        kodo(sim, "partner-app", "setup", "--home-tenant", PARTNER)
+        (app_id,) = partner_app_ids(sim)
+        capfd.readouterr()
+        kodo(sim, "partner-app", "show", "--home-tenant", PARTNER, "--output", "json")
+        shown = json.loads(capfd.readouterr().out)
+        assert shown["client_id"] == app_id and "user_impersonation" in shown["delegated_permissions"][
+            "Microsoft Partner Center"]
+        sim.clear_request_log()
+        bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", groups["ga"])), "--out", "out", "--yes",
+                 "--home-tenant", PARTNER)
+        assert devicecode_requests(sim) == 1, "set up ahead: the bulk run has one prompt"
+        customer0 = groups["ga"][0]
+        main(["partner-app", "remove-consent", "--tenant", customer0, "--home-tenant", PARTNER, "--authority-host",
+              sim.url, "--graph-endpoint", sim.url, "--partner-center-endpoint", sim.url, "--ca-bundle",
+              str(sim.ca_bundle_path)])
+        assert not [s for s in sim.tenant(customer0).dump()["servicePrincipals"] if s["appId"] == app_id]
+        assert [s for s in sim.tenant(groups["ga"][1]).dump()["servicePrincipals"] if s["appId"] == app_id]
+        kodo(sim, "partner-app", "remove", "--home-tenant", PARTNER)
+        assert partner_app_ids(sim) == []
+        capfd.readouterr()
+        kodo(sim, "partner-app", "show", "--home-tenant", PARTNER, "--output", "json")
+        assert json.loads(capfd.readouterr().out)["client_id"] is None
