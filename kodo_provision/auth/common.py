@@ -33,6 +33,33 @@ ADMIN_SCOPES = (
     "User.Read",
 )
 
+# First-party clients preauthorized for a fixed Microsoft Graph scope set: they cannot ask for explicit
+# scopes (AADSTS65002, graph-facts §10), only `.default`, and the set is undocumented and may change.
+# So the tool asks for `.default` and reads the token's `scp` before anything else (preauthorized_gaps).
+PREAUTHORIZED_CLIENTS = {
+    "04b07795-8ddb-461a-bbee-02f9e1bf7b46": "Microsoft Azure CLI",
+    "1950a258-227b-4e31-a9cf-717495945fc2": "Microsoft Azure PowerShell",
+}
+# Each admin scope, and the broader delegated scopes that also allow what the tool does with it
+# (the "Permissions" tables of the Graph API reference for each call).
+SCOPE_ALTERNATIVES = {
+    "Application.ReadWrite.All": ("Application.ReadWrite.All", "Directory.AccessAsUser.All"),
+    "AppRoleAssignment.ReadWrite.All": ("AppRoleAssignment.ReadWrite.All",),
+    "DelegatedPermissionGrant.ReadWrite.All": ("DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All",
+                                               "Directory.AccessAsUser.All"),
+    "RoleManagement.Read.Directory": ("RoleManagement.Read.Directory", "RoleManagement.ReadWrite.Directory",
+                                      "Directory.Read.All", "Directory.ReadWrite.All", "Directory.AccessAsUser.All"),
+    "User.Read": ("User.Read", "User.ReadWrite", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All",
+                  "Directory.AccessAsUser.All"),
+}
+
+
+def preauthorized_gaps(scp: str) -> list[str]:
+    """The admin scopes a preauthorized client's token (its `scp`) does not cover, even by a broader one."""
+    held = set(scp.split())
+    return [need for need in ADMIN_SCOPES if not held & set(SCOPE_ALTERNATIVES.get(need, (need,)))]
+
+
 TENANT_PATTERN = re.compile(r"^(?:[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|"
                             r"(?=.{4,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
                             r"[A-Za-z]{2,63})$")

@@ -27,8 +27,8 @@ from azure.identity import (
 )
 
 from ..cloud import Cloud
-from ..errors import SignInError, UsageError
-from .common import ADMIN_SCOPES, GRAPH_CLI_CLIENT_ID, decode_claims
+from ..errors import InsufficientPrivilegesError, SignInError, UsageError
+from .common import ADMIN_SCOPES, GRAPH_CLI_CLIENT_ID, PREAUTHORIZED_CLIENTS, decode_claims, preauthorized_gaps
 from .errors import translate_auth_error
 
 
@@ -93,6 +93,9 @@ class InteractiveSignIn:
         self.scopes = tuple(cloud.graph_scope(s) for s in ADMIN_SCOPES)
         # Asked for at sign-in on top of `scopes` (bulk: GDAP reads in the partner tenant only).
         self.sign_in_scopes = self.scopes + tuple(cloud.graph_scope(s) for s in extra_scopes)
+        self.preauthorized = PREAUTHORIZED_CLIENTS.get(client_id.lower())
+        if self.preauthorized:  # a first-party client takes `.default` only (AADSTS65002 otherwise)
+            self.scopes = self.sign_in_scopes = (cloud.graph_scope(".default"),)
         self.prompt_stream = prompt_stream or sys.stderr
         kwargs: dict[str, Any] = {
             "client_id": client_id,
@@ -138,9 +141,21 @@ class InteractiveSignIn:
         self._announce()
         try:
             self.record = self._credential.authenticate(scopes=list(self.sign_in_scopes), enable_cae=True)
+            if self.preauthorized:
+                self._check_preauthorized_scopes()
         except (ClientAuthenticationError, ServiceRequestError, ValueError) as exc:
             raise _sign_in_error(exc, host=self.host, tenant=self.tenant, method=self.method) from None
         return SignedInUser(self.record.username, self.record.tenant_id, self.record.home_account_id)
+
+    def _check_preauthorized_scopes(self) -> None:
+        """Refuse before any Graph request when the first-party client's fixed scope set lacks one the
+        tool needs (it is undocumented and Microsoft changes it: read it, never assume it)."""
+        token = self._credential.get_token(*self.scopes, enable_cae=True)
+        if missing := preauthorized_gaps(str(decode_claims(token.token).get("scp") or "")):
+            raise InsufficientPrivilegesError(
+                f"{self.preauthorized}'s preauthorized Microsoft Graph scopes lack {', '.join(missing)} here",
+                hint="omit --client-id (Microsoft Graph Command Line Tools asks for exactly these scopes), or pass "
+                     "your own public client")
 
     def resume(self) -> SignedInUser | None:
         """With a saved AuthenticationRecord (see login.py): a token from the persistent cache,

@@ -33,7 +33,7 @@ response):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from .aad import AadError, resource_service_principal, split_scopes
@@ -95,12 +95,17 @@ def _not_found(client_id: str, tenant: Tenant | None) -> AadError:
                     "the wrong tenant.")
 
 
-def client_app(directory: Directory, client_id: str, tenant: Tenant | None) -> ClientApp:
+def client_app(directory: Directory, client_id: str, tenant: Tenant | None,
+               preauthorized: dict[str, list[str]] | None = None) -> ClientApp:
     """The client asking for a user token at `tenant` (None: organizations/common), or AADSTS700016.
-    A directory app is seen as the token service sees it: only after its creation replicated."""
+    A directory app is seen as the token service sees it: only after its creation replicated.
+    `preauthorized`: a scenario's replacement Graph scope sets of first-party clients."""
     client_id = client_id.lower()
     if client_id in KNOWN_CLIENTS:
-        return KNOWN_CLIENTS[client_id]
+        known = KNOWN_CLIENTS[client_id]
+        if known.first_party and preauthorized and client_id in preauthorized:
+            return replace(known, preauthorized={MICROSOFT_GRAPH_APP_ID: frozenset(preauthorized[client_id])})
+        return known
     found = directory.app_anywhere(client_id)
     if found is None or not found[1].visible():
         raise _not_found(client_id, tenant)
@@ -243,7 +248,7 @@ def user_token_scopes(core: SimulatorCore, user: User, tenant: Tenant, client_id
                        f"does not exist in tenant '{tenant.display_name}' and cannot access the application "
                        f"'{client_id}' in that tenant. The account needs to be added as an external user in the "
                        "tenant first.")
-    client = client_app(core.directory, client_id, tenant)
+    client = client_app(core.directory, client_id, tenant, core.scenario.sign_in.preauthorized_graph_scopes)
     require_public_client(client)
     resource, names, echoed = split_scopes(core, tenant, scopes)
     rsp = resource_service_principal(tenant, resource)

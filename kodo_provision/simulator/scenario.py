@@ -168,6 +168,9 @@ class SignInSettings(_Model):
         None, description="Tenant whose sign_in_user approves codes requested at /organizations or /common."
     )
     token_lifetime_s: int = Field(3600, gt=0)
+    # A first-party client's preauthorized Microsoft Graph scopes, replacing the built-in set (consent.py):
+    # Microsoft does not document them and changes them, so tests can narrow them.
+    preauthorized_graph_scopes: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class AutomationConsent(_Model):

@@ -148,3 +148,29 @@ def test_unwritable_credentials_path_is_refused_before_sign_in(sim, kodo, tmp_pa
     run = kodo("onboard", "--yes", "--credentials-out", str(blocker / "c.json"), expect=ExitStatus.USAGE)
     assert "credentials" in one_error_line(run.err)
     assert not sim.request_log
+
+
+AZURE_CLI = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+
+
+def test_a_preauthorized_first_party_client_works_when_its_scopes_cover_the_job(sim, kodo, tmp_path):
+    """Azure CLI's client may not ask for explicit scopes (AADSTS65002): the tool asks `.default` and reads
+    `scp`; the simulator's set covers the job through Directory.AccessAsUser.All. No consent is recorded."""
+    kodo("onboard", "--yes", "--client-id", AZURE_CLI, "--credentials-out", str(tmp_path / "c.json"))
+    state = tenant_state(sim)
+    assert [s for s in state["servicePrincipals"] if s["appId"] == AZURE_CLI] == [], "preauthorized: no consent"
+    assert len(kodo_apps(state)) == 1
+
+
+def test_a_preauthorized_first_party_client_lacking_a_scope_is_refused_before_any_request(tmp_path, capfd):
+    narrowed = Scenario.default() | Scenario.model_validate(
+        {"sign_in": {"preauthorized_graph_scopes": {AZURE_CLI: ["Application.ReadWrite.All", "User.Read"]}}})
+    with Simulator(scenario=narrowed) as sim:
+        code = main(["onboard", "--yes", "--tenant", CONTOSO, "--client-id", AZURE_CLI, "--authority-host", sim.url,
+                     "--graph-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path),
+                     "--credentials-out", str(tmp_path / "c.json")])
+        assert code == ExitStatus.INSUFFICIENT_PRIVILEGES
+        line = one_error_line(capfd.readouterr().err)
+        assert "Microsoft Azure CLI" in line and "AppRoleAssignment.ReadWrite.All" in line and "--client-id" in line
+        assert [r for r in sim.request_log if r.kind == "graph"] == [], "refused before any Graph request"
+        assert kodo_apps(tenant_state(sim)) == []
