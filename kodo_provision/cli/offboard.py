@@ -13,6 +13,7 @@ from ..lifecycle.offboard import OffboardResult, OffboardUI, offboard_tenant
 from ..onboarding import TenantSession
 from ..output.console import render_plan, render_step
 from ..output.lifecycle import render_identity
+from ..partner.signin_app import remembered_client_ids
 from ..plan.model import Plan, Step
 from .common import app_identity_options, connection_settings, echo_json, lifecycle_options, run_in_tenant
 from .options import auth_options, connection_options, output_options
@@ -64,6 +65,7 @@ def _render(result: OffboardResult, dry_run: bool) -> str:
     lines = render_identity(result.tenant_name, result.tenant_id, result.app)
     if result.status == "nothing_to_do":
         lines.append("Nothing to do: KODO's app is not in this tenant.")
+        lines += [f"  note: {note}" for note in result.plan.notes]
     elif dry_run:
         lines.append(render_plan(result.plan, f"{result.tenant_name} ({result.tenant_id})").rstrip("\n"))
         lines.append("Dry run: nothing was changed.")
@@ -77,12 +79,14 @@ def _render(result: OffboardResult, dry_run: bool) -> str:
 @click.option("--yes", "-y", is_flag=True, help="Remove without asking (required without a terminal).")
 @click.option("--purge", is_flag=True, help="Also remove the app from deleted items (cannot be undone).")
 @click.option("--dry-run", is_flag=True, help="Only show the plan.")
+@click.option("--partner-consent", is_flag=True,
+              help="Also remove a CSP partner's sign-in app that `bulk` consented here (Partner Center).")
 @connection_options
 @auth_options
 @output_options
 def offboard(tenant: str, manifest_path: str | None, app_name: str | None, yes: bool, purge: bool, dry_run: bool,
-             cloud: str, authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None,
-             client_id: str | None, auth: AuthSettings, output_format: str, log_format: str,
+             partner_consent: bool, cloud: str, authority_host: str | None, graph_endpoint: str | None,
+             ca_bundle: str | None, client_id: str | None, auth: AuthSettings, output_format: str, log_format: str,
              log_level: str | None, log_file: str | None) -> int:
     options = lifecycle_options(tenant, manifest_path, app_name)
     if not (yes or dry_run) and not sys.stdin.isatty():
@@ -92,7 +96,8 @@ def offboard(tenant: str, manifest_path: str | None, app_name: str | None, yes: 
 
     async def body(session: TenantSession) -> OffboardResult:
         return await offboard_tenant(session, options, purge=purge, ui=_ui(output_format, yes),
-                                     plan_only=dry_run)
+                                     plan_only=dry_run, partner_app_ids=remembered_client_ids(settings.cloud),
+                                     remove_partner_consent=partner_consent)
 
     result = run_in_tenant(settings, options.tenant, body, log_format=log_format, log_level=log_level,
                            log_file=log_file)

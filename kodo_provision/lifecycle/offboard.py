@@ -28,6 +28,7 @@ from ..plan.model import (
     DeleteServicePrincipal,
     Plan,
     PurgeApplication,
+    RemovePartnerConsent,
     RevokeAppRole,
     RevokeDelegated,
     Step,
@@ -72,7 +73,7 @@ async def _apply_step(gateway: GraphGateway, step: Step, client_sp_id: str | Non
     if isinstance(step, RevokeAppRole | RevokeDelegated):
         assert client_sp_id is not None
         return await apply_revoke(gateway, step, client_sp_id)
-    if isinstance(step, DeleteServicePrincipal):
+    if isinstance(step, DeleteServicePrincipal | RemovePartnerConsent):
         return await delete_service_principal(gateway, step.service_principal_id)
     if isinstance(step, DeleteApplication):
         gone = await delete_application(gateway, step.object_id)
@@ -83,8 +84,18 @@ async def _apply_step(gateway: GraphGateway, step: Step, client_sp_id: str | Non
     raise AssertionError(f"not an offboarding step: {step!r}")  # pragma: no cover
 
 
+async def _partner_consents(gateway: GraphGateway, app_ids: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(service principal id, appId) of the partner sign-in apps consented in this tenant."""
+    found = [await gateway.service_principal(app_id) for app_id in app_ids]
+    return tuple((sp.id, sp.app_id) for sp in found if sp is not None)
+
+
 async def offboard_tenant(session: TenantSession, options: OnboardOptions, *, purge: bool,
-                          ui: OffboardUI | None = None, plan_only: bool = False) -> OffboardResult:
+                          ui: OffboardUI | None = None, plan_only: bool = False,
+                          partner_app_ids: tuple[str, ...] = (), remove_partner_consent: bool = False
+                          ) -> OffboardResult:
+    """Remove what the KODO app holds; `partner_app_ids`: the CSP partner sign-in apps the tool knows,
+    reported when consented here and removed with `remove_partner_consent`."""
     ui = ui or OffboardUI()
     view = await read_view(session, options, app_roles=OFFBOARD_APP_ROLES)
     app = view.actual.application
@@ -96,7 +107,9 @@ async def offboard_tenant(session: TenantSession, options: OnboardOptions, *, pu
     if purge and app is None:
         deleted = tuple((d.id, d.display_name) for d in await deleted_applications(session.gateway,
                                                                                    view.desired.unique_name))
-    plan = offboard_plan(view.actual, view.desired.unique_name, purge=purge, deleted=deleted)
+    partner = await _partner_consents(session.gateway, partner_app_ids)
+    plan = offboard_plan(view.actual, view.desired.unique_name, purge=purge, deleted=deleted,
+                         partner_consents=partner, remove_partner_consents=remove_partner_consent)
     result = OffboardResult(view.org.id, view.org.display_name, view.identity, plan)
     if plan.is_empty:
         result.status = "nothing_to_do"

@@ -67,6 +67,12 @@ def remembered(authority_host: str, home_tenant: str) -> PartnerApp | None:
     return PartnerApp(**entry) if isinstance(entry, dict) else None
 
 
+def remembered_client_ids(cloud: Any) -> tuple[str, ...]:
+    """Every partner sign-in app remembered for this cloud's authority (offboard looks for their consent)."""
+    prefix = cloud.authority_host.rstrip("/").lower() + "|"
+    return tuple(sorted({v["client_id"] for k, v in _read().get("apps", {}).items() if k.startswith(prefix)}))
+
+
 def remember(authority_host: str, home_tenants: tuple[str, ...], app: PartnerApp) -> None:
     """Keep the app for later runs, under each name the operator may give the home tenant."""
     data = _read()

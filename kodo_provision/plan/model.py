@@ -199,6 +199,20 @@ class DeleteServicePrincipal(Step):
 
 
 @dataclass(frozen=True)
+class RemovePartnerConsent(Step):
+    """Offboard --partner-consent: the CSP partner's sign-in app consented here through Partner Center
+    (deleting its service principal removes its delegated grants with it)."""
+
+    kind: ClassVar[str] = "remove_partner_consent"
+    permission: ClassVar[str] = "Application.ReadWrite.All"
+    service_principal_id: str
+    app_id: str
+
+    def describe(self) -> str:
+        return f"remove the partner sign-in app's consent (its service principal {self.service_principal_id})"
+
+
+@dataclass(frozen=True)
 class DeleteApplication(Step):
     """Offboard: the app registration (soft delete: 30 days in deleted items)."""
 

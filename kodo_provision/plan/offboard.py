@@ -14,6 +14,7 @@ from .model import (
     DeleteServicePrincipal,
     Plan,
     PurgeApplication,
+    RemovePartnerConsent,
     RevokeAppRole,
     RevokeDelegated,
     Step,
@@ -21,8 +22,10 @@ from .model import (
 
 
 def offboard_plan(actual: TenantState, unique_name: str, *, purge: bool,
-                  deleted: tuple[tuple[str, str], ...] = ()) -> Plan:
-    """`deleted`: (object id, display name) of our app(s) already in deleted items."""
+                  deleted: tuple[tuple[str, str], ...] = (), partner_consents: tuple[tuple[str, str], ...] = (),
+                  remove_partner_consents: bool = False) -> Plan:
+    """`deleted`: (object id, display name) of our app(s) already in deleted items; `partner_consents`:
+    (service principal id, appId) of a partner sign-in app the tool consented here, removed when asked."""
     steps: list[Step] = []
     app, sp = actual.application, actual.service_principal
     names = {rsp.id: rsp.display_name for rsp in actual.resource_service_principals.values()}
@@ -41,6 +44,12 @@ def offboard_plan(actual: TenantState, unique_name: str, *, purge: bool,
     elif purge:
         steps += [PurgeApplication(object_id, name) for object_id, name in deleted]
     notes = []
+    for sp_id, app_id in partner_consents:
+        if remove_partner_consents:
+            steps.append(RemovePartnerConsent(sp_id, app_id))
+        else:
+            notes.append(f"the partner sign-in app {app_id} is still consented here (Partner Center); "
+                         "--partner-consent removes it")
     if not purge and app is not None:
         notes.append("the app stays 30 days in deleted items (restorable); --purge removes it for good")
     others = [g for g in actual.grants if g.consent_type != ALL_PRINCIPALS]

@@ -212,3 +212,21 @@ def test_partner_app_setup_show_remove_consent_and_remove(bulk_run, tmp_path, ca
         capfd.readouterr()
         kodo(sim, "partner-app", "show", "--home-tenant", PARTNER, "--output", "json")
         assert json.loads(capfd.readouterr().out)["client_id"] is None
+
+
+def test_offboard_reports_and_removes_the_partner_consent(bulk_run, tmp_path, capfd):
+    scenario, groups = fleet(n_ga=1, n_pra=0, n_caa=0, n_none=0)
+    tenant = groups["ga"][0]
+    with start(scenario) as sim:
+        bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", [tenant])), "--out", "out", "--yes")
+        (app_id,) = partner_app_ids(sim)
+        capfd.readouterr()
+        kodo(sim, "offboard", "--tenant", tenant, "--yes", "--client-id", app_id)
+        out = capfd.readouterr().out
+        assert sim.tenant(tenant).dump()["applications"] == []
+        assert [s for s in sim.tenant(tenant).dump()["servicePrincipals"] if s["appId"] == app_id]
+        kodo(sim, "offboard", "--tenant", tenant, "--yes", "--client-id", app_id)
+        assert "--partner-consent removes it" in capfd.readouterr().out, out
+        kodo(sim, "offboard", "--tenant", tenant, "--yes", "--partner-consent", "--client-id", app_id)
+        assert not [s for s in sim.tenant(tenant).dump()["servicePrincipals"] if s["appId"] == app_id]
+        assert sim.tenant(tenant).dump()["oauth2PermissionGrants"] == []
