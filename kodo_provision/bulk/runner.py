@@ -29,14 +29,14 @@ from typing import Any
 import structlog
 
 from ..apply.secret import MARKER_PREFIX
-from ..auth import ADMIN_SCOPES
+from ..auth import ADMIN_SCOPES, SignedInUser
 from ..credentials import default_credentials_path, read_credentials
 from ..errors import KodoError, SignInError, UsageError
 from ..manifest.model import Manifest
 from ..onboarding import OnboardOptions, OnboardResult, onboard_tenant
 from ..output.logging import redact_text
 from ..partner.route import NoRelationship, NotACustomer, PartnerRoute
-from ..partner.signin_app import remembered
+from ..partner.signin_app import PartnerApp, forget, remembered
 from ..session import ConnectionSettings, open_session_with_credential
 from .journal import Journal, JournalState
 from .partner_setup import GDAP_SCOPE, open_partner_route, read_gdap_roles
@@ -131,14 +131,16 @@ class BulkRunner:
         self._tenant_ids: dict[str, str] = {}  # resolved tenant ID -> the row that claimed it
         self._cleaned: dict[str, list[str]] = {}  # tenant -> interrupted run IDs cleaned up this run
         self.partner: PartnerRoute | None = None
+        self._remembered: PartnerApp | None = None
         self._first_partner_plan = False  # --plan of a partner whose sign-in app is not set up yet
         self.rows: list[TenantRow] = []  # every row of the run (the file's, or the partner's customers)
         self.operator: OperatorSignIn | AutomationAppAccess
         if settings.auth.app_identity:
             self.operator = AutomationAppAccess(settings)
         else:
-            app = remembered(settings.cloud.authority_host, options.home_tenant) if options.partner_center else None
-            self.operator = self._operator(app.client_id if app else None)
+            self._remembered = remembered(settings.cloud.authority_host, options.home_tenant) \
+                if options.partner_center else None
+            self.operator = self._operator(self._remembered.client_id if self._remembered else None)
 
     def _operator(self, client_id: str | None) -> OperatorSignIn:
         """The operator's sign-in (the partner's own sign-in app when one is known)."""
@@ -159,7 +161,7 @@ class BulkRunner:
                                                      thread_name_prefix="kodo-bulk"))
         # azure-identity logs every failed silent token request as a warning; the report says it better.
         logging.getLogger("azure.identity").setLevel(logging.ERROR)
-        user = await self.operator.start()
+        user = await self._start()
         if isinstance(self.operator, OperatorSignIn) and self.options.partner_center and self.options.plan_only \
                 and remembered(self.settings.cloud.authority_host, self.options.home_tenant) is None:
             # --plan before the partner sign-in app exists: setting it up would be a change.
@@ -188,6 +190,21 @@ class BulkRunner:
         finally:
             if self.partner is not None:
                 await self.partner.center.aclose()
+
+    async def _start(self) -> SignedInUser:
+        """The operator's sign-in. A remembered partner sign-in app that Entra no longer knows (deleted in
+        the admin center: AADSTS700016) is forgotten, and the run signs in as on a partner's first run."""
+        try:
+            return await self.operator.start()
+        except SignInError as exc:
+            stale = self._remembered
+            if stale is None or "700016" not in exc.one_line():
+                raise
+        forget(self.settings.cloud.authority_host, stale.tenant_id)
+        log.warning("bulk.partner_app_forgotten", client_id=stale.client_id)
+        self._remembered = None
+        self.operator = self._operator(None)
+        return await self.operator.start()
 
     async def _one(self, row: TenantRow, limit: asyncio.Semaphore) -> TenantOutcome:
         outcome = TenantOutcome(tenant=row.tenant, line=row.line)
@@ -349,8 +366,6 @@ def admin_consent_url(cloud: Any, tenant: str, client_id: str) -> str:
     like Graph CLI Tools has none of; v2 takes the scopes.
     https://learn.microsoft.com/en-us/entra/identity-platform/v2-admin-consent"""
     from urllib.parse import urlencode
-
-    from ..auth import ADMIN_SCOPES
 
     query = urlencode({"client_id": client_id, "scope": " ".join(cloud.graph_scope(s) for s in ADMIN_SCOPES),
                        "redirect_uri": "https://login.microsoftonline.com/common/oauth2/nativeclient"})

@@ -57,6 +57,9 @@ def describe(sim: Simulator) -> dict[str, Any]:
         "control_url": f"{sim.url}/_sim/",
         "tenants": tenants,
         "flags": ["--authority-host", sim.url, "--graph-endpoint", sim.url, "--ca-bundle", ca],
+        # bulk also talks to Partner Center (a CSP partner's customers), served on the same port
+        "bulk_flags": ["--authority-host", sim.url, "--graph-endpoint", sim.url, "--partner-center-endpoint", sim.url,
+                       "--ca-bundle", ca],
         "env": {"KODO_AUTHORITY_HOST": sim.url, "KODO_GRAPH_ENDPOINT": sim.url, "KODO_CA_BUNDLE": ca},
         "proxy_env": {"HTTPS_PROXY": sim.proxy_url, "REQUESTS_CA_BUNDLE": ca, "SSL_CERT_FILE": ca}
         if sim.proxy_url else None,
@@ -81,6 +84,9 @@ def _render(info: dict[str, Any]) -> str:
         "",
         "Point kodo-provision at it with flags:",
         f"  kodo-provision onboard --tenant {first} " + " ".join(info["flags"]),
+        "and a CSP partner's customers (Partner Center, GDAP) with bulk:",
+        "  kodo-provision bulk --all-customers --home-tenant msp-partner.onmicrosoft.com --out kodo-bulk "
+        + " ".join(info["bulk_flags"]),
         "or with environment variables:",
         "  " + " ".join(f"export {k}={v};" for k, v in info["env"].items()),
     ]

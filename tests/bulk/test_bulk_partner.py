@@ -230,3 +230,20 @@ def test_offboard_reports_and_removes_the_partner_consent(bulk_run, tmp_path, ca
         kodo(sim, "offboard", "--tenant", tenant, "--yes", "--partner-consent", "--client-id", app_id)
         assert not [s for s in sim.tenant(tenant).dump()["servicePrincipals"] if s["appId"] == app_id]
         assert sim.tenant(tenant).dump()["oauth2PermissionGrants"] == []
+
+
+def test_a_remembered_partner_app_deleted_in_entra_is_set_up_again(bulk_run, tmp_path):
+    scenario, groups = fleet(n_ga=2, n_pra=0, n_caa=0, n_none=0)
+    tenants_file = str(write_tenants_csv(tmp_path / "t.csv", groups["ga"]))
+    with start(scenario) as sim:
+        bulk_run(sim, tenants_file, "--out", "first", "--yes")
+        (old,) = partner_app_ids(sim)
+        partner = sim.tenant(PARTNER)
+        with sim.core.lock:  # someone deletes it in the admin center
+            tenant = sim.core.directory.tenants[partner.id]
+            for oid in [o for o, a in tenant.applications.items() if a.data["appId"] == old]:
+                del tenant.applications[oid]
+        bulk_run(sim, tenants_file, "--out", "second", "--yes")
+        (new,) = partner_app_ids(sim)
+        assert new != old
+        assert {t["partner_consent"] for t in report(tmp_path / "second")["tenants"]} == {new}
