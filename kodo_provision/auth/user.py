@@ -184,13 +184,14 @@ class InteractiveSignIn:
             raise translate_auth_error(_with_entra_words(exc), host=self.host, what=f"token for {scope}",
                                        tenant=tenant_id, method=self.method) from None
 
-    def consent_reached(self, tenant_id: str, scope: str) -> bool:
-        """Whether a token for one Graph scope is issued in `tenant_id` yet: False while Entra answers
+    def consent_reached(self, tenant_id: str, scopes: tuple[str, ...]) -> bool:
+        """Whether a token for these Graph scopes is issued in `tenant_id` yet: False while Entra answers
         AADSTS65001 (the client not consented there, or the consent not propagated yet). Callers vary
-        `scope` between probes: MSAL answers a request identical to one that failed with HTTP 400 from
+        `scopes` between probes: MSAL answers a request identical to one that failed with HTTP 400 from
         its own cache for 60 s (msal/throttled_http_client.py), so only a different request asks Entra."""
         try:
-            self._credential.get_token(self.cloud.graph_scope(scope), tenant_id=tenant_id, enable_cae=True)
+            self._credential.get_token(*(self.cloud.graph_scope(s) for s in scopes), tenant_id=tenant_id,
+                                       enable_cae=True)
         except (ClientAuthenticationError, ServiceRequestError) as exc:
             exc = _with_entra_words(exc)
             if "AADSTS65001" in str(getattr(exc, "message", None) or exc):

@@ -35,7 +35,7 @@ from ..errors import KodoError, SignInError, UsageError
 from ..manifest.model import Manifest
 from ..onboarding import OnboardOptions, OnboardResult, onboard_tenant
 from ..output.logging import redact_text
-from ..partner.route import NoRelationship, NotACustomer, PartnerRoute
+from ..partner.route import PROBE_SETS, NoRelationship, NotACustomer, PartnerRoute
 from ..partner.signin_app import PartnerApp, forget, remembered
 from ..session import ConnectionSettings, open_session_with_credential
 from .journal import Journal, JournalState
@@ -279,7 +279,7 @@ class BulkRunner:
         self.partner.check_roles(customer)
         if self.options.plan_only:
             # Read-only: a silent token tells whether the app is consented there; no push.
-            if not await asyncio.to_thread(self.partner.probe.reached, customer.tenant_id, ADMIN_SCOPES[0]):
+            if not await asyncio.to_thread(self.partner.probe.reached, customer.tenant_id, PROBE_SETS[0]):
                 raise ConsentPlanned(CONSENT_STEP)
             return await self.operator.operator_access(customer.tenant_id)
         known = self.previous.consented.get(row.tenant) == self.partner.app.client_id

@@ -100,6 +100,32 @@ def test_all_customers_onboards_every_customer_the_partner_may_onboard(bulk_run,
         assert len(partner_app_ids(sim)) == 1
 
 
+def test_the_same_fleet_from_a_tenants_file(bulk_run, tmp_path):
+    scenario, groups = fleet()
+    tenants = [customer(i) for i in range(50)]
+    with start(scenario) as sim:
+        run = bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", tenants)), "--out", "out", "--yes",
+                       "--concurrency", "16", expect=PARTIAL)
+        assert devicecode_requests(sim) <= 2
+        assert_fleet_result(sim, tmp_path / "out", groups)
+        assert "43 succeeded, 7 failed" in run.out
+
+
+def test_partner_center_refusing_is_one_line_and_no_customer_changes(bulk_run, tmp_path):
+    """GDAP relationships, but Partner Center refuses (the user is not in AdminAgents, or the tenant is no
+    partner there): one line, exit 4; only the sign-in app may exist in the partner tenant."""
+    scenario, groups = fleet(n_ga=2, n_pra=0, n_caa=0, n_none=0)
+    data = scenario.model_dump()
+    data["tenants"][0]["partner_center"] = None
+    with start(Scenario.model_validate(data)) as sim:
+        run = bulk_run(sim, "--all-customers", "--out", "out", "--yes", expect=4)
+        (error,) = [line for line in run.err.splitlines() if line.startswith("error:")]
+        assert "Partner Center refused to list customers (HTTP 403" in error and "AdminAgents" in error
+        for tenant in groups["ga"]:
+            state = sim.tenant(tenant).dump()
+            assert state["applications"] == [] and state["oauth2PermissionGrants"] == []
+
+
 def test_a_tenants_file_of_customers_and_strangers(bulk_run, tmp_path):
     scenario, groups = fleet(n_ga=6, n_pra=1, n_caa=1, n_none=1, slow_every=3)
     stranger = "fabrikam-not-a-customer.onmicrosoft.com"
