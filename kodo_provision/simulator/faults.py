@@ -69,6 +69,20 @@ class Faults(BaseModel):
     new_secret_delay_ms: int = Field(
         0, ge=0, description="A new client secret fails client_credentials (AADSTS7000215) this long."
     )
+    # A read right after a write may be served by a replica that has not seen it - including the lookup
+    # inside an upsert and an "exists?" check before a create - while the create's uniqueness check (on
+    # the primary) sees it: 409 Request_MultipleObjectsWithSameKeyValue. No request reads its own writes.
+    # https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/
+    # https://learn.microsoft.com/en-us/entra/architecture/architecture ("Data consistency")
+    stale_lookups: bool = Field(
+        False, description="Within the replication lag, every lookup (upsert and existence checks included) "
+                           "may miss a just-created object; creates still conflict with it (409).")
+    error_after_commit_rate: float = Field(
+        0.0, ge=0, le=1,
+        description="Fraction of successful writes answered 503/504 although the write committed (a gateway "
+                    "that timed out waiting for the backend).")
+    slow_commit_ms: int = Field(
+        0, ge=0, description="A write's response is held back this long after it committed (a slow gateway).")
     seed: int = Field(0, description="Seed of the fault RNG (reproducible tests).")
 
 
@@ -78,6 +92,7 @@ class FaultEngine:
     def __init__(self, faults: Faults) -> None:
         self._lock = threading.Lock()
         self._lose_next: dict[str, int] = {}
+        self._fail_next: dict[str, int] = {}  # route -> writes answered 503 after they committed
         self._windows: dict[str, deque[float]] = {}
         self._throttled: dict[str, int] = {}  # tenant -> 429s sent under throttle_first
         self.set(faults)
@@ -104,10 +119,33 @@ class FaultEngine:
         with self._lock:
             self._lose_next[kind] = self._lose_next.get(kind, 0) + count
 
+    def fail_next_after_commit(self, kind: str = "write", count: int = 1, status: int = 503) -> None:
+        """Commit the next `count` writes matching `kind` (as lose_next_response) but answer them
+        `status` (503 or 504), as a gateway does when it gave up waiting for the backend."""
+        with self._lock:
+            self._fail_next[f"{kind}|{status}"] = self._fail_next.get(f"{kind}|{status}", 0) + count
+
     def clear_targeted(self) -> None:
-        """Forget pending lose_next_response requests."""
+        """Forget pending lose_next_response / fail_next_after_commit requests."""
         with self._lock:
             self._lose_next.clear()
+            self._fail_next.clear()
+
+    def error_after_commit(self, route: str, method: str) -> int | None:
+        """503/504 for a committed write (targeted or by error_after_commit_rate), else None."""
+        if method not in ("POST", "PATCH", "DELETE", "PUT"):
+            return None
+        with self._lock:
+            keys = route_aliases(route) | {"write", "any"}
+            for key in list(self._fail_next):
+                kind, status = key.rsplit("|", 1)
+                if kind.lower() in keys and self._fail_next[key] > 0:
+                    self._fail_next[key] -= 1
+                    return int(status)
+            rate = self._faults.error_after_commit_rate
+            if rate and self._rng.random() < rate:
+                return 503 if self._rng.random() < 0.5 else 504
+        return None
 
     def replication_delay(self) -> float:
         """Seconds a newly created object stays invisible."""
@@ -128,7 +166,7 @@ class FaultEngine:
         the token service (auth_endpoints.py), which is another principal altogether.
         """
         f = self._faults
-        if f.replication_model != "session" or "scp" not in claims or not claims.get("oid"):
+        if f.stale_lookups or f.replication_model != "session" or "scp" not in claims or not claims.get("oid"):
             return None
         if f.affinity_loss_rate:
             with self._lock:

@@ -218,7 +218,9 @@ def patch_app(ctx: Ctx, id: str | None, key: str | None, val: str | None) -> Gra
     """
     props = dict(ctx.request.json())
     if key == "uniqueName":
-        obj = ctx.tenant.app_by("uniqueName", val or "", include_hidden=True)
+        # The lookup sees the latest state, unless stale_lookups says it is served by a replica the
+        # create has not reached: then the create below conflicts with the app on the primary (409).
+        obj = ctx.tenant.app_by("uniqueName", val or "", include_hidden=not ctx.core.faults.faults.stale_lookups)
         if obj is None:
             if "create-if-missing" not in ctx.request.headers.get("prefer", "").lower():
                 raise not_found(f"uniqueName='{val}'")

@@ -117,6 +117,7 @@ class GraphService:
                 if transient:
                     raise _transient(transient, core.faults.faults.retry_after_s)
                 resp = dispatch(Ctx(core, core.directory.tenants[tenant_id], claims, req), r, params)
+                resp = _after_commit(core, r.name, req.method, resp)
         except GraphError as e:
             resp = e.response(req.request_id, client_rid)
         except Exception:  # never a stack trace to the client: Graph-shaped 500
@@ -142,6 +143,7 @@ class GraphService:
             if transient:
                 raise _transient(transient, self.core.faults.faults.retry_after_s)
             resp = dispatch(Ctx(self.core, tenant, claims, sub), r, params)
+            resp = _after_commit(self.core, r.name, sub.method, resp)
         except GraphError as e:
             resp = e.response(sub.request_id, sub.headers.get("client-request-id"))
         except Exception:
@@ -155,6 +157,17 @@ class GraphService:
             error_code=(resp.body or {}).get("error", {}).get("code") if not resp.ok else None,
         ))
         return resp, route_name
+
+
+def _after_commit(core: SimulatorCore, route: str, method: str, resp: GraphResponse) -> GraphResponse:
+    """A committed write answered 503/504 anyway (faults.error_after_commit): the client cannot tell it
+    from a write that never happened. https://learn.microsoft.com/en-us/graph/errors"""
+    if not resp.ok:
+        return resp
+    status = core.faults.error_after_commit(route, method)
+    if status is None:
+        return resp
+    raise _transient(status, core.faults.faults.retry_after_s)
 
 
 def _throttled(retry_after: int) -> GraphError:
