@@ -171,7 +171,8 @@ def recording(trail: AuditTrail, on_step: Any) -> Any:
 async def record_failed_run(trail: AuditTrail, result: Any, options: Any, unique_name: str, error: Exception,
                             reread: Any) -> Path | None:
     """A run that failed after changing the tenant: record what it did, with IDs from a fresh read
-    (`reread`: async callable -> (desired, TenantState)); best effort, never masks the error."""
+    (`reread`: async callable -> (desired, TenantState)); best effort, never masks the error. The
+    `result` gets the same facts (IDs, changes made), so a bulk report row names what already exists."""
     steps = [*trail.steps, *(s for s in trail.seen if s not in trail.steps)]
     if not steps:
         return None
@@ -182,6 +183,9 @@ async def record_failed_run(trail: AuditTrail, result: Any, options: Any, unique
         state = None
     app = state.application if state else None
     sp = state.service_principal if state else None
+    result.client_id, result.app_object_id = (app.app_id, app.id) if app else (result.client_id, result.app_object_id)
+    result.service_principal_id = sp.id if sp else result.service_principal_id
+    result.applied = [*result.applied, *(s.describe() for s in steps if s.describe() not in result.applied)]
     record = build_audit_record(
         AuditTrail(trail.run_id, trail.started_at, trail.request_ids, steps, trail.signed_in_upn,
                    trail.signed_in_object_id),

@@ -18,6 +18,7 @@ import structlog
 
 from .apply.executor import ApplyOutcome, apply_plan
 from .apply.revoke import apply_revocations
+from .apply.secret import remove_unhanded_secrets
 from .apply.secret_policy import blocked_note, clamp_to_policy, refuse_if_blocked
 from .apply.verify import VerificationReport, check_app_token, poll_until_empty
 from .audit import AuditTrail, record_failed_run, record_run, recording
@@ -427,6 +428,8 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
             result.audit_path = await record_failed_run(
                 trail, result, options, desired.unique_name, exc,
                 lambda sps=resource_sps: session.read(manifest, options, resource_sps=sps))
+            if getattr(exc, "result", None) is None:
+                exc.result = result  # type: ignore[attr-defined]  # what exists now (bulk's report row)
             raise
         result.notes.extend(step_outcome.notes)
         app_id = step_outcome.application.app_id if step_outcome.application else app_id
@@ -444,7 +447,6 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
         plan = diff(desired, actual, held_secret=held, now=now, prune=options.prune,
                 interrupted_runs=interrupted, held_certificate=held_cert)
 
-    clear_pending_runs(options.credentials_path)  # every secret handed off or removed
     ui.on_phase("verify")
 
     async def replan() -> Plan:
@@ -455,6 +457,11 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
 
     # Nothing applied: the state just read is the verification read; don't read it twice.
     remaining = await poll_until_empty(replan, options.verify_budget_s) if applied_anything else plan
+    if applied_anything:  # the state just read has replicated: a secret of ours nobody holds shows now
+        swept = await remove_unhanded_secrets(gateway, actual.application, run_id, held.key_id if held else None)
+        if swept:
+            result.notes.append(f"removed {len(swept)} secret(s) this run added whose answer was lost")
+    clear_pending_runs(options.credentials_path)  # every secret handed off or removed
     app, sp = actual.application, actual.service_principal
     result.client_id = app.app_id if app else None
     result.app_object_id = app.id if app else None

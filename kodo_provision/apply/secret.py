@@ -2,8 +2,10 @@
 
 addPassword is not idempotent and Graph never shows a secret twice. If the response is lost
 (connection dropped after Graph committed), a blind retry would leave a secret nobody holds.
-So each run names its secret with a run-unique marker; after a transport failure the app is
-re-read, any secret carrying this run's marker is removed, and the add is tried again.
+So each run names its secret with a run-unique marker; after a transport failure or a 503/504
+(a gateway may answer so after the write committed) the app is re-read, any secret carrying this
+run's marker is removed, and the add is tried again. A secret the re-read could not see yet
+(replication) is removed by the sweep after verification (remove_unhanded_secrets).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from ..graph.errors import TransientNetworkError
+from ..graph.errors import GraphThrottled, TransientNetworkError
 from ..graph.gateway import GraphGateway, NewSecret
 from ..graph.retry import Policy
 from ..identity import SECRET_MARKER_PREFIX, secret_marker
 from ..output.logging import register_secret
+from ..state.model import Application
 
 log = structlog.get_logger("kodo_provision.apply")
 MARKER_PREFIX = SECRET_MARKER_PREFIX
@@ -41,7 +44,9 @@ async def add_secret_exactly_once(gateway: GraphGateway, app_object_id: str, uni
     for attempt in range(1, MAX_ADD_ATTEMPTS + 1):
         try:
             secret = await gateway.add_password(app_object_id, display_name=name, end=now + lifetime)
-        except TransientNetworkError:
+        except (TransientNetworkError, GraphThrottled) as exc:
+            if isinstance(exc, GraphThrottled) and exc.status == 429:
+                raise  # refused before anything happened, and out of retry budget
             if attempt == MAX_ADD_ATTEMPTS:
                 raise
             app = await gateway.application_by_unique_name(unique_name, policy=Policy.IDEMPOTENT)
@@ -54,3 +59,18 @@ async def add_secret_exactly_once(gateway: GraphGateway, app_object_id: str, uni
         log.info("secret.created", key_id=secret.key_id, expires=str(secret.end_date_time))
         return secret
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def remove_unhanded_secrets(gateway: GraphGateway, app: Application | None, run_id: str,
+                                  held_key_id: str | None) -> list[str]:
+    """Secrets carrying this run's marker other than the one handed off: an add whose answer was lost
+    or a 503/504 that had committed. Call it on a state read after verification, when the app's
+    credentials have replicated. Returns the key IDs removed."""
+    marker = secret_marker(run_id)
+    extra = [c for c in (app.password_credentials if app else ())
+             if c.display_name and c.display_name.endswith(marker) and c.key_id != (held_key_id or "").lower()]
+    for cred in extra:
+        assert app is not None
+        await gateway.remove_password(app.id, cred.key_id)
+        log.warning("secret.orphan_removed", key_id=cred.key_id, run_id=run_id)
+    return [c.key_id for c in extra]

@@ -377,8 +377,20 @@ class GraphGateway:
         builder = self._app_by_unique_name(unique_name)
         config: RequestConfiguration = RequestConfiguration()
         config.headers.add("Prefer", "create-if-missing")
-        created = await self._call("create or update application", Policy.IDEMPOTENT | Policy.REPLICATION_LAG,
-                                   lambda: self._send_json(builder.to_patch_request_information(body, config)))
+        try:
+            created = await self._call("create or update application", Policy.IDEMPOTENT | Policy.REPLICATION_LAG,
+                                       lambda: self._send_json(builder.to_patch_request_information(body, config)))
+        except GraphConflict:
+            # The upsert's lookup missed an app with this uniqueName that its create then collided with:
+            # a replica behind the primary (often our own lost-response write). Wait until it is readable
+            # and update it by ID; the plan decides afterwards whether it is ours (tags).
+            existing = await self.application_by_unique_name(unique_name,
+                                                             policy=Policy.AFTER_CREATE | Policy.IDEMPOTENT)
+            assert existing is not None
+            by_id = self.client.applications.by_application_id(existing.id)
+            await self._call("update application", Policy.IDEMPOTENT | Policy.REPLICATION_LAG,
+                             lambda: self._send_json(by_id.to_patch_request_information(body)))
+            created = None
         if created and created.get("appId"):
             return json_state.application(created)
         app = await self.application_by_unique_name(unique_name, policy=Policy.AFTER_CREATE | Policy.IDEMPOTENT)
@@ -440,16 +452,30 @@ class GraphGateway:
                                          lambda: self.client.oauth2_permission_grants.post(body))
                 return _opaque(grant.id) if grant and grant.id else ""
             except GraphConflict:
-                existing = [g for g in await self.permission_grants(client_id)
-                            if g.resource_id == resource_id and g.consent_type == "AllPrincipals"]
-                if not existing:
-                    raise
-                grant_id = existing[0].id
-                scope = " ".join(sorted(existing[0].scopes | set(scopes)))
+                # Most often the run's own earlier write (a lost response, a resent batch) that the replica
+                # we read from has not seen yet: wait for it, then merge into it.
+                existing = await self._conflicting_grant(client_id, resource_id)
+                grant_id = existing.id
+                scope = " ".join(sorted(existing.scopes | set(scopes)))
         item = self.client.oauth2_permission_grants.by_o_auth2_permission_grant_id(grant_id)
         await self._call("update delegated grant", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
                          lambda: item.patch(OAuth2PermissionGrant(scope=scope)))
         return grant_id
+
+    async def _conflicting_grant(self, client_id: str, resource_id: str) -> PermissionGrant:
+        """The AllPrincipals grant a 409 says exists, once the replica we read from has it (Graph's
+        uniqueness check sees the primary; reads may not yet: devblogs "designing for eventual consistency")."""
+
+        async def find() -> PermissionGrant:
+            found = [g for g in await self.permission_grants(client_id)
+                     if g.resource_id == resource_id and g.consent_type == "AllPrincipals"]
+            if not found:
+                raise GraphNotFound("read the conflicting delegated grant", 404, "Request_ResourceNotFound",
+                                    "the grant Graph reported as existing is not readable yet")
+            return found[0]
+
+        return await run_with_policy("read the conflicting delegated grant", Policy.REPLICATION_LAG, find,
+                                     self.settings)
 
     async def add_password(self, app_object_id: str, *, display_name: str, end: datetime) -> NewSecret:
         """addPassword is not idempotent: a retry after a lost response would leave an orphan
@@ -458,7 +484,8 @@ class GraphGateway:
         body = AddPasswordPostRequestBody(password_credential=PasswordCredential(display_name=display_name,
                                                                                   end_date_time=end))
         builder = self.client.applications.by_application_id(app_object_id).add_password
-        cred = await self._call("add client secret", Policy.AFTER_CREATE, lambda: builder.post(body))
+        cred = await self._call("add client secret", Policy.AFTER_CREATE | Policy.UNSAFE_WRITE,
+                                lambda: builder.post(body))
         return NewSecret(_s(cred.key_id), cred.secret_text or "", cred.end_date_time, cred.display_name or "")
 
     async def key_credentials_for_update(self, app_object_id: str) -> list[dict[str, Any]]:

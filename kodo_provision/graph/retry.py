@@ -32,6 +32,10 @@ class Policy(Flag):
     REPLICATION_LAG = auto()
     TRANSIENT_NETWORK = auto()
 
+    # A write that must not be repeated blindly (addPassword, addKey): a 503/504 may come after it
+    # committed, so only a 429 (refused before anything happened) is retried; the caller reconciles.
+    UNSAFE_WRITE = auto()
+
     # Reads and idempotent writes (PATCH upsert, GET) may always be repeated.
     IDEMPOTENT = THROTTLING | TRANSIENT_NETWORK
     AFTER_CREATE = THROTTLING | REPLICATION_LAG
@@ -53,6 +57,8 @@ class RetrySettings:
 def matches_policy(policy: Policy, exc: BaseException) -> bool:
     """True when `policy` names `exc` as worth another attempt."""
     if isinstance(exc, GraphThrottled):
+        if Policy.UNSAFE_WRITE in policy and exc.status != 429:
+            return False
         return Policy.THROTTLING in policy
     if isinstance(exc, TransientNetworkError):
         return Policy.TRANSIENT_NETWORK in policy

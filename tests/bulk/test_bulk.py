@@ -189,3 +189,19 @@ def test_sigkill_mid_run_then_resume_onboards_every_tenant_exactly_once(bulk_run
             "finished tenants are skipped on --resume"
         assert not list(out.glob(".kodo-credentials-*.tmp"))
         assert f"{n} succeeded" in run.out
+
+
+def test_a_failed_row_names_what_already_exists_and_how_to_finish(bulk_run, tmp_path):
+    """Issue 14: a tenant that fails after creating objects (here: its policy forbids client secrets, found
+    when adding one) lists the objects in its row, with the command that continues."""
+    tenants = [customer(i) for i in range(2)]
+    scenario = many_tenants(2)
+    data = scenario.model_dump()
+    data["tenants"][2]["app_management_policy"]["password_addition_blocked"] = True  # customer001
+    with start(type(scenario).model_validate(data)) as sim:
+        bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", tenants)), "--out", "out", "--yes", expect=PARTIAL)
+        row = {t["tenant"]: t for t in report(tmp_path / "out")["tenants"]}[tenants[1]]
+        app = next(a for a in sim.tenant(tenants[1]).dump()["applications"] if a.get("uniqueName"))
+        assert row["status"] == "failed" and row["client_id"] == app["appId"]
+        assert any("service principal" in c for c in row["changes"]), row["changes"]
+        assert "already done in this tenant" in row["hint"] and "--only-failed" in row["hint"]
