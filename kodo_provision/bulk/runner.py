@@ -72,9 +72,11 @@ class Reporter:
     """What the runner tells the presentation layer (progress display)."""
 
     def __init__(self, started: Callable[[str], None], finished: Callable[[TenantOutcome], None],
-                 prompt_stream: Callable[[str | None], Any], total: Callable[[int], None] = lambda n: None) -> None:
+                 prompt_stream: Callable[[str | None], Any], total: Callable[[int], None] = lambda n: None,
+                 signed_in: Callable[[], None] = lambda: None) -> None:
         self.started, self.finished, self.prompt_stream = started, finished, prompt_stream
         self.total = total  # how many tenants run, once known
+        self.signed_in = signed_in  # the operator signed in: changes (e.g. the partner sign-in app) may follow
 
 
 def _fill_from_result(outcome: TenantOutcome, result: OnboardResult) -> None:
@@ -162,6 +164,7 @@ class BulkRunner:
         # azure-identity logs every failed silent token request as a warning; the report says it better.
         logging.getLogger("azure.identity").setLevel(logging.ERROR)
         user = await self._start()
+        self.reporter.signed_in()
         if isinstance(self.operator, OperatorSignIn) and self.options.partner_center and self.options.plan_only \
                 and remembered(self.settings.cloud.authority_host, self.options.home_tenant) is None:
             # --plan before the partner sign-in app exists: setting it up would be a change.
@@ -230,6 +233,10 @@ class BulkRunner:
             result: OnboardResult | None = getattr(exc, "result", None)
             if result is not None:
                 _fill_from_result(outcome, result)
+                if outcome.changes and outcome.status == FAILED:
+                    outcome.hint = (f"{outcome.hint + '; ' if outcome.hint else ''}already done in this tenant: "
+                                    f"{'; '.join(outcome.changes)} - re-run with --only-failed (or --resume after a "
+                                    "crash): it continues from there")
         except Exception as exc:  # the tenant boundary: a bug in one tenant must not stop the batch
             outcome.status = FAILED
             outcome.error = f"unexpected {type(exc).__name__}: {redact_text(str(exc))[:300]}"

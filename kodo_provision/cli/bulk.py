@@ -31,6 +31,7 @@ from ..manifest.model import Manifest
 from ..output.console import render_plan
 from ..plan.model import Plan
 from ..session import ConnectionSettings, resolve_ca_bundle
+from .interrupts import mark_changing
 from .manifest import admin_action_notes, lint_before_run
 from .options import (
     auth_settings,
@@ -208,8 +209,11 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
                           credential_type=credential_type, pfx_password=pfx, all_customers=all_customers,
                           partner_center=partner_center and auth not in APP_METHODS, select_rows=select)
     progress = LiveProgress() if sys.stderr.isatty() else PlainProgress()
+
+    # Once the operator signed in, changes may follow: Ctrl-C then writes the report and the journal.
     reporter = Reporter(progress.tenant_started, progress.tenant_finished,
-                        lambda tenant: PromptStream(progress, f"[{tenant}] " if tenant else ""), progress.set_total)
+                        lambda tenant: PromptStream(progress, f"[{tenant}] " if tenant else ""), progress.set_total,
+                        signed_in=mark_changing)
     outcomes: list[TenantOutcome] = []
 
     def assemble(done: list[TenantOutcome]) -> list[TenantOutcome]:

@@ -9,6 +9,7 @@ import sys
 import click
 
 from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError
+from .interrupts import handled
 
 HELP = f"""Onboard Microsoft 365 tenants to KODO cloud backup.
 
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     show_traceback = "--traceback" in args or os.environ.get("KODO_TRACEBACK") == "1"
     args = [a for a in args if a != "--traceback"]
     try:
-        status = cli.main(args=args, prog_name="kodo-provision", standalone_mode=False)
+        with handled():
+            status = cli.main(args=args, prog_name="kodo-provision", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

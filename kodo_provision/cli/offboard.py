@@ -16,6 +16,7 @@ from ..output.lifecycle import render_identity
 from ..partner.signin_app import remembered_client_ids
 from ..plan.model import Plan, Step
 from .common import app_identity_options, connection_settings, echo_json, lifecycle_options, run_in_tenant
+from .interrupts import mark_changing
 from .options import auth_options, connection_options, output_options
 
 OFFBOARD_HELP = """Remove KODO from a tenant: grants, app role assignments, service principal, app.
@@ -52,7 +53,10 @@ def _ui(output_format: str, yes: bool) -> OffboardUI:
             "change(s)", "removal(s)"), file=plan_stream, nl=False)
 
     def confirm(plan: Plan, view: TenantView) -> bool:
-        return yes or click.confirm("Remove these?", default=False, err=True)
+        agreed = yes or click.confirm("Remove these?", default=False, err=True)
+        if agreed:
+            mark_changing()  # Ctrl-C now unwinds the removal rather than ending the process
+        return agreed
 
     def on_step(step: Step, status: str) -> None:
         if text:

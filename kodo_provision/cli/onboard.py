@@ -20,6 +20,7 @@ from ..onboarding import OnboardOptions, OnboardResult, OnboardUI, onboard_tenan
 from ..output.console import render_plan, render_result, render_step
 from ..plan.model import Plan, Step
 from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
+from .interrupts import mark_changing
 from .manifest import admin_action_notes, lint_before_run
 from .options import (
     auth_options,
@@ -76,6 +77,8 @@ def _ui(output_format: str, yes: bool) -> OnboardUI:
             click.echo(render_step(step.describe(), status))
 
     def on_phase(phase: str) -> None:
+        if phase == "apply":
+            mark_changing()  # Ctrl-C now unwinds the flow rather than ending the process
         if text and phase == "verify":
             click.echo("Verifying (re-plan, app-only token)...")
 

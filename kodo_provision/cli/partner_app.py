@@ -11,6 +11,7 @@ from ..auth import validate_tenant
 from ..errors import ExitStatus
 from ..partner import manage
 from .common import connection_settings, echo_json
+from .interrupts import mark_changing
 from .options import configured_logging, connection_options, output_options
 
 GROUP_HELP = """The CSP partner's own sign-in app, which `bulk` uses to reach customers.
@@ -77,6 +78,7 @@ def show(home_tenant: str, cloud: str, authority_host: str | None, graph_endpoin
 def setup(home_tenant: str, cloud: str, authority_host: str | None, graph_endpoint: str | None,
           ca_bundle: str | None, client_id: str | None, output_format: str, log_format: str, log_level: str | None,
           log_file: str | None) -> int:
+    mark_changing()
     settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id)
     with configured_logging(log_format, log_level, log_file):
         app = asyncio.run(manage.setup(settings, _home(home_tenant)))
@@ -99,6 +101,7 @@ def remove_consent(tenants: tuple[str, ...], partner_center_endpoint: str | None
                    graph_endpoint: str | None, ca_bundle: str | None, client_id: str | None, output_format: str,
                    log_format: str, log_level: str | None, log_file: str | None) -> int:
     customers = [validate_tenant(t) for t in tenants]
+    mark_changing()
     settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id,
                                    partner_center_endpoint=partner_center_endpoint)
     with configured_logging(log_format, log_level, log_file):
@@ -118,6 +121,7 @@ def remove_consent(tenants: tuple[str, ...], partner_center_endpoint: str | None
 def remove(home_tenant: str, cloud: str, authority_host: str | None, graph_endpoint: str | None,
            ca_bundle: str | None, client_id: str | None, output_format: str, log_format: str, log_level: str | None,
            log_file: str | None) -> int:
+    mark_changing()
     settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id)
     with configured_logging(log_format, log_level, log_file):
         app = asyncio.run(manage.remove_app(settings, _home(home_tenant), sys.stderr))

@@ -20,6 +20,7 @@ from .common import (
     lifecycle_options,
     run_in_tenant,
 )
+from .interrupts import mark_changing
 from .options import auth_options, connection_options, output_options
 
 ROTATE_HELP = """Add a new client secret (or certificate), prove it, and hand it over; the old one keeps working.
@@ -107,6 +108,7 @@ def rotate_secret_command(tenant: str, manifest_path: str | None, app_name: str 
                           auth: AuthSettings, output_format: str, log_format: str, log_level: str | None,
                           log_file: str | None) -> int:
     options = lifecycle_options(tenant, manifest_path, app_name, credentials_path)
+    mark_changing()  # rotation writes right after sign-in: Ctrl-C unwinds it (pending records) as before
     path = options.credentials_path
     overlap_delta = _overlap(overlap)
     if remove_key and (remove_old or overlap):

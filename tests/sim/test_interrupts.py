@@ -1,0 +1,45 @@
+"""Issue 14: Ctrl-C / SIGTERM while nothing can have changed yet (waiting for the device-code approval)
+ends the process at once: one line, exit 130 (143), no traceback, and the tenant untouched."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import CONTOSO, kodo_apps, tenant_state
+
+REPO = Path(__file__).parents[2]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_one_signal_at_the_approval_wait_ends_the_process(sim, tmp_path, signum, code):
+    sim.set_sign_in(tenant=CONTOSO, manual=True)  # nobody approves: the CLI waits at the device code
+    env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kodo_provision.cli.main", "onboard", "--yes", "--tenant", CONTOSO,
+         "--authority-host", sim.url, "--graph-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path),
+         "--credentials-out", str(tmp_path / "c.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO), env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not sim.pending_device_codes() and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.3)  # the CLI is now polling the token endpoint from its worker thread
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=10)  # a bound, not a speed test: it used to wait for the code
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code
+    after_prompt = err.split("To sign in", 1)[1].splitlines()[1:]  # (the manifest's lint warnings come before)
+    assert [line for line in after_prompt if line.strip()] == [
+        f"interrupted ({'Ctrl-C' if signum == signal.SIGINT else 'SIGTERM'}) before any change; nothing was changed"]
+    assert "Traceback" not in err and out == ""
+    assert kodo_apps(tenant_state(sim)) == []
