@@ -6,7 +6,14 @@ customer tenants; every customer also has its own Global Administrator (for per-
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,3 +97,35 @@ def start(scenario: Scenario, faults: Faults | None = None) -> Simulator:
 
 def report(out: Path) -> dict[str, Any]:
     return json.loads((out / "report.json").read_text())
+
+
+def journal_events(path: Path) -> list[dict[str, Any]]:
+    """The journal's records (a torn last line is skipped, as --resume does)."""
+    events = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                events.append(json.loads(line))
+    return events
+
+
+def sigkill_bulk_when(sim, tmp_path: Path, args: list[str], out: Path,
+                      ready: Callable[[list[dict[str, Any]]], bool], budget_s: float = 90) -> None:
+    """Run `kodo-provision bulk ARGS --out OUT` as a real process against `sim` (the remembered partner
+    app under tmp_path/config, as bulk_run's) and SIGKILL it once `ready(journal events)` holds."""
+    argv = [sys.executable, "-m", "kodo_provision.cli.main", "bulk", *args, "--out", str(out), "--yes",
+            "--concurrency", "4", "--authority-host", sim.url, "--graph-endpoint", sim.url,
+            "--partner-center-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)]
+    env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            cwd=str(Path(__file__).parents[2]))
+    try:
+        deadline = time.monotonic() + budget_s
+        while time.monotonic() < deadline and not ready(journal_events(out / "journal.jsonl")):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL

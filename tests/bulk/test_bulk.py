@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from kodo_provision.simulator import Faults
 from tests.sim.conftest import assert_converged, kodo_apps, tenant_state
 
-from .conftest import PARTNER, customer, many_tenants, report, start, write_tenants_csv
+from .conftest import (
+    PARTNER,
+    customer,
+    journal_events,
+    many_tenants,
+    report,
+    sigkill_bulk_when,
+    start,
+    write_tenants_csv,
+)
 
 PARTIAL = 8
 
@@ -137,43 +139,20 @@ def test_a_bad_tenants_file_changes_nothing(bulk_run, tmp_path):
         assert devicecode_requests(sim) == 0
 
 
-def _journal_events(path: Path) -> list[dict]:
-    events = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            with contextlib.suppress(ValueError):
-                events.append(json.loads(line))
-    return events
-
-
 def test_sigkill_mid_run_then_resume_onboards_every_tenant_exactly_once(bulk_run, tmp_path):
     n = 12
     tenants = [customer(i) for i in range(n)]
     with start(many_tenants(n), Faults(latency_ms=40)) as sim:
         tenants_file = str(write_tenants_csv(tmp_path / "t.csv", tenants))
         out = tmp_path / "out"
-        argv = [sys.executable, "-m", "kodo_provision.cli.main", "bulk", tenants_file, "--out", str(out), "--yes",
-                "--concurrency", "4", "--authority-host", sim.url, "--graph-endpoint", sim.url,
-                "--partner-center-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)]
-        env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
-        env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # as bulk_run's, so --resume finds the partner app
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                                cwd=str(Path(__file__).parents[2]))
-        deadline = time.monotonic() + 60
-        try:
-            while time.monotonic() < deadline:
-                events = _journal_events(out / "journal.jsonl")
-                finished = {e["tenant"] for e in events if e["event"] == "tenant_finished"}
-                started = {e["tenant"] for e in events if e["event"] == "tenant_started"}
-                if len(finished) >= 2 and started - finished:
-                    break
-                assert proc.poll() is None, "the run ended before it could be killed"
-                time.sleep(0.02)
-            proc.send_signal(signal.SIGKILL)
-        finally:
-            proc.wait(timeout=10)
-        assert proc.returncode == -signal.SIGKILL
-        finished_before = {e["tenant"] for e in _journal_events(out / "journal.jsonl")
+
+        def two_finished_one_running(events: list[dict]) -> bool:
+            finished = {e["tenant"] for e in events if e["event"] == "tenant_finished"}
+            started = {e["tenant"] for e in events if e["event"] == "tenant_started"}
+            return len(finished) >= 2 and bool(started - finished)
+
+        sigkill_bulk_when(sim, tmp_path, [tenants_file], out, two_finished_one_running)
+        finished_before = {e["tenant"] for e in journal_events(out / "journal.jsonl")
                            if e["event"] == "tenant_finished"}
         assert 2 <= len(finished_before) < n
 
@@ -183,7 +162,7 @@ def test_sigkill_mid_run_then_resume_onboards_every_tenant_exactly_once(bulk_run
         by_tenant = {t["tenant"]: t for t in data["tenants"]}
         for tenant in tenants:
             assert_onboarded(sim, out, tenant, by_tenant[tenant])
-        resumed = [e["tenant"] for e in _journal_events(out / "journal.jsonl")
+        resumed = [e["tenant"] for e in journal_events(out / "journal.jsonl")
                    if e["event"] == "tenant_started"]
         assert not finished_before & set(resumed[len(resumed) - (n - len(finished_before)):]), \
             "finished tenants are skipped on --resume"

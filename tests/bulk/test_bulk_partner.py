@@ -8,11 +8,6 @@ strength of a GDAP role) consents the partner's own app without a customer admin
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +15,18 @@ from kodo_provision.auth import ADMIN_SCOPES
 from kodo_provision.cli.main import main
 from kodo_provision.simulator import Faults, Scenario
 
-from .conftest import PARTNER, PARTNER_UPN, customer, customer_id, report, start, write_tenants_csv
-from .test_bulk import _journal_events, assert_onboarded, devicecode_requests
+from .conftest import (
+    PARTNER,
+    PARTNER_UPN,
+    customer,
+    customer_id,
+    journal_events,
+    report,
+    sigkill_bulk_when,
+    start,
+    write_tenants_csv,
+)
+from .test_bulk import assert_onboarded, devicecode_requests
 
 GA, PRA, APP_ADMIN, CLOUD_APP_ADMIN = ("Global Administrator", "Privileged Role Administrator",
                                        "Application Administrator", "Cloud Application Administrator")
@@ -155,27 +160,14 @@ def test_sigkill_mid_run_then_resume_consents_and_onboards_exactly_once(bulk_run
     scenario, groups = fleet(n_ga=10, n_pra=1, n_caa=1, n_none=0, slow_every=4, propagation_s=2.0)
     out = tmp_path / "out"
     with start(scenario, Faults(latency_ms=40)) as sim:
-        argv = [sys.executable, "-m", "kodo_provision.cli.main", "bulk", "--all-customers", "--out", str(out),
-                "--yes", "--concurrency", "4", "--authority-host", sim.url, "--graph-endpoint", sim.url,
-                "--partner-center-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)]
-        env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
-        env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                                cwd=str(Path(__file__).parents[2]))
-        try:
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                events = _journal_events(out / "journal.jsonl")
-                finished = {e["tenant"] for e in events if e["event"] == "tenant_finished"}
-                consented = {e["tenant"] for e in events if e["event"] == "partner_consent"}
-                if len(finished) >= 2 and consented - finished:
-                    break
-                assert proc.poll() is None, "the run ended before it could be killed"
-                time.sleep(0.02)
-            proc.send_signal(signal.SIGKILL)
-        finally:
-            proc.wait(timeout=10)
-        journaled = {e["tenant"] for e in _journal_events(out / "journal.jsonl") if e["event"] == "partner_consent"}
+
+        def consent_pushed_for_a_running_tenant(events: list[dict]) -> bool:
+            finished = {e["tenant"] for e in events if e["event"] == "tenant_finished"}
+            consented = {e["tenant"] for e in events if e["event"] == "partner_consent"}
+            return len(finished) >= 2 and bool(consented - finished)
+
+        sigkill_bulk_when(sim, tmp_path, ["--all-customers"], out, consent_pushed_for_a_running_tenant)
+        journaled = {e["tenant"] for e in journal_events(out / "journal.jsonl") if e["event"] == "partner_consent"}
         sim.clear_request_log()
         bulk_run(sim, "--all-customers", "--out", "out", "--yes", "--resume", expect=PARTIAL)
         assert devicecode_requests(sim) == 1, "the partner sign-in app set up by the killed run is remembered"
