@@ -19,6 +19,7 @@ from typing import Any
 
 from ..auth import AppCaller, AppIdentitySignIn, DeviceCodeSignIn, SignedInUser
 from ..errors import SignInError
+from ..login import load_login
 from ..session import ConnectionSettings
 
 OPERATOR, PER_TENANT, AUTOMATION_APP = "operator", "per-tenant sign-in", "automation app"
@@ -80,6 +81,7 @@ class OperatorSignIn:
         self.settings = settings
         self.client_id = client_id or settings.client_id
         self._prompt_for = prompt_for
+        self._home_tenant, self._prompt, self._extra_scopes = home_tenant, prompt, extra_scopes
         self._sign_in = DeviceCodeSignIn(settings.cloud, home_tenant, client_id=self.client_id,
                                          ca_bundle=settings.ca_bundle, prompt_stream=prompt,
                                          timeout_s=settings.sign_in_timeout_s,
@@ -89,9 +91,28 @@ class OperatorSignIn:
         self.user: SignedInUser | None = None
 
     async def start(self) -> SignedInUser:
-        """The one device-code prompt (in a thread: the credential is synchronous)."""
-        self.user = await asyncio.to_thread(self._sign_in.sign_in)
+        """The saved `login` of this client when there is one (no prompt), else the one device-code
+        prompt (in a thread: the credential is synchronous)."""
+        self.user = await asyncio.to_thread(self._resume_saved_login) or \
+            await asyncio.to_thread(self._sign_in.sign_in)
         return self.user
+
+    def _resume_saved_login(self) -> SignedInUser | None:
+        """`kodo-provision login` with this client (e.g. the partner's sign-in app): its tokens, silently."""
+        saved = load_login()
+        if saved is None or not saved.matches(self.settings.cloud, self.client_id):
+            return None
+        if self._extra_scopes and self.client_id == self.settings.client_id:
+            return None  # a saved login of the default client holds no GDAP scope: the partner check needs one
+        resumed = DeviceCodeSignIn(self.settings.cloud, self._home_tenant, client_id=self.client_id,
+                                   ca_bundle=self.settings.ca_bundle, prompt_stream=self._prompt,
+                                   additionally_allowed_tenants=("*",), extra_scopes=self._extra_scopes,
+                                   persistent_cache=True, allow_unencrypted_cache=saved.allow_unencrypted_cache,
+                                   authentication_record=saved.record)
+        user = resumed.resume()
+        if user is not None:
+            self._sign_in = resumed
+        return user
 
     @property
     def interactive(self) -> DeviceCodeSignIn:

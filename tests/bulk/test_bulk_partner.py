@@ -265,3 +265,19 @@ def test_a_remembered_partner_app_deleted_in_entra_is_set_up_again(bulk_run, tmp
         (new,) = partner_app_ids(sim)
         assert new != old
         assert {t["partner_consent"] for t in report(tmp_path / "second")["tenants"]} == {new}
+
+
+def test_after_login_with_the_partner_app_bulk_asks_nothing(bulk_run, tmp_path, monkeypatch):
+    """First run 2 prompts, later runs 1, and none after `kodo-provision login --client-id <partner app>`."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    scenario, groups = fleet(n_ga=2, n_pra=0, n_caa=0, n_none=0)
+    with start(scenario) as sim:
+        kodo(sim, "partner-app", "setup")
+        (app_id,) = partner_app_ids(sim)
+        kodo(sim, "login", "--client-id", app_id, "--allow-unencrypted-cache")
+        sim.clear_request_log()
+        bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", groups["ga"])), "--out", "out", "--yes")
+        assert devicecode_requests(sim) == 0
+        for tenant in groups["ga"]:
+            assert {t["tenant"]: t for t in report(tmp_path / "out")["tenants"]}[tenant]["status"] == "succeeded"
