@@ -112,29 +112,53 @@ def write_credentials(path: Path, data: dict[str, Any]) -> None:
     write_private_file(path, payload.encode("utf-8"))
 
 
-def _pending_path(path: Path) -> Path:
-    return path.with_name(path.name + ".pending")
+def state_dir() -> Path:
+    """Per-user state that must outlive any working directory: $XDG_STATE_HOME/kodo-provision
+    (default ~/.local/state/kodo-provision; %LOCALAPPDATA%\\kodo-provision on Windows)."""
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "kodo-provision"
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "kodo-provision"
 
 
-def read_pending_runs(path: Path) -> frozenset[str]:
-    """Runs that were about to add a secret for this credentials file and never confirmed the
-    hand-off (a crash between addPassword and the write): their secrets are orphans."""
+def _pending_path(tenant_id: str, unique_name: str) -> Path:
+    # uniqueName is restricted to [A-Za-z0-9._-] by the manifest schema: safe in a file name.
+    return state_dir() / "pending" / f"{tenant_id.lower()}--{unique_name}.json"
+
+
+def _legacy_pending_path(credentials_path: Path) -> Path:
+    return credentials_path.with_name(credentials_path.name + ".pending")
+
+
+def _read_run_ids(path: Path) -> frozenset[str]:
     try:
-        data = json.loads(_pending_path(path).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return frozenset()
     return frozenset(str(r) for r in data.get("run_ids", []) if isinstance(r, str))
 
 
-def mark_pending_runs(path: Path, run_ids: frozenset[str]) -> None:
-    """Record, before a secret is added, which runs may leave one behind (0600, atomic)."""
-    write_credentials(_pending_path(path), {"run_ids": sorted(run_ids)})
+def read_pending_runs(tenant_id: str, unique_name: str, legacy: Path | None = None) -> frozenset[str]:
+    """Runs that were about to add a credential to this tenant's app and never confirmed the hand-off
+    (a crash or kill between adding it and writing the credentials file): their credentials are orphans.
+    Kept per user, by tenant and app, so any later command from any folder finds them; `legacy`: a
+    credentials file beside which older versions kept them."""
+    return _read_run_ids(_pending_path(tenant_id, unique_name)) | (
+        _read_run_ids(_legacy_pending_path(legacy)) if legacy else frozenset())
 
 
-def clear_pending_runs(path: Path) -> None:
-    """Every secret of those runs is handed off or removed."""
-    with contextlib.suppress(FileNotFoundError):
-        _pending_path(path).unlink()
+def mark_pending_runs(tenant_id: str, unique_name: str, run_ids: frozenset[str]) -> None:
+    """Record, before a credential is added, which runs may leave one behind (0600, atomic)."""
+    path = _pending_path(tenant_id, unique_name)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_credentials(path, {"run_ids": sorted(run_ids)})
+
+
+def clear_pending_runs(tenant_id: str, unique_name: str, legacy: Path | None = None) -> None:
+    """Every credential of those runs is handed off or removed."""
+    for path in (_pending_path(tenant_id, unique_name), *((_legacy_pending_path(legacy),) if legacy else ())):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def check_writable(path: Path) -> None:

@@ -108,3 +108,26 @@ class NetworkError(KodoError):
     """Connection, DNS, TLS or proxy failure talking to a named host."""
 
     exit_status = ExitStatus.NETWORK
+
+
+class Interrupted(KodoError):
+    """Ctrl-C or SIGTERM while a command was changing a tenant (recorded in the audit record)."""
+
+    exit_status = ExitStatus.INTERRUPTED
+
+
+# What a flow unwinding a Ctrl-C had done ("3 change(s) made; audit record ..."), for the one line the
+# CLI prints as it exits (cli/main.py). A signal has no other way to carry it out of asyncio.run.
+_INTERRUPTION: list[str] = []
+
+
+def note_interruption(text: str) -> None:
+    """Record what was done before the interruption (the CLI prints it)."""
+    _INTERRUPTION.append(text)
+
+
+def take_interruption_notes() -> list[str]:
+    """The notes recorded so far, once."""
+    notes = list(_INTERRUPTION)
+    _INTERRUPTION.clear()
+    return notes

@@ -6,6 +6,7 @@ confirmation, progress) comes in through `OnboardUI` so this module neither prin
 
 from __future__ import annotations
 
+import asyncio
 import secrets as pysecrets
 import shlex
 from collections.abc import Callable
@@ -37,7 +38,14 @@ from .credentials import (
     write_credentials,
     write_private_file,
 )
-from .errors import InsufficientPrivilegesError, KodoError, UsageError, VerificationError
+from .errors import (
+    InsufficientPrivilegesError,
+    Interrupted,
+    KodoError,
+    UsageError,
+    VerificationError,
+    note_interruption,
+)
 from .graph.batched import BatchedReads
 from .graph.gateway import GraphGateway, Organization
 from .graph.request_ids import start_collecting
@@ -336,7 +344,8 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
 
     held: HeldSecret | None = held_secret(existing)
     held_cert: HeldCertificate | None = held_certificate(existing)
-    interrupted = read_pending_runs(options.credentials_path)
+    unique_name = _desired_unique_name(manifest, options)
+    interrupted = read_pending_runs(org.id, unique_name, legacy=options.credentials_path)
     resource_sps = overview.resource_sps
     desired = _desired(manifest, resource_sps, options)
     # The tenant's secret rules (when readable) shape the plan: lifetime clamped, or refused below.
@@ -374,7 +383,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     if plan.of_kind(AddSecret):
         # On disk before addPassword: if this run dies before the hand-off, the next one knows
         # the secret it finds with this run's marker is an orphan and removes it.
-        mark_pending_runs(options.credentials_path, interrupted | {run_id})
+        mark_pending_runs(org.id, unique_name, interrupted | {run_id})
 
     cert_files: dict[str, Path] = {}
     written: dict[str, Any] | None = existing  # the credentials file's content as this run leaves it
@@ -431,6 +440,13 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
             if getattr(exc, "result", None) is None:
                 exc.result = result  # type: ignore[attr-defined]  # what exists now (bulk's report row)
             raise
+        except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C / SIGTERM mid-apply (cli/interrupts.py)
+            result.audit_path = await record_failed_run(
+                trail, result, options, desired.unique_name, Interrupted("interrupted by the operator"),
+                lambda sps=resource_sps: session.read(manifest, options, resource_sps=sps))
+            note_interruption(f"{len(result.applied)} change(s) made in {org.display_name}"
+                              + (f"; audit record {result.audit_path}" if result.audit_path else ""))
+            raise
         result.notes.extend(step_outcome.notes)
         app_id = step_outcome.application.app_id if step_outcome.application else app_id
         if step_outcome.service_principal is not None:  # --prune: revoke what the manifest drops
@@ -458,10 +474,11 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
     # Nothing applied: the state just read is the verification read; don't read it twice.
     remaining = await poll_until_empty(replan, options.verify_budget_s) if applied_anything else plan
     if applied_anything:  # the state just read has replicated: a secret of ours nobody holds shows now
-        swept = await remove_unhanded_secrets(gateway, actual.application, run_id, held.key_id if held else None)
+        swept = await remove_unhanded_secrets(gateway, actual.application, frozenset({run_id}),
+                                              held.key_id if held else None)
         if swept:
             result.notes.append(f"removed {len(swept)} secret(s) this run added whose answer was lost")
-    clear_pending_runs(options.credentials_path)  # every secret handed off or removed
+    clear_pending_runs(org.id, unique_name, legacy=options.credentials_path)  # handed off or removed
     app, sp = actual.application, actual.service_principal
     result.client_id = app.app_id if app else None
     result.app_object_id = app.id if app else None

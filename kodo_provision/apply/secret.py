@@ -61,16 +61,16 @@ async def add_secret_exactly_once(gateway: GraphGateway, app_object_id: str, uni
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def remove_unhanded_secrets(gateway: GraphGateway, app: Application | None, run_id: str,
+async def remove_unhanded_secrets(gateway: GraphGateway, app: Application | None, run_ids: frozenset[str],
                                   held_key_id: str | None) -> list[str]:
-    """Secrets carrying this run's marker other than the one handed off: an add whose answer was lost
-    or a 503/504 that had committed. Call it on a state read after verification, when the app's
-    credentials have replicated. Returns the key IDs removed."""
-    marker = secret_marker(run_id)
+    """Secrets carrying one of these runs' markers other than the one handed off: an add whose answer
+    was lost, a 503/504 that had committed, or a run killed before its hand-off. Call it on a state read
+    after the writes replicated. Returns the key IDs removed."""
+    markers = tuple(secret_marker(r) for r in run_ids)
     extra = [c for c in (app.password_credentials if app else ())
-             if c.display_name and c.display_name.endswith(marker) and c.key_id != (held_key_id or "").lower()]
+             if c.display_name and c.display_name.endswith(markers) and c.key_id != (held_key_id or "").lower()]
     for cred in extra:
         assert app is not None
         await gateway.remove_password(app.id, cred.key_id)
-        log.warning("secret.orphan_removed", key_id=cred.key_id, run_id=run_id)
+        log.warning("secret.orphan_removed", key_id=cred.key_id)
     return [c.key_id for c in extra]

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError
+from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, take_interruption_notes
 from .interrupts import handled
 
 HELP = f"""Onboard Microsoft 365 tenants to KODO cloud backup.
@@ -48,8 +48,19 @@ COMMANDS = {
 }
 
 
+class CommandInterrupted(BaseException):
+    """A KeyboardInterrupt out of a command, kept away from click, which would print a blank line and
+    "Aborted!" instead of our one line (click turns KeyboardInterrupt into Abort)."""
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise CommandInterrupted() from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -93,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"error: {exc.one_line()}", err=True)
         return exc.exit_status
-    except KeyboardInterrupt:
-        click.echo("interrupted; re-run the same command to continue (it is safe to repeat)", err=True)
+    except (KeyboardInterrupt, CommandInterrupted):
+        done = "; ".join(take_interruption_notes())
+        click.echo(f"interrupted{' after ' + done if done else ''}; to continue, run the same command again "
+                   f"(it is safe to repeat): kodo-provision {' '.join(args)}", err=True)
         return ExitStatus.INTERRUPTED
     except Exception as exc:  # the boundary: anything else is a bug, reported in one line
         if show_traceback:

@@ -24,16 +24,19 @@ from typing import Any
 import structlog
 
 from ..apply.certificate import add_certificate_exactly_once, is_tool_certificate, remove_certificate
-from ..apply.secret import is_tool_secret, secret_display_name
+from ..apply.secret import is_tool_secret, remove_unhanded_secrets, secret_display_name
 from ..apply.secret_policy import add_secret_within_policy, clamp_to_policy
 from ..apply.verify import check_app_token
 from ..certificate import generate_certificate
 from ..credentials import (
     certificate_file_paths,
     check_owner,
+    clear_pending_runs,
     held_certificate,
     held_secret,
+    mark_pending_runs,
     read_credentials,
+    read_pending_runs,
     write_credentials,
     write_private_file,
 )
@@ -167,7 +170,15 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
     old = next((c for c in app.password_credentials if held and c.key_id == held.key_id
                 and held.client_id in ("", app.app_id)), None)
 
+    # Secrets of rotations or onboardings killed before their hand-off (recorded per user, by tenant and
+    # app) are removed first; then this run records itself before it adds one.
+    unique_name = view.desired.unique_name
+    interrupted = read_pending_runs(view.org.id, unique_name, legacy=credentials_path)
+    removed = await remove_unhanded_secrets(session.gateway, app, interrupted, held.key_id if held else None)
+    if removed:
+        result.notes.append(f"removed {len(removed)} secret(s) an interrupted run added but never handed off")
     run_id = pysecrets.token_hex(4)
+    mark_pending_runs(view.org.id, unique_name, frozenset({run_id}))
     # The app's own app-management policy, when readable, caps the lifetime up front; otherwise a
     # refusal by it (or by the tenant default) walks down the portal's standard lifetimes.
     policy = effective_policy(None, await session.gateway.app_secret_policy(app.id))
@@ -193,6 +204,7 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
         "previous_secret_key_id": old.key_id if old else None,
     })
     write_credentials(credentials_path, record)
+    clear_pending_runs(view.org.id, unique_name, legacy=credentials_path)  # handed off
     log.info("secret.rotated", new_key_id=new.key_id, old_key_id=old.key_id if old else None)
     result.new_key_id = new.key_id
     result.new_expires_at = record["secret_expires_at"]

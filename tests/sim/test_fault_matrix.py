@@ -73,22 +73,28 @@ def test_misconfigured_proxy_names_the_fix(sim, kodo, monkeypatch):
     assert "HTTPS_PROXY" in run.err
 
 
-def test_secret_of_a_run_that_died_before_the_hand_off_is_removed(sim, kodo, tmp_path):
+def test_secret_of_a_run_that_died_before_the_hand_off_is_removed(sim, kodo, tmp_path, monkeypatch):
     """A crash between addPassword and writing the credentials file leaves a secret nobody holds.
-    The run recorded its marker first (<credentials>.pending); the next run removes that secret."""
-    from kodo_provision.credentials import mark_pending_runs
+    The run recorded its marker first (per user, by tenant and app); the next run, from any folder,
+    removes that secret."""
+    from kodo_provision.credentials import mark_pending_runs, read_pending_runs
 
+    from .conftest import UNIQUE_NAME
     from .lifecycle_helpers import graph_as_admin
 
     kodo("onboard", "--yes")
     app = assert_converged(sim, CONTOSO, creds_of(tmp_path))["app"]
     # What the dead run did: marked itself pending, then added its secret, then died.
-    mark_pending_runs(creds_of(tmp_path), frozenset({"deadbeef"}))
+    tenant_id = sim.tenant(CONTOSO).id
+    mark_pending_runs(tenant_id, UNIQUE_NAME, frozenset({"deadbeef"}))
     orphan = graph_as_admin(sim, "POST", f"/applications/{app['id']}/addPassword",
                             {"passwordCredential": {"displayName": "KODO backup (kodo_provision run deadbeef)"}})
     assert orphan.status_code == 200
-    run = kodo("onboard", "--yes", "--output", "json")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the next run starts in another working directory
+    run = kodo("onboard", "--yes", "--output", "json", "--credentials-out", str(creds_of(tmp_path)))
     assert [s["kind"] for s in run.json()["plan"]["steps"]] == ["remove_orphan_secret"]
     after = assert_converged(sim, CONTOSO, creds_of(tmp_path))["app"]
     assert [c["keyId"] for c in after["passwordCredentials"]] == [c["keyId"] for c in app["passwordCredentials"]]
-    assert not creds_of(tmp_path).with_name(creds_of(tmp_path).name + ".pending").exists()
+    assert read_pending_runs(tenant_id, UNIQUE_NAME) == frozenset()

@@ -43,3 +43,42 @@ def test_one_signal_at_the_approval_wait_ends_the_process(sim, tmp_path, signum,
         f"interrupted ({'Ctrl-C' if signum == signal.SIGINT else 'SIGTERM'}) before any change; nothing was changed"]
     assert "Traceback" not in err and out == ""
     assert kodo_apps(tenant_state(sim)) == []
+
+
+def test_one_ctrl_c_mid_apply_records_what_changed_and_how_to_continue(sim, kodo, tmp_path):
+    """Once the tenant is being changed, Ctrl-C unwinds the flow: the audit record names what was done,
+    one line says so with the command to continue, exit 130; running that command converges."""
+    import json
+
+    from kodo_provision.simulator import Faults
+
+    from .conftest import assert_converged
+
+    sim.set_faults(Faults(latency_ms=400))  # an apply of several seconds: time to press Ctrl-C in it
+    creds = tmp_path / "c.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kodo_provision.cli.main", "onboard", "--yes", "--tenant", CONTOSO,
+         "--authority-host", sim.url, "--graph-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path),
+         "--credentials-out", str(creds)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO), env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not [r for r in sim.request_log if r.route == "applications.upsert"]:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    (line,) = [x for x in err.splitlines() if x.startswith("interrupted")]
+    assert "change(s) made in Contoso" in line and "kodo-provision onboard --yes --tenant" in line
+    assert "Traceback" not in err
+    (audit,) = tmp_path.glob("kodo-audit-*.json")
+    record = json.loads(audit.read_text())
+    assert record["status"] == "failed" and "interrupted" in record["error"] and record["created_object_ids"]
+    sim.set_faults(Faults())
+    kodo("onboard", "--yes", "--credentials-out", str(creds))
+    assert_converged(sim, CONTOSO, creds)

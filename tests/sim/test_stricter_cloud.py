@@ -48,3 +48,44 @@ def test_gateway_error_after_the_write_committed(sim, kodo, tmp_path, write, sta
     sim.fail_next_after_commit(write, status=status)
     onboard_converges(sim, kodo, tmp_path, FABRIKAM)
     assert [r for r in sim.request_log if r.status == status], "the fault must have fired"
+
+
+def test_a_rotation_killed_while_proving_its_secret_leaves_nothing_unrecorded(sim, kodo, tmp_path, monkeypatch):
+    """The new secret exists and is being proven when the process dies: no file holds it. The next
+    command, from another working directory, removes it (the pending record is per user, by tenant/app)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    creds = tmp_path / "c.json"
+    kodo("onboard", "--yes", "--credentials-out", str(creds))
+    held = json.loads(creds.read_text())["secret_key_id"]
+    sim.set_faults(Faults(new_secret_delay_ms=60_000))  # the proof keeps polling: time to kill it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kodo_provision.cli.main", "rotate-secret", "--tenant", CONTOSO, "--credentials",
+         str(creds), "--authority-host", sim.url, "--graph-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(Path(__file__).parents[2]),
+        env={k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_secrets(sim)) < 2:
+            assert proc.poll() is None, "rotate-secret ended before it could be killed"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=10)
+    assert len(_secrets(sim)) == 2 and json.loads(creds.read_text())["secret_key_id"] == held
+    sim.set_faults(Faults())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    kodo("onboard", "--yes", "--credentials-out", str(creds))
+    assert [c["keyId"] for c in _secrets(sim)] == [held], "the unrecorded secret is gone; the held one stays"
+
+
+def _secrets(sim) -> list[dict]:
+    apps = [a for a in sim.tenant(CONTOSO).dump()["applications"] if a.get("uniqueName") == "kodo-cloud-backup"]
+    return apps[0]["passwordCredentials"] if apps else []
