@@ -169,12 +169,12 @@ def recording(trail: AuditTrail, on_step: Any) -> Any:
 
 
 async def record_failed_run(trail: AuditTrail, result: Any, options: Any, unique_name: str, error: Exception,
-                            reread: Any) -> Path | None:
+                            reread: Any, *, always: bool = False) -> Path | None:
     """A run that failed after changing the tenant: record what it did, with IDs from a fresh read
     (`reread`: async callable -> (desired, TenantState)); best effort, never masks the error. The
     `result` gets the same facts (IDs, changes made), so a bulk report row names what already exists."""
     steps = [*trail.steps, *(s for s in trail.seen if s not in trail.steps)]
-    if not steps:
+    if not steps and not always:  # `always`: an interruption, whose first write may have been in flight
         return None
     state: TenantState | None = None
     try:

@@ -54,7 +54,7 @@ from .manifest.model import Manifest
 from .manifest.resolve import DesiredState, resolve
 from .output.logging import register_secret
 from .plan.diff import diff
-from .plan.model import AddSecret, Plan, Step
+from .plan.model import AddCertificate, AddSecret, Plan, Step
 from .state.model import Application, HeldCertificate, HeldSecret, ResourceServicePrincipal, TenantState
 from .state.policy import effective_policy
 from .state.read import read_resource_service_principals, read_tenant_state
@@ -380,9 +380,9 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
 
     ui.on_phase("apply")
     applied_anything = not plan.is_empty
-    if plan.of_kind(AddSecret):
-        # On disk before addPassword: if this run dies before the hand-off, the next one knows
-        # the secret it finds with this run's marker is an orphan and removes it.
+    if plan.of_kind(AddSecret) or plan.of_kind(AddCertificate):
+        # On disk before addPassword / the certificate upload: if this run dies before the hand-off, the
+        # next one knows the credential it finds with this run's marker is an orphan and removes it.
         mark_pending_runs(org.id, unique_name, interrupted | {run_id})
 
     cert_files: dict[str, Path] = {}
@@ -443,9 +443,9 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
         except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C / SIGTERM mid-apply (cli/interrupts.py)
             result.audit_path = await record_failed_run(
                 trail, result, options, desired.unique_name, Interrupted("interrupted by the operator"),
-                lambda sps=resource_sps: session.read(manifest, options, resource_sps=sps))
-            note_interruption(f"{len(result.applied)} change(s) made in {org.display_name}"
-                              + (f"; audit record {result.audit_path}" if result.audit_path else ""))
+                lambda sps=resource_sps: session.read(manifest, options, resource_sps=sps), always=True)
+            note_interruption(f"{len(result.applied)} change(s) confirmed in {org.display_name} (one more may have "
+                              "been in flight)" + (f"; audit record {result.audit_path}" if result.audit_path else ""))
             raise
         result.notes.extend(step_outcome.notes)
         app_id = step_outcome.application.app_id if step_outcome.application else app_id

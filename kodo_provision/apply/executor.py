@@ -25,13 +25,15 @@ from ..plan.model import (
     GrantAppRole,
     GrantDelegated,
     Plan,
+    RemoveOrphanCertificate,
     RemoveOrphanSecret,
     Step,
     UpsertApplication,
 )
 from ..state.model import Application, ServicePrincipal, TenantState
 from ..state.policy import SecretPolicy
-from .certificate import AddedCertificate, add_certificate_exactly_once
+from .certificate import AddedCertificate, add_certificate_exactly_once, remove_certificate
+from .secret import secret_display_name
 from .secret_policy import add_secret_within_policy
 
 log = structlog.get_logger("kodo_provision.apply")
@@ -111,6 +113,9 @@ async def apply_plan(gateway: GraphGateway, plan: Plan, desired: DesiredState, a
         assert isinstance(step, RemoveOrphanSecret)
         await gateway.remove_password(app.id, step.key_id)
         done(step)
+    for step in plan.of_kind(RemoveOrphanCertificate):
+        assert isinstance(step, RemoveOrphanCertificate)
+        done(step, await remove_certificate(gateway, app.id, step.key_id))
 
     # The SP and the secret do not depend on each other: one round trip for both. The secret
     # is handed off (written to the credentials file) even if the SP creation failed.
@@ -133,8 +138,10 @@ async def apply_plan(gateway: GraphGateway, plan: Plan, desired: DesiredState, a
             assert isinstance(step, AddCertificate)
             if make_certificate is None:
                 raise ProvisioningError("the plan adds a certificate but none can be made here")
+            # The run marker names it, so a run killed before its hand-off leaves a certificate the
+            # next run can tell from the others (onboarding's pending record names the run).
             outcome.new_certificate = await add_certificate_exactly_once(
-                gateway, app.id, make_certificate(), display_name=step.display_name)
+                gateway, app.id, make_certificate(), display_name=secret_display_name(step.display_name, run_id))
             done(step)
 
     results = await asyncio.gather(create_sp(), add_secret(), add_certificate(), return_exceptions=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ from ..manifest.model import Manifest
 from ..output.console import render_plan
 from ..plan.model import Plan
 from ..session import ConnectionSettings, resolve_ca_bundle
-from .interrupts import mark_changing
+from .interrupts import interrupted_exit_code, mark_changing
 from .manifest import admin_action_notes, lint_before_run
 from .options import (
     auth_settings,
@@ -226,13 +227,13 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
         try:
             if rows or all_customers:
                 outcomes = run_bulk(settings, options, all_rows, reporter, journal, previous)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C / SIGTERM (cli/interrupts.py)
             progress.stop()
             final = assemble(_outcomes_from_journal(journal_path, all_rows) if journal else [])
             if journal:
                 write_reports(out_dir, final, tenants_file=source)
             click.echo("interrupted; continue with the same command and --resume", err=True)
-            return ExitStatus.INTERRUPTED
+            return interrupted_exit_code() or ExitStatus.INTERRUPTED
         finally:
             progress.stop()
             if journal:

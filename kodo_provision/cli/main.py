@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 import sys
@@ -9,7 +10,7 @@ import sys
 import click
 
 from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, take_interruption_notes
-from .interrupts import handled
+from .interrupts import handled, interrupted_exit_code
 
 HELP = f"""Onboard Microsoft 365 tenants to KODO cloud backup.
 
@@ -61,6 +62,10 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             raise CommandInterrupted() from None
+        except asyncio.CancelledError:
+            if interrupted_exit_code() is None:
+                raise  # not a signal of ours: a bug, let it show
+            raise CommandInterrupted() from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -108,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         done = "; ".join(take_interruption_notes())
         click.echo(f"interrupted{' after ' + done if done else ''}; to continue, run the same command again "
                    f"(it is safe to repeat): kodo-provision {' '.join(args)}", err=True)
-        return ExitStatus.INTERRUPTED
+        return interrupted_exit_code() or ExitStatus.INTERRUPTED
     except Exception as exc:  # the boundary: anything else is a bug, reported in one line
         if show_traceback:
             raise

@@ -41,7 +41,7 @@ from ..credentials import (
     write_private_file,
 )
 from ..errors import UsageError, VerificationError
-from ..identity import TOOL_TAG, is_tool_app
+from ..identity import TOOL_TAG, is_tool_app, secret_marker
 from ..onboarding import OnboardOptions, TenantSession
 from ..state.policy import effective_policy
 from .common import ROTATE_APP_ROLES, AppIdentity, TenantView, read_view
@@ -267,6 +267,17 @@ async def remove_secret_key(session: TenantSession, options: OnboardOptions, *, 
     return result
 
 
+async def _remove_interrupted_certificates(session: TenantSession, app: Any, tenant_id: str, unique_name: str,
+                                          credentials_path: Path, held_key_id: str, result: RotateResult) -> None:
+    """Certificates of runs killed before their hand-off (their pending record names the run)."""
+    markers = tuple(secret_marker(r) for r in read_pending_runs(tenant_id, unique_name, legacy=credentials_path))
+    for cred in app.key_credentials if markers else ():
+        if cred.display_name and cred.display_name.endswith(markers) and cred.key_id != held_key_id:
+            await remove_certificate(session.gateway, app.id, cred.key_id)
+            result.notes.append(f"removed certificate {cred.key_id}: an interrupted run added it but never "
+                                "handed it off")
+
+
 async def rotate_certificate(session: TenantSession, options: OnboardOptions, *, credentials_path: Path,
                              remove_old: bool, overlap: timedelta | None, budget_s: float,
                              now: datetime) -> RotateResult:
@@ -291,13 +302,18 @@ async def rotate_certificate(session: TenantSession, options: OnboardOptions, *,
         result.notes.append(f"the private key of certificate {old.key_id} is missing "
                             f"({existing.get('certificate_path')}); the new certificate replaces it")
 
+    unique_name = view.desired.unique_name
+    await _remove_interrupted_certificates(session, app, view.org.id, unique_name, credentials_path, held_key_id,
+                                           result)
     cert = generate_certificate(view.desired.display_name, now=now, lifetime=view.desired.secret_lifetime)
     pem, _pfx = certificate_file_paths(credentials_path, cert.thumbprint)
     write_private_file(pem, cert.pem_bundle())  # the key is held before the certificate is on the app
-    # The run marker in displayName says "kodo-provision made this" (like secrets, apply/secret.py).
+    # The run marker in displayName says "kodo-provision made this" (like secrets, apply/secret.py), and
+    # the run is recorded as pending first, so a kill before the hand-off leaves nothing unrecorded.
+    run_id = pysecrets.token_hex(4)
+    mark_pending_runs(view.org.id, unique_name, frozenset({run_id}))
     added = await add_certificate_exactly_once(
-        session.gateway, app.id, cert,
-        display_name=secret_display_name(view.desired.secret_display_name, pysecrets.token_hex(4)))
+        session.gateway, app.id, cert, display_name=secret_display_name(view.desired.secret_display_name, run_id))
     checks, errors = await check_app_token(session.cloud, view.org.id, app.app_id, "", view.desired,
                                            ca_bundle=session.ca_bundle, budget_s=budget_s, certificate_path=str(pem))
     if errors:
@@ -317,6 +333,7 @@ async def rotate_certificate(session: TenantSession, options: OnboardOptions, *,
         "previous_certificate_key_id": old.key_id if old else None,
     })
     write_credentials(credentials_path, record)
+    clear_pending_runs(view.org.id, unique_name, legacy=credentials_path)  # handed off
     log.info("certificate.rotated", new_key_id=added.key_id, old_key_id=old.key_id if old else None)
     result.new_key_id = added.key_id
     result.new_expires_at = record["certificate_expires_at"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timedelta
 
-from ..identity import merged_tags, secret_marker
+from ..identity import SECRET_MARKER_PREFIX, merged_tags, secret_marker
 from ..manifest.resolve import DesiredState
 from ..state.model import Application, HeldCertificate, HeldSecret, TenantState
 from .model import (
@@ -16,6 +16,7 @@ from .model import (
     GrantAppRole,
     GrantDelegated,
     Plan,
+    RemoveOrphanCertificate,
     RemoveOrphanSecret,
     RevokeAppRole,
     RevokeDelegated,
@@ -190,6 +191,9 @@ def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret 
         steps.extend(RemoveOrphanSecret(c.key_id, c.display_name or "") for c in app.password_credentials
                      if any(m in (c.display_name or "") for m in markers)
                      and (held_secret is None or c.key_id != held_secret.key_id))
+        steps.extend(RemoveOrphanCertificate(c.key_id, c.display_name or "") for c in app.key_credentials
+                     if any(m in (c.display_name or "") for m in markers)
+                     and (held_certificate is None or c.key_id != held_certificate.key_id))
 
     # A short-lived secret (a tenant policy may cap lifetimes at 30 days or less) would be
     # "about to expire" the moment it is created; renew it at half its life instead.
@@ -211,4 +215,22 @@ def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret 
     if actual.duplicate_applications:
         notes.append(f"{len(actual.duplicate_applications)} other app(s) named {desired.display_name!r} "
                      "exist without KODO's uniqueName; they are left alone")
+    notes += unheld_credentials_note(app, steps, held_secret, held_certificate)
     return Plan(tuple(steps), tuple(notes))
+
+
+def unheld_credentials_note(app: Application | None, steps: list[Step], held_secret: HeldSecret | None,
+                            held_certificate: HeldCertificate | None) -> list[str]:
+    """Credentials kodo-provision made (run marker) that this credentials file does not hold and the
+    plan does not remove: reported, never removed on a guess (KODO may use one from another file)."""
+    if app is None:
+        return []
+    known = {h.key_id for h in (held_secret, held_certificate) if h is not None}
+    known |= {s.key_id for s in steps if isinstance(s, RemoveOrphanSecret | RemoveOrphanCertificate)}
+    unheld = [c.key_id for c in (*app.password_credentials, *app.key_credentials)
+              if SECRET_MARKER_PREFIX in (c.display_name or "") and c.key_id not in known]
+    if not unheld:
+        return []
+    return [f"{len(unheld)} credential(s) made by kodo-provision are not held by this credentials file: "
+            f"{', '.join(unheld)} (a rotation's previous one, another credentials file, or a run interrupted "
+            "before its hand-off); once nothing uses one: kodo-provision rotate-secret --remove-key ID"]

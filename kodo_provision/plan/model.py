@@ -123,6 +123,20 @@ class RemoveOrphanSecret(Step):
 
 
 @dataclass(frozen=True)
+class RemoveOrphanCertificate(Step):
+    """A certificate an interrupted run uploaded but never recorded in a credentials file."""
+
+    kind: ClassVar[str] = "remove_orphan_certificate"
+    permission: ClassVar[str] = "Application.ReadWrite.All"
+    key_id: str
+    display_name: str
+
+    def describe(self) -> str:
+        return (f"remove certificate {self.display_name!r} ({self.key_id}): added by an interrupted run, "
+                "held by nobody")
+
+
+@dataclass(frozen=True)
 class AddSecret(Step):
     """A new client secret for KODO."""
 

@@ -74,11 +74,13 @@ def test_one_ctrl_c_mid_apply_records_what_changed_and_how_to_continue(sim, kodo
             proc.kill()
     assert proc.returncode == 130, err
     (line,) = [x for x in err.splitlines() if x.startswith("interrupted")]
-    assert "change(s) made in Contoso" in line and "kodo-provision onboard --yes --tenant" in line
+    assert "change(s) confirmed in Contoso" in line and "kodo-provision onboard --yes --tenant" in line
     assert "Traceback" not in err
     (audit,) = tmp_path.glob("kodo-audit-*.json")
     record = json.loads(audit.read_text())
-    assert record["status"] == "failed" and "interrupted" in record["error"] and record["created_object_ids"]
+    assert record["status"] == "failed" and "interrupted" in record["error"]
+    apps = kodo_apps(tenant_state(sim))  # the upsert was sent, so the app may exist: then the record names it
+    assert record["app"]["client_id"] == (apps[0]["appId"] if apps else None)
     sim.set_faults(Faults())
     kodo("onboard", "--yes", "--credentials-out", str(creds))
     assert_converged(sim, CONTOSO, creds)

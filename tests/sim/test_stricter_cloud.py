@@ -89,3 +89,55 @@ def test_a_rotation_killed_while_proving_its_secret_leaves_nothing_unrecorded(si
 def _secrets(sim) -> list[dict]:
     apps = [a for a in sim.tenant(CONTOSO).dump()["applications"] if a.get("uniqueName") == "kodo-cloud-backup"]
     return apps[0]["passwordCredentials"] if apps else []
+
+
+def test_a_certificate_of_a_run_that_died_before_its_hand_off_is_removed(sim, kodo, tmp_path, monkeypatch):
+    """Certificates carry the run marker too, and the run is recorded as pending before the upload: the
+    next onboarding (from any folder) removes a certificate no credentials file holds (issue 14)."""
+    from datetime import UTC, datetime, timedelta
+
+    from kodo_provision.certificate import generate_certificate
+    from kodo_provision.credentials import mark_pending_runs
+
+    from .conftest import UNIQUE_NAME
+    from .lifecycle_helpers import graph_as_admin
+
+    creds = tmp_path / "c.json"
+    kodo("onboard", "--yes", "--credential", "certificate", "--credentials-out", str(creds))
+    held = json.loads(creds.read_text())["key_id"]
+    app = assert_converged_certificate(sim)
+    assert "(kodo_provision run " in app["keyCredentials"][0]["displayName"], "the certificate names its run"
+    # What a dead run did: recorded itself, uploaded its certificate (keeping the others), died.
+    mark_pending_runs(sim.tenant(CONTOSO).id, UNIQUE_NAME, frozenset({"deadbeef"}))
+    orphan = generate_certificate("orphan", now=datetime.now(UTC), lifetime=timedelta(days=30))
+    keep = [{"keyId": k["keyId"], "type": k["type"], "usage": k["usage"]} for k in app["keyCredentials"]]
+    response = graph_as_admin(sim, "PATCH", f"/applications/{app['id']}", {"keyCredentials": [*keep, {
+        "type": "AsymmetricX509Cert", "usage": "Verify", "key": orphan.key_b64,
+        "displayName": "KODO backup (kodo_provision run deadbeef)"}]})
+    assert response.status_code == 204 and len(assert_converged_certificate(sim)["keyCredentials"]) == 2
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = kodo("onboard", "--yes", "--credential", "certificate", "--credentials-out", str(creds), "--output", "json")
+    assert [s["kind"] for s in run.json()["plan"]["steps"]] == ["remove_orphan_certificate"]
+    assert [k["keyId"] for k in assert_converged_certificate(sim)["keyCredentials"]] == [held]
+
+
+def assert_converged_certificate(sim) -> dict:
+    (app,) = [a for a in sim.tenant(CONTOSO).dump()["applications"] if a.get("uniqueName") == "kodo-cloud-backup"]
+    return app
+
+
+def test_plan_reports_a_tool_made_secret_that_no_file_holds(sim, kodo, tmp_path):
+    """No pending record names its run (e.g. made elsewhere): reported, never removed on a guess."""
+    from .lifecycle_helpers import graph_as_admin
+
+    creds = tmp_path / "c.json"
+    kodo("onboard", "--yes", "--credentials-out", str(creds))
+    app = assert_converged_certificate(sim)
+    extra = graph_as_admin(sim, "POST", f"/applications/{app['id']}/addPassword",
+                           {"passwordCredential": {"displayName": "KODO backup (kodo_provision run 0badc0de)"}})
+    key_id = extra.json()["keyId"]
+    run = kodo("plan", "--output", "json", "--credentials", str(creds))
+    assert any(key_id in note and "not held by this credentials file" in note for note in run.json()["notes"])
+    assert key_id in [c["keyId"] for c in assert_converged_certificate(sim)["passwordCredentials"]]
