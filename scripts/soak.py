@@ -52,13 +52,16 @@ class Row:
     notes: list[str] = field(default_factory=list)
 
 
-def cli(sim: Simulator, *args: str, cwd: Path) -> subprocess.Popen:
+def cli(sim: Simulator, *args: str, cwd: Path, user_dir: Path | None = None) -> subprocess.Popen:
+    """The CLI as a process; `user_dir` (default `cwd`) stands for the user's home: its per-user state
+    (pending credentials, the remembered partner app) is the same from any working directory."""
     argv = [sys.executable, "-m", "kodo_provision.cli.main", *args, "--authority-host", sim.url,
             "--graph-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)]
     if args[0] == "bulk":  # a CSP partner's customers: Partner Center on the simulator's port
         argv += ["--partner-center-endpoint", sim.url]
     # Per-user state (pending credentials, the remembered partner app) kept with the run, not in $HOME.
-    env = {**os.environ, "XDG_STATE_HOME": str(cwd / ".state"), "XDG_CONFIG_HOME": str(cwd / ".config")}
+    home = user_dir or cwd
+    env = {**os.environ, "XDG_STATE_HOME": str(home / ".state"), "XDG_CONFIG_HOME": str(home / ".config")}
     return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,  # noqa: S603 - our CLI
                             stderr=subprocess.PIPE, text=True, env=env)
 
@@ -187,7 +190,7 @@ def rotate_kill(runs: int) -> Row:
             sim.set_faults(Faults())
             (cwd / "elsewhere").mkdir()
             final = cli(sim, "onboard", "--yes", "--tenant", CONTOSO, "--credentials-out",
-                        str(cwd / f"kodo-credentials-{CONTOSO}.json"), cwd=cwd / "elsewhere")
+                        str(cwd / f"kodo-credentials-{CONTOSO}.json"), cwd=cwd / "elsewhere", user_dir=cwd)
             out2, err2 = final.communicate(timeout=900)
             row.runs += 1
             row.converged += int(final.returncode == 0 and check_tenant(
