@@ -110,22 +110,28 @@ def journal_events(path: Path) -> list[dict[str, Any]]:
 
 
 def sigkill_bulk_when(sim, tmp_path: Path, args: list[str], out: Path,
-                      ready: Callable[[list[dict[str, Any]]], bool], budget_s: float = 90) -> None:
+                      ready: Callable[[list[dict[str, Any]]], bool], budget_s: float = 90,
+                      signum: int = signal.SIGKILL) -> tuple[int, str]:
     """Run `kodo-provision bulk ARGS --out OUT` as a real process against `sim` (the remembered partner
-    app under tmp_path/config, as bulk_run's) and SIGKILL it once `ready(journal events)` holds."""
+    app under tmp_path/config, as bulk_run's) and send it `signum` once `ready(journal events)` holds.
+    Returns its exit status and stderr."""
     argv = [sys.executable, "-m", "kodo_provision.cli.main", "bulk", *args, "--out", str(out), "--yes",
             "--concurrency", "4", "--authority-host", sim.url, "--graph-endpoint", sim.url,
             "--partner-center-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)]
     env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=str(Path(__file__).parents[2]))
     try:
         deadline = time.monotonic() + budget_s
         while time.monotonic() < deadline and not ready(journal_events(out / "journal.jsonl")):
             assert proc.poll() is None, "the run ended before it could be killed"
             time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(signum)
+        _out, err = proc.communicate(timeout=120)
     finally:
-        proc.wait(timeout=10)
-    assert proc.returncode == -signal.SIGKILL
+        if proc.poll() is None:
+            proc.kill()
+    if signum == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    return proc.returncode, err

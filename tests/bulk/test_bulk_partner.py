@@ -281,3 +281,24 @@ def test_after_login_with_the_partner_app_bulk_asks_nothing(bulk_run, tmp_path, 
         assert devicecode_requests(sim) == 0
         for tenant in groups["ga"]:
             assert {t["tenant"]: t for t in report(tmp_path / "out")["tenants"]}[tenant]["status"] == "succeeded"
+
+
+def test_one_ctrl_c_mid_bulk_writes_the_report_and_resume_finishes(bulk_run, tmp_path):
+    """Issue 14: SIGINT while customers are being onboarded: exit 130, one line with how to continue, the
+    report names what finished; --resume onboards the rest exactly once."""
+    import signal
+
+    scenario, groups = fleet(n_ga=8, n_pra=0, n_caa=0, n_none=0, slow_every=3, propagation_s=2.0)
+    out = tmp_path / "out"
+    with start(scenario, Faults(latency_ms=40)) as sim:
+
+        def some_finished(events: list[dict]) -> bool:
+            return len({e["tenant"] for e in events if e["event"] == "tenant_finished"}) >= 2
+
+        code, err = sigkill_bulk_when(sim, tmp_path, ["--all-customers"], out, some_finished, signum=signal.SIGINT)
+        assert code == 130, err
+        assert err.strip().splitlines()[-1] == "interrupted; continue with the same command and --resume"
+        assert "Traceback" not in err
+        assert {t["status"] for t in report(out)["tenants"]} >= {"succeeded"}
+        bulk_run(sim, "--all-customers", "--out", "out", "--yes", "--resume")
+        assert_fleet_result(sim, out, groups | {"pra": [], "caa": [], "none": []})
