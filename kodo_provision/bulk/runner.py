@@ -142,12 +142,14 @@ class BulkRunner:
         else:
             self._remembered = remembered(settings.cloud.authority_host, options.home_tenant) \
                 if options.partner_center else None
-            self.operator = self._operator(self._remembered.client_id if self._remembered else None)
+            self.operator = self._operator(self._remembered.client_id, self._remembered.tenant_id) \
+                if self._remembered else self._operator(None)
 
-    def _operator(self, client_id: str | None) -> OperatorSignIn:
-        """The operator's sign-in (the partner's own sign-in app when one is known)."""
+    def _operator(self, client_id: str | None, home_tenant: str | None = None) -> OperatorSignIn:
+        """The operator's sign-in (the partner's own sign-in app when one is known). The app signs in at
+        its own tenant: at 'organizations' a user of another tenant would be asked to consent it there."""
         return OperatorSignIn(
-            self.settings, self.options.home_tenant, prompt=self.reporter.prompt_stream(None),
+            self.settings, home_tenant or self.options.home_tenant, prompt=self.reporter.prompt_stream(None),
             prompt_for=self.reporter.prompt_stream if self.options.auth == PER_TENANT_DEVICE_CODE else None,
             client_id=client_id, extra_scopes=(GDAP_SCOPE,) if self.options.partner_center else ())
 
@@ -173,7 +175,7 @@ class BulkRunner:
             self.partner, self.operator = await open_partner_route(
                 self.settings, self.operator, user, home_tenant=self.options.home_tenant,
                 all_customers=self.options.all_customers, budget_s=self.options.verify_budget_s,
-                make_operator=self._operator)
+                make_operator=lambda client_id: self._operator(client_id, user.tenant_id))
         if self.options.all_customers:
             if self.partner is None:
                 raise UsageError("--all-customers --plan lists customers with the partner sign-in app, which is not "

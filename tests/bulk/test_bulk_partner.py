@@ -302,3 +302,19 @@ def test_one_ctrl_c_mid_bulk_writes_the_report_and_resume_finishes(bulk_run, tmp
         assert {t["status"] for t in report(out)["tenants"]} >= {"succeeded"}
         bulk_run(sim, "--all-customers", "--out", "out", "--yes", "--resume")
         assert_fleet_result(sim, out, groups | {"pra": [], "caa": [], "none": []})
+
+
+def test_the_remembered_partner_app_signs_in_at_its_own_tenant(bulk_run, tmp_path):
+    """Another tenant's admin on the same machine is not asked to consent the partner's app in their own
+    tenant: the remembered app signs in at the partner tenant, where they have no access (AADSTS50020)."""
+    scenario, groups = fleet(n_ga=1, n_pra=0, n_caa=0, n_none=0)
+    with start(scenario) as sim:
+        kodo(sim, "partner-app", "setup")
+        (app_id,) = partner_app_ids(sim)
+        sim.set_sign_in(user=f"admin@{groups['ga'][0]}")  # whoever approves any device code now
+        run = bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", groups["ga"])), "--out", "out", "--yes",
+                       expect=3)
+        (error,) = [line for line in run.err.splitlines() if line.startswith("error:")]
+        assert "AADSTS50020" in error
+        customer = sim.tenant(groups["ga"][0]).dump()
+        assert not [s for s in customer["servicePrincipals"] if s["appId"] == app_id], "no consent in their tenant"
