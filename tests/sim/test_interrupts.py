@@ -84,3 +84,37 @@ def test_one_ctrl_c_mid_apply_records_what_changed_and_how_to_continue(sim, kodo
     sim.set_faults(Faults())
     kodo("onboard", "--yes", "--credentials-out", str(creds))
     assert_converged(sim, CONTOSO, creds)
+
+
+def test_one_ctrl_c_mid_offboard_then_the_same_command_finishes(sim, kodo, tmp_path):
+    """Offboarding is level-based: interrupted after its first removal (exit 130, one line naming the
+    command), the same command removes the rest."""
+    from kodo_provision.simulator import Faults
+
+    creds = tmp_path / "c.json"
+    kodo("onboard", "--yes", "--credentials-out", str(creds))
+    sim.set_faults(Faults(latency_ms=300))
+    env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kodo_provision.cli.main", "offboard", "--yes", "--tenant", CONTOSO,
+         "--authority-host", sim.url, "--graph-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO), env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not [r for r in sim.request_log if r.method == "DELETE"]:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    (line,) = [x for x in err.splitlines() if x.startswith("interrupted")]
+    assert "kodo-provision offboard --yes --tenant" in line and "Traceback" not in err
+    assert kodo_apps(tenant_state(sim)), "interrupted before the app itself was removed"
+    sim.set_faults(Faults())
+    kodo("offboard", "--yes")
+    state = tenant_state(sim)
+    assert kodo_apps(state) == [] and not [a for a in state["appRoleAssignments"]
+                                           if a["principalDisplayName"] == "KODO for Microsoft 365"]
