@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ from kiota_serialization_json.json_parse_node import JsonParseNode
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
 from .errors import GraphError, GraphNotFound, error_from_parts, parse_retry_after
-from .retry import Policy, RetrySettings, matches_policy, run_with_policy
+from .retry import Policy, RetrySettings, jittered, matches_policy, run_with_policy
 
 log = structlog.get_logger("kodo_provision.graph")
 MAX_BATCH_SIZE = 20
@@ -188,9 +187,9 @@ async def run_batch(adapter: Any, calls: list[BatchCall], *, settings: RetrySett
                 outcomes[index] = outcome
         pending = retry
         if pending:
-            server_wait = max(waits)
-            ceiling = min(settings.backoff_max_s, settings.backoff_initial_s * 2 ** (attempt - 1))
-            wait = server_wait if server_wait >= 0 else random.uniform(ceiling / 2, ceiling)  # noqa: S311
+            server_wait = max(waits)  # Retry-After when a sub-request had one, else the shared backoff
+            wait = server_wait if server_wait >= 0 else jittered(settings.backoff_initial_s, settings.backoff_max_s,
+                                                                  attempt)
             log.info("graph.batch_retry", batch=label, attempt=attempt, requests=len(pending),
                      wait_s=round(wait, 2))
             await asyncio.sleep(wait)
