@@ -58,22 +58,31 @@ class VerificationReport:
         }
 
 
+CONFIRMATIONS_AFTER_FLUX = 2  # empty re-plans in a row that count once a non-empty one was seen
+
+
 async def poll_until_empty(replan: Callable[[], Awaitable[Plan]], budget_s: float,
                            initial_s: float = 0.25, max_s: float = 1.0) -> Plan:
     """Re-plan until empty or out of budget; returns the last plan.
 
     Capped exponential backoff with jitter; fewer remaining steps than last time restart it
-    (the rest of the same burst of writes is about to show up)."""
+    (the rest of the same burst of writes is about to show up). Once the state was seen in flux (a
+    non-empty re-plan), an empty one counts only when seen twice in a row: a read from a replica that
+    lost affinity can show a state that the next read contradicts (Terraform azuread's "seen N times"
+    rule; devblogs "designing for eventual consistency"). An empty first re-plan needs no second read."""
     deadline = time.monotonic() + budget_s
     backoff = Backoff(initial_s, max_s)
     remaining: int | None = None
+    empty_in_a_row, needed = 0, 1
     while True:
         plan = await replan()
         if remaining is not None and len(plan.steps) < remaining:
             backoff.progressed()
         remaining = len(plan.steps)
-        delay = backoff.next()
-        if plan.is_empty or time.monotonic() + delay > deadline:
+        empty_in_a_row = empty_in_a_row + 1 if plan.is_empty else 0
+        needed = needed if plan.is_empty else CONFIRMATIONS_AFTER_FLUX
+        delay = backoff.next() if not plan.is_empty else initial_s
+        if empty_in_a_row >= needed or time.monotonic() + delay > deadline:
             return plan
         log.info("verify.replan_pending", steps=len(plan.steps), wait_s=round(delay, 2))
         await asyncio.sleep(delay)
