@@ -52,6 +52,8 @@ def _application(spec: AutomationAppSpec, home: Tenant) -> Obj:
             {"keyId": stable_id(spec.app_id, "cert", str(i)), "type": "AsymmetricX509Cert", "usage": "Verify",
              "key": base64.b64encode(x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)).decode()}
             for i, pem in enumerate(spec.certificates)])
+        for entry in obj.extra["certs"].values():
+            entry["created"] = float("-inf")  # registered long ago: not subject to the new-key delay
     return obj
 
 

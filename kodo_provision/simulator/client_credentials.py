@@ -48,14 +48,17 @@ def client_credentials_token(core: SimulatorCore, tenant: Tenant | None, form: A
                        "your authentication request to the wrong tenant.")
     app = home[1]
     if assertion:
-        _check_client_assertion(request_url, client_id, app, str(assertion), form)
+        _check_client_assertion(request_url, client_id, app, str(assertion), form,
+                                core.faults.faults.new_secret_delay_ms / 1000.0)
     else:
         _check_secret(core, client_id, app, str(secret))
     return _app_only_token(core, tenant, client_id, client_sp, scopes)
 
 
-def _check_client_assertion(token_url: str, client_id: str, app, assertion: str, form: Any) -> None:
-    """Certificate credentials: a JWT signed with a certificate registered on the app.
+def _check_client_assertion(token_url: str, client_id: str, app, assertion: str, form: Any,
+                            new_key_delay_s: float = 0.0) -> None:
+    """Certificate credentials: a JWT signed with a certificate registered on the app. Like a secret, a
+    brand-new certificate is not usable for a few seconds (graph-facts §11.2: "secret or certificate").
 
     https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials
     """
@@ -73,8 +76,11 @@ def _check_client_assertion(token_url: str, client_id: str, app, assertion: str,
         return base64.urlsafe_b64decode(v + "=" * (-len(v) % 4)) if v else None
 
     sha256, sha1 = thumb("x5t#S256"), thumb("x5t")
-    cert = next((c["cert"] for c in app.extra.get("certs", {}).values()
-                 if (sha256 and c["sha256"] == sha256) or (sha1 and c["sha1"] == sha1)), None)
+    entry = next((c for c in app.extra.get("certs", {}).values()
+                  if (sha256 and c["sha256"] == sha256) or (sha1 and c["sha1"] == sha1)), None)
+    cert = entry["cert"] if entry is not None else None
+    if entry is not None and time.monotonic() - entry.get("created", float("-inf")) < new_key_delay_s:
+        cert = None  # not replicated to the token service yet: answered as an unknown key
     if cert is None:
         raise AadError(401, "invalid_client", 700027,
                        "Client assertion failed signature validation. The key was not found: the certificate "

@@ -141,3 +141,41 @@ def test_plan_reports_a_tool_made_secret_that_no_file_holds(sim, kodo, tmp_path)
     run = kodo("plan", "--output", "json", "--credentials", str(creds))
     assert any(key_id in note and "not held by this credentials file" in note for note in run.json()["notes"])
     assert key_id in [c["keyId"] for c in assert_converged_certificate(sim)["passwordCredentials"]]
+
+
+def test_a_certificate_rotation_killed_while_proving_leaves_nothing_unrecorded(sim, kodo, tmp_path, monkeypatch):
+    """As for secrets: the new certificate is on the app and being proven when the process dies; the next
+    command from another folder removes it (pending record + run marker), the held one stays."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    creds = tmp_path / "c.json"
+    kodo("onboard", "--yes", "--credential", "certificate", "--credentials-out", str(creds))
+    held = json.loads(creds.read_text())["key_id"]
+    sim.set_faults(Faults(new_secret_delay_ms=60_000))  # new credentials refused for a minute: the proof polls
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kodo_provision.cli.main", "rotate-secret", "--tenant", CONTOSO, "--credentials",
+         str(creds), "--authority-host", sim.url, "--graph-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(Path(__file__).parents[2]),
+        env={k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(assert_converged_certificate(sim)["keyCredentials"]) < 2:
+            assert proc.poll() is None, "rotate-secret ended before it could be killed"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=10)
+    assert len(assert_converged_certificate(sim)["keyCredentials"]) == 2
+    assert json.loads(creds.read_text())["key_id"] == held
+    sim.set_faults(Faults())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    kodo("onboard", "--yes", "--credential", "certificate", "--credentials-out", str(creds))
+    assert [k["keyId"] for k in assert_converged_certificate(sim)["keyCredentials"]] == [held]

@@ -122,7 +122,8 @@ def apply_key_credentials(obj: Obj, creds: list[dict[str, Any]]) -> None:
             "type": cred.get("type", "AsymmetricX509Cert"),
             "usage": cred.get("usage", "Verify"),
         })
-        certs[key_id] = {"sha1": sha1, "sha256": cert.fingerprint(hashes.SHA256()), "cert": cert}
+        certs[key_id] = {"sha1": sha1, "sha256": cert.fingerprint(hashes.SHA256()), "cert": cert,
+                         "created": time.monotonic()}  # a new key is refused for new_secret_delay_ms
     obj.data["keyCredentials"] = meta
     obj.extra["certs"] = certs
 
