@@ -13,6 +13,7 @@ import click
 from ..auth import AuthSettings, validate_tenant
 from ..cloud import resolve_cloud
 from ..credentials import default_credentials_path
+from ..errors import UsageError
 from ..manifest.load import load_manifest
 from ..onboarding import OnboardOptions, TenantSession
 from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
@@ -68,6 +69,13 @@ def run_in_tenant(settings: ConnectionSettings, tenant: str, body: Callable[[Ten
 
     with configured_logging(log_format, log_level, log_file):
         return asyncio.run(run())
+
+
+def require_credentials_file(path: Path) -> None:
+    """An explicit --credentials must name an existing file: checked before sign-in (issue 16)."""
+    if not Path(path).is_file():
+        raise UsageError(f"credentials file {path} does not exist",
+                         hint="pass the file onboarding wrote (kodo-credentials-<tenant>.json), or omit --credentials")
 
 
 def echo_json(payload: dict[str, Any]) -> None:

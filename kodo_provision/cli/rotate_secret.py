@@ -18,6 +18,7 @@ from .common import (
     credentials_option,
     echo_json,
     lifecycle_options,
+    require_credentials_file,
     run_in_tenant,
 )
 from .interrupts import mark_changing
@@ -108,6 +109,8 @@ def rotate_secret_command(tenant: str, manifest_path: str | None, app_name: str 
                           auth: AuthSettings, output_format: str, log_format: str, log_level: str | None,
                           log_file: str | None) -> int:
     options = lifecycle_options(tenant, manifest_path, app_name, credentials_path)
+    if credentials_path is not None and not remove_key:
+        require_credentials_file(credentials_path)  # else a new secret would go into a file nobody knows
     mark_changing()  # rotation writes right after sign-in: Ctrl-C unwinds it (pending records) as before
     path = options.credentials_path
     overlap_delta = _overlap(overlap)

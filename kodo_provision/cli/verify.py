@@ -18,6 +18,7 @@ from .common import (
     credentials_option,
     echo_json,
     lifecycle_options,
+    require_credentials_file,
     run_in_tenant,
 )
 from .options import auth_options, connection_options, output_options
@@ -65,6 +66,8 @@ def verify(tenant: str, manifest_path: str | None, app_name: str | None, credent
            ca_bundle: str | None, client_id: str | None, auth: AuthSettings, output_format: str, log_format: str,
            log_level: str | None, log_file: str | None) -> int:
     options = lifecycle_options(tenant, manifest_path, app_name, credentials_path)
+    if credentials_path is not None:
+        require_credentials_file(credentials_path)  # else "passed" while the secret checks were skipped
     if credentials_path is None and options.credentials_path.exists():
         credentials_path = options.credentials_path
     settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id, auth)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from kodo_provision.cli.main import main
@@ -174,3 +175,12 @@ def test_a_preauthorized_first_party_client_lacking_a_scope_is_refused_before_an
         assert "Microsoft Azure CLI" in line and "AppRoleAssignment.ReadWrite.All" in line and "--client-id" in line
         assert [r for r in sim.request_log if r.kind == "graph"] == [], "refused before any Graph request"
         assert kodo_apps(tenant_state(sim)) == []
+
+
+@pytest.mark.parametrize("command", [["verify"], ["rotate-secret"]])
+def test_a_missing_credentials_file_is_refused_before_sign_in(sim, kodo, tmp_path, command):
+    """Issue 16: verify said "passed" while skipping the secret checks; rotate-secret added a secret and
+    claimed it replaced a file that was never there."""
+    run = kodo(*command, "--credentials", str(tmp_path / "missing.json"), expect=ExitStatus.USAGE)
+    assert "missing.json does not exist" in one_error_line(run.err)
+    assert [r for r in sim.request_log if r.kind in ("login", "graph")] == [], "refused before sign-in"
