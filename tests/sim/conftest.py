@@ -118,3 +118,34 @@ def assert_converged(sim, tenant: str, creds_path: Path, unique_name: str = UNIQ
     assert creds["secret_key_id"] in key_ids
     return {"app": app, "sp_id": sp_id, "assignments": assignments, "grants": grants, "creds": creds,
             "state": state}
+
+
+def signal_cli_when(sim, args: list[str], ready, signum: int, *, settle_s: float = 0.0,
+                    budget_s: float = 60, answer_within_s: float = 60) -> tuple[int, str, str]:
+    """Run `kodo-provision ARGS` as a real process against `sim` (configured endpoints), send it `signum`
+    once `ready()` holds (then `settle_s` later), and return its exit status, stdout and stderr."""
+    import signal as signals
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kodo_provision.cli.main", *args, "--authority-host", sim.url, "--graph-endpoint",
+         sim.url, "--ca-bundle", str(sim.ca_bundle_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(Path(__file__).parents[2]), env=env)
+    try:
+        deadline = time.monotonic() + budget_s
+        while time.monotonic() < deadline and not ready():
+            assert proc.poll() is None, f"the command ended before the signal: {proc.communicate()[1][-500:]}"
+            time.sleep(0.02)
+        time.sleep(settle_s)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=answer_within_s)  # a bound, not a speed test
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    if signum == signals.SIGKILL:
+        assert proc.returncode == -signals.SIGKILL
+    return proc.returncode, out, err

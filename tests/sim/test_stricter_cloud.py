@@ -5,12 +5,13 @@ ends converged: one app, one service principal, one new credential, nothing orph
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 
 from kodo_provision.simulator import Faults
 
-from .conftest import CONTOSO, FABRIKAM, assert_converged
+from .conftest import CONTOSO, FABRIKAM, assert_converged, signal_cli_when
 
 WRITES = ["applications.upsert", "servicePrincipals.create", "addPassword", "appRoleAssignedTo.create",
           "oauth2PermissionGrants.create"]
@@ -53,30 +54,12 @@ def test_gateway_error_after_the_write_committed(sim, kodo, tmp_path, write, sta
 def test_a_rotation_killed_while_proving_its_secret_leaves_nothing_unrecorded(sim, kodo, tmp_path, monkeypatch):
     """The new secret exists and is being proven when the process dies: no file holds it. The next
     command, from another working directory, removes it (the pending record is per user, by tenant/app)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
     creds = tmp_path / "c.json"
     kodo("onboard", "--yes", "--credentials-out", str(creds))
     held = json.loads(creds.read_text())["secret_key_id"]
     sim.set_faults(Faults(new_secret_delay_ms=60_000))  # the proof keeps polling: time to kill it
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kodo_provision.cli.main", "rotate-secret", "--tenant", CONTOSO, "--credentials",
-         str(creds), "--authority-host", sim.url, "--graph-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(Path(__file__).parents[2]),
-        env={k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")})
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(_secrets(sim)) < 2:
-            assert proc.poll() is None, "rotate-secret ended before it could be killed"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=10)
+    signal_cli_when(sim, ["rotate-secret", "--tenant", CONTOSO, "--credentials", str(creds)],
+                    lambda: len(_secrets(sim)) >= 2, signal.SIGKILL)
     assert len(_secrets(sim)) == 2 and json.loads(creds.read_text())["secret_key_id"] == held
     sim.set_faults(Faults())
     elsewhere = tmp_path / "elsewhere"
@@ -146,31 +129,13 @@ def test_plan_reports_a_tool_made_secret_that_no_file_holds(sim, kodo, tmp_path)
 def test_a_certificate_rotation_killed_while_proving_leaves_nothing_unrecorded(sim, kodo, tmp_path, monkeypatch):
     """As for secrets: the new certificate is on the app and being proven when the process dies; the next
     command from another folder removes it (pending record + run marker), the held one stays."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
     creds = tmp_path / "c.json"
     kodo("onboard", "--yes", "--credential", "certificate", "--credentials-out", str(creds))
     held = json.loads(creds.read_text())["key_id"]
     sim.set_faults(Faults(new_secret_delay_ms=60_000))  # new credentials refused for a minute: the proof polls
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kodo_provision.cli.main", "rotate-secret", "--tenant", CONTOSO, "--credentials",
-         str(creds), "--authority-host", sim.url, "--graph-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(Path(__file__).parents[2]),
-        env={k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")})
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(assert_converged_certificate(sim)["keyCredentials"]) < 2:
-            assert proc.poll() is None, "rotate-secret ended before it could be killed"
-            time.sleep(0.05)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=10)
+    signal_cli_when(sim, ["rotate-secret", "--tenant", CONTOSO, "--credentials", str(creds)],
+                    lambda: len(assert_converged_certificate(sim)["keyCredentials"]) >= 2, signal.SIGKILL,
+                    settle_s=0.5)
     assert len(assert_converged_certificate(sim)["keyCredentials"]) == 2
     assert json.loads(creds.read_text())["key_id"] == held
     sim.set_faults(Faults())
