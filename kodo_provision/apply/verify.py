@@ -12,13 +12,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
+from .. import environment
 from ..auth import AppOnlyCertificateTokens, AppOnlyTokens
 from ..cloud import Cloud
 from ..errors import SignInError
@@ -70,7 +70,8 @@ async def poll_until_empty(replan: Callable[[], Awaitable[Plan]], budget_s: floa
     non-empty re-plan), an empty one counts only when seen twice in a row: a read from a replica that
     lost affinity can show a state that the next read contradicts (Terraform azuread's "seen N times"
     rule; devblogs "designing for eventual consistency"). An empty first re-plan needs no second read."""
-    deadline = time.monotonic() + budget_s
+    clock = environment.clock()
+    deadline = clock.monotonic() + budget_s
     backoff = Backoff(initial_s, max_s)
     remaining: int | None = None
     empty_in_a_row, needed = 0, 1
@@ -82,10 +83,10 @@ async def poll_until_empty(replan: Callable[[], Awaitable[Plan]], budget_s: floa
         empty_in_a_row = empty_in_a_row + 1 if plan.is_empty else 0
         needed = needed if plan.is_empty else CONFIRMATIONS_AFTER_FLUX
         delay = backoff.next() if not plan.is_empty else initial_s
-        if empty_in_a_row >= needed or time.monotonic() + delay > deadline:
+        if empty_in_a_row >= needed or clock.monotonic() + delay > deadline:
             return plan
         log.info("verify.replan_pending", steps=len(plan.steps), wait_s=round(delay, 2))
-        await asyncio.sleep(delay)
+        await clock.sleep(delay)
 
 
 async def check_app_token(cloud: Cloud, tenant_id: str, client_id: str, secret: str, desired: DesiredState,
@@ -113,7 +114,8 @@ async def check_app_token(cloud: Cloud, tenant_id: str, client_id: str, secret: 
                 errors.append(f"{resource.name}: no token audience (servicePrincipalNames has no https URI)")
                 continue
             wanted = {p.name for p in resource.application}
-            deadline = time.monotonic() + budget_s
+            clock = environment.clock()
+            deadline = clock.monotonic() + budget_s
             # The token service sees the new app, its SP and its role assignments only once they
             # have replicated to it (another principal than the admin's Graph session).
             backoff = Backoff(initial_s=0.5, max_s=1.0)
@@ -130,11 +132,11 @@ async def check_app_token(cloud: Cloud, tenant_id: str, client_id: str, secret: 
                     backoff.progressed()  # e.g. the app is known now: its assignments follow shortly
                 seen = (kind, frozenset(roles))
                 delay = backoff.next()
-                if (error is None and wanted <= roles) or time.monotonic() + delay > deadline:
+                if (error is None and wanted <= roles) or clock.monotonic() + delay > deadline:
                     break
                 log.info("verify.token_pending", resource=resource.name, error=error,
                          missing=sorted(wanted - roles), wait_s=round(delay, 2))
-                await asyncio.sleep(delay)
+                await clock.sleep(delay)
                 tokens.close()
                 tokens = new_tokens()
             if error is not None:

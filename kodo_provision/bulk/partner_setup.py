@@ -9,12 +9,12 @@ Prompts: first run 2 (default public client, then the partner's app); later runs
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
+from .. import environment
 from ..auth import SignedInUser
 from ..errors import SignInError, UsageError
 from ..graph.errors import GraphForbidden
@@ -53,19 +53,20 @@ async def set_up_partner_app(settings: ConnectionSettings, operator: OperatorSig
 
 
 async def sign_in_with_new_app(make: Callable[[str], OperatorSignIn], app: PartnerApp,
-                               sleep: Callable[[float], Any] = asyncio.sleep) -> OperatorSignIn:
+                               sleep: Callable[[float], Any] | None = None) -> OperatorSignIn:
     """Sign in with the sign-in app; right after its creation Entra's token service may not know it yet
     (AADSTS700016), so that refusal is retried with backoff before any prompt is shown."""
-    backoff, deadline = Backoff(1.0, 10.0), time.monotonic() + NEW_APP_SIGN_IN_BUDGET_S
+    clock = environment.clock()
+    backoff, deadline = Backoff(1.0, 10.0), clock.monotonic() + NEW_APP_SIGN_IN_BUDGET_S
     while True:
         operator = make(app.client_id)
         try:
             await operator.start()
             return operator
         except SignInError as exc:
-            if "700016" not in exc.one_line() or time.monotonic() >= deadline:
+            if "700016" not in exc.one_line() or clock.monotonic() >= deadline:
                 raise
-        await sleep(backoff.next())
+        await (sleep or clock.sleep)(backoff.next())
 
 
 async def open_partner_route(settings: ConnectionSettings, operator: OperatorSignIn, user: SignedInUser, *,

@@ -7,12 +7,12 @@ Both write to stderr (stdout carries the summary table or JSON). Device-code pro
 from __future__ import annotations
 
 import sys
-import time
 from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from .. import environment
 from .report import SUCCEEDED, TenantOutcome
 
 
@@ -66,7 +66,7 @@ class LiveProgress:
                                  console=self.console, transient=False)
         self.done = self.failed = self.running = 0
         self.task = None
-        self.started = time.monotonic()
+        self.started = environment.clock().monotonic()
 
     def _counts(self) -> str:
         return f"[green]{self.done} done[/] [red]{self.failed} failed[/] {self.running} running"

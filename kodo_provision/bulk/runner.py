@@ -19,7 +19,6 @@ import gc
 import logging
 import re
 import secrets as pysecrets
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 
 import structlog
 
+from .. import environment
 from ..apply.secret import MARKER_PREFIX
 from ..auth import ADMIN_SCOPES, SignedInUser
 from ..credentials import default_credentials_path, read_credentials
@@ -213,7 +213,7 @@ class BulkRunner:
 
     async def _one(self, row: TenantRow, limit: asyncio.Semaphore) -> TenantOutcome:
         outcome = TenantOutcome(tenant=row.tenant, line=row.line)
-        started = time.monotonic()
+        started = environment.clock().monotonic()
         try:
             access: TenantAccess | None = None
             async with limit:
@@ -245,7 +245,7 @@ class BulkRunner:
             outcome.hint = "re-run with --resume; if it persists, report it with --log-level debug"
             outcome.error_type = type(exc).__name__
             log.exception("bulk.tenant_crashed", tenant=row.tenant)
-        outcome.duration_s = round(time.monotonic() - started, 3)
+        outcome.duration_s = round(environment.clock().monotonic() - started, 3)
         if not self.options.plan_only:
             self._record("tenant_finished", tenant=row.tenant, run_id=outcome.run_id,
                          cleaned_run_ids=self._cleaned.get(row.tenant, []),

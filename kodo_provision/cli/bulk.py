@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from .. import environment
 from ..auth import validate_tenant
 from ..bulk.journal import JOURNAL_NAME, Journal, load_journal
 from ..bulk.progress import LiveProgress, PlainProgress, PromptStream
@@ -196,7 +197,7 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
                                  hint="run without --only-failed first, or pass the --out of that run")
             prior = {t: o for t, o in report.items() if o.status != FAILED}
             select = _only({t for t, o in report.items() if o.status == FAILED})
-        if not yes and not sys.stdin.isatty():
+        if not yes and not environment.current().stdin_is_tty():
             raise UsageError("refusing to change tenants without confirmation: no terminal to ask on",
                              hint="review with --plan, then pass --yes")
         count = "every customer" if all_customers else f"{len(select(rows) if select else rows)} tenant(s)"
@@ -209,7 +210,7 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
                           home_tenant=home_tenant, plan_only=plan_only, verify_budget_s=verify_budget,
                           credential_type=credential_type, pfx_password=pfx, all_customers=all_customers,
                           partner_center=partner_center and auth not in APP_METHODS, select_rows=select)
-    progress = LiveProgress() if sys.stderr.isatty() else PlainProgress()
+    progress = LiveProgress() if environment.current().stderr_is_tty() else PlainProgress()
 
     # Once the operator signed in, changes may follow: Ctrl-C then writes the report and the journal.
     reporter = Reporter(progress.tenant_started, progress.tenant_finished,
@@ -289,7 +290,7 @@ def _render(outcomes: list[TenantOutcome], output_format: str, plan_only: bool, 
         for o in outcomes:
             if o.status == PLANNED:
                 click.echo(_plan_text(o), nl=False)
-    console = Console(file=sys.stdout, width=200 if not sys.stdout.isatty() else None)
+    console = Console(file=sys.stdout, width=200 if not environment.current().stdout_is_tty() else None)
     console.print(_summary_table(outcomes, plan_only))
     parts = [f"{counts.get(k, 0)} {k}" for k in (SUCCEEDED, PLANNED, FAILED, PENDING) if counts.get(k)]
     click.echo(f"{counts['total']} tenant(s): " + ", ".join(parts) +

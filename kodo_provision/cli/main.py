@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from .. import environment as env
 from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, take_interruption_notes
 from .interrupts import handled, interrupted_exit_code
 
@@ -87,14 +88,15 @@ def cli() -> None:
     """Root group."""
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, environment: env.Environment | None = None) -> int:
     """Entry point: run the CLI and map every failure to one line and an exit status.
-    --traceback (or KODO_TRACEBACK=1) re-raises for a full traceback."""
+    --traceback (or KODO_TRACEBACK=1) re-raises for a full traceback. `environment` (clock, terminal)
+    defaults to the real one."""
     args = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in args or os.environ.get("KODO_TRACEBACK") == "1"
     args = [a for a in args if a != "--traceback"]
     try:
-        with handled():
+        with handled(), env.using(environment or env.Environment()):
             status = cli.main(args=args, prog_name="kodo-provision", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .. import environment
 from ..auth import AuthSettings
 from ..errors import ExitStatus, UsageError
 from ..lifecycle.common import TenantView
@@ -93,7 +94,7 @@ def offboard(tenant: str, manifest_path: str | None, app_name: str | None, yes: 
              ca_bundle: str | None, client_id: str | None, auth: AuthSettings, output_format: str, log_format: str,
              log_level: str | None, log_file: str | None) -> int:
     options = lifecycle_options(tenant, manifest_path, app_name)
-    if not (yes or dry_run) and not sys.stdin.isatty():
+    if not (yes or dry_run) and not environment.current().stdin_is_tty():
         raise UsageError("refusing to offboard without confirmation: no terminal to ask on",
                          hint="review with --dry-run, then pass --yes")
     settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id, auth)

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from .. import environment
 from ..auth import AuthSettings, validate_tenant
 from ..cloud import resolve_cloud
 from ..credentials import check_writable, default_credentials_path, read_credentials
@@ -135,7 +136,7 @@ def onboard(tenant: str, manifest_path: str | None, app_name: str | None, creden
         cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth,
         **({"client_id": client_id} if client_id else {}))
-    if not yes and not sys.stdin.isatty():
+    if not yes and not environment.current().stdin_is_tty():
         raise UsageError("refusing to change the tenant without confirmation: no terminal to ask on",
                          hint="review with a terminal, or pass --yes")
     check_writable(credentials_out or default_credentials_path(tenant))

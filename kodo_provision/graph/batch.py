@@ -13,9 +13,7 @@ policy lists are sent again, in a smaller batch, after Retry-After or a backoff.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +23,7 @@ from kiota_abstractions.request_information import RequestInformation
 from kiota_serialization_json.json_parse_node import JsonParseNode
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
+from .. import environment
 from .errors import GraphError, GraphNotFound, error_from_parts, parse_retry_after
 from .retry import Policy, RetrySettings, jittered, matches_policy, run_with_policy
 
@@ -159,7 +158,8 @@ async def run_batch(adapter: Any, calls: list[BatchCall], *, settings: RetrySett
     """
     outcomes: dict[int, BatchOutcome] = {}
     pending = list(range(len(calls)))
-    started = time.monotonic()
+    clock = environment.clock()
+    started = clock.monotonic()
     attempt = 0
     base_url = adapter.base_url
     while pending:
@@ -180,7 +180,7 @@ async def run_batch(adapter: Any, calls: list[BatchCall], *, settings: RetrySett
                 budget = (settings.replication_budget_s if Policy.REPLICATION_LAG in call.policy
                           else settings.throttling_budget_s)
                 if error is not None and matches_policy(call.policy, error) and \
-                        time.monotonic() - started < budget:
+                        clock.monotonic() - started < budget:
                     retry.append(index)
                     waits.append(error.retry_after if error.retry_after is not None else -1.0)
                     continue
@@ -192,5 +192,5 @@ async def run_batch(adapter: Any, calls: list[BatchCall], *, settings: RetrySett
                                                                   attempt)
             log.info("graph.batch_retry", batch=label, attempt=attempt, requests=len(pending),
                      wait_s=round(wait, 2))
-            await asyncio.sleep(wait)
+            await clock.sleep(wait)
     return [outcomes[i] for i in range(len(calls))]

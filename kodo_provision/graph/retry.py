@@ -17,8 +17,9 @@ from enum import Flag, auto
 from typing import TypeVar
 
 import structlog
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, stop_any
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_any
 
+from .. import environment
 from .errors import GraphThrottled, TransientNetworkError, is_replication_lag
 
 T = TypeVar("T")
@@ -114,6 +115,18 @@ class _Wait:
         return jittered(self.settings.backoff_initial_s, self.settings.backoff_max_s, state.attempt_number)
 
 
+class _OutOfTime:
+    """Stop once `budget_s` has passed on the command's clock since the first attempt (tenacity's own
+    stop_after_delay reads time.monotonic directly, which the injected clock would not move)."""
+
+    def __init__(self, clock: environment.Clock, budget_s: float) -> None:
+        self.clock = clock
+        self.deadline = clock.monotonic() + budget_s
+
+    def __call__(self, state: RetryCallState) -> bool:
+        return self.clock.monotonic() >= self.deadline
+
+
 class _NetworkAttempts:
     """Stop after N transport failures, counted apart from throttling/lag retries."""
 
@@ -141,14 +154,14 @@ async def run_with_policy(operation: str, policy: Policy, call: Callable[[], Awa
                  reason=type(exc).__name__, status=getattr(exc, "status", None),
                  wait_s=round(state.upcoming_sleep, 2))
 
-    kwargs = {"sleep": sleep} if sleep is not None else {}
+    clock = environment.clock()
     retrying = AsyncRetrying(
         retry=retry_if_exception(_matches(policy)),
         wait=_Wait(settings),
-        stop=stop_any(stop_after_delay(budget), _NetworkAttempts(settings.network_attempts)),
+        stop=stop_any(_OutOfTime(clock, budget), _NetworkAttempts(settings.network_attempts)),
         before_sleep=before_sleep,
         reraise=True,
-        **kwargs,
+        sleep=sleep or clock.sleep,
     )
     async for attempt in retrying:
         with attempt:

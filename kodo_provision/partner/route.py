@@ -15,10 +15,10 @@ So: Global Administrator alone, or Privileged Role Administrator with one of the
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from .. import environment
 from ..auth import ADMIN_SCOPES
 from ..errors import InsufficientPrivilegesError, KodoError, ProvisioningError
 from ..graph.retry import Backoff
@@ -71,7 +71,7 @@ class PartnerRoute:
 
     def __init__(self, center: PartnerCenterClient, app: PartnerApp, customers: list[Customer],
                  roles: dict[str, frozenset[str]], probe: ConsentProbe, *, budget_s: float = 300.0,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
         self.center, self.app, self.probe = center, app, probe
         self.customers = customers
         self._by_name = {c.tenant_id: c for c in customers} | {c.domain: c for c in customers if c.domain}
@@ -116,14 +116,15 @@ class PartnerRoute:
         answers a request identical to one that failed with HTTP 400 from its own cache for 60 s, and
         the full set is kept for the real token afterwards (see consent_reached)."""
         backoff = Backoff(0.5, 8.0)
-        deadline = time.monotonic() + self.budget_s
+        clock = environment.clock()
+        deadline = clock.monotonic() + self.budget_s
         for attempt in range(10_000):
             scopes = PROBE_SETS[attempt % len(PROBE_SETS)]
             if await asyncio.to_thread(self.probe.reached, customer.tenant_id, scopes):
                 return
-            if time.monotonic() >= deadline:
+            if clock.monotonic() >= deadline:
                 break
-            await self._sleep(backoff.next())
+            await (self._sleep or clock.sleep)(backoff.next())
         raise ProvisioningError(
             f"the partner sign-in app's consent did not reach {customer.domain or customer.tenant_id} "
             f"within {self.budget_s:.0f} s",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
-from . import auth_endpoints, control, partner_center
+from . import auth_endpoints, clock, control, partner_center
 from .core import RequestRecord, SimulatorCore
 from .graph.common import GraphRequest
 from .graph.service import GraphService
@@ -92,7 +91,7 @@ class SimulatorApp:
             await self._login(scope, receive, send, path)
 
     async def _login(self, scope: dict[str, Any], receive: Any, send: Any, path: str) -> None:
-        start = time.time()
+        start = clock.time_s()
         status: dict[str, Any] = {"code": 0, "body": b""}
         seg = path.split("/")[1] if path.count("/") >= 1 else ""
         host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
@@ -109,7 +108,7 @@ class SimulatorApp:
                     # Log before the last byte leaves, so a client that got its answer sees the record.
                     self.core.log(RequestRecord(
                         method=scope["method"], path=path, host=host, kind="login", status=status["code"],
-                        start=start, end=time.time(), request_id="", tenant_id=t.id if t else None,
+                        start=start, end=clock.time_s(), request_id="", tenant_id=t.id if t else None,
                         error_code=_login_error(status["body"]) if status["code"] >= 400 else None,
                     ))
             await send(msg)
@@ -123,7 +122,7 @@ class SimulatorApp:
 
     async def _partner_center(self, scope: dict[str, Any], receive: Any, send: Any, path: str) -> None:
         """Partner Center (partner_center.py): JSON in, JSON out, logged as kind "partner"."""
-        start = time.time()
+        start = clock.time_s()
         body = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
@@ -138,13 +137,13 @@ class SimulatorApp:
             out.append((b"content-type", b"application/json; charset=utf-8"))
         self.core.log(RequestRecord(
             method=scope["method"], path=path, host=headers.get("host", ""), kind="partner", status=status,
-            start=start, end=time.time(), request_id="", tenant_id=tenant_id,
+            start=start, end=clock.time_s(), request_id="", tenant_id=tenant_id,
             error_code=str(answer.get("code")) if status >= 400 and isinstance(answer, dict) else None))
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": payload})
 
     async def _graph(self, scope: dict[str, Any], receive: Any, send: Any, version: str, sub: str) -> None:
-        start = time.time()
+        start = clock.time_s()
         body = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         host = headers.get("host", "")
@@ -175,7 +174,7 @@ class SimulatorApp:
         body_err = resp.body.get("error", {}) if isinstance(resp.body, dict) else {}
         self.core.log(RequestRecord(
             method=req.method, path=req.path, host=host, kind="graph", status=resp.status, start=start,
-            end=time.time(), request_id=req.request_id, tenant_id=outcome.tenant_id, in_batch=False,
+            end=clock.time_s(), request_id=req.request_id, tenant_id=outcome.tenant_id, in_batch=False,
             route=outcome.route, error_code="LostResponse" if outcome.lose else body_err.get("code"),
         ))
         if outcome.lose:

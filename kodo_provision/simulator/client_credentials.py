@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import jwt
 from starlette.responses import JSONResponse
 
+from . import clock
 from .aad import AadError, resource_service_principal
 from .core import SimulatorCore
 from .graph.applications import secret_hash
@@ -79,7 +80,7 @@ def _check_client_assertion(token_url: str, client_id: str, app, assertion: str,
     entry = next((c for c in app.extra.get("certs", {}).values()
                   if (sha256 and c["sha256"] == sha256) or (sha1 and c["sha1"] == sha1)), None)
     cert = entry["cert"] if entry is not None else None
-    if entry is not None and time.monotonic() - entry.get("created", float("-inf")) < new_key_delay_s:
+    if entry is not None and clock.monotonic() - entry.get("created", float("-inf")) < new_key_delay_s:
         cert = None  # not replicated to the token service yet: answered as an unknown key
     if cert is None:
         raise AadError(401, "invalid_client", 700027,
@@ -118,7 +119,7 @@ def _check_secret(core: SimulatorCore, client_id: str, app, secret: str) -> None
     if datetime.fromisoformat(cred["endDateTime"].replace("Z", "+00:00")) < datetime.now(UTC):
         raise AadError(401, "invalid_client", 7000222,
                        f"The provided client secret keys for app '{client_id}' are expired.")
-    if time.monotonic() - meta["created"] < delay:
+    if clock.monotonic() - meta["created"] < delay:
         # A brand-new secret is not accepted for a few seconds (graph-facts §11.2).
         raise invalid
 
@@ -127,7 +128,7 @@ def _app_only_token(core: SimulatorCore, tenant: Tenant, client_id: str, client_
     resource = scopes[0][: -len("/.default")]
     rsp = resource_service_principal(tenant, resource)
     role_values = {r["id"].lower(): r["value"] for r in rsp.data.get("appRoles", [])}
-    now_m = time.monotonic()
+    now_m = clock.monotonic()
     roles = sorted({
         role_values[a.data["appRoleId"].lower()]
         for a in tenant.assignments.values()

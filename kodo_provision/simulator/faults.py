@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections import deque
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from . import clock
 
 
 class Faults(BaseModel):
@@ -189,7 +190,7 @@ class FaultEngine:
         rps = self._faults.tenant_rps
         if rps is None:
             return False
-        now = time.monotonic()
+        now = clock.monotonic()
         with self._lock:
             window = self._windows.setdefault(tenant_id, deque())
             while window and now - window[0] > 1.0:

@@ -25,9 +25,9 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from typing import Any
 
+from . import clock
 from .catalogue import first_party_resources
 from .consent import client_app, record_consent
 from .core import SimulatorCore
@@ -154,7 +154,7 @@ def _create_consent(core: SimulatorCore, partner: Tenant, user: User, name: str,
     if customer.sp_by("appId", app_id, include_hidden=True) is not None:
         raise PartnerCenterError(409, 600041, "Permission entry already exists.")
     resources = first_party_resources()
-    visible_at = time.monotonic() + customer.spec.consent_propagation_s
+    visible_at = clock.monotonic() + customer.spec.consent_propagation_s
     for resource_app, scope in grants:
         if resource_app not in resources:
             raise PartnerCenterError(400, 800002, f"Invalid request input: unknown enterpriseApplicationId "

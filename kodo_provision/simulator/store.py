@@ -23,11 +23,11 @@ belong to a session is decided by `FaultEngine.replica_session` (faults.py).
 from __future__ import annotations
 
 import copy
-import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import clock
 from .catalogue import first_party_resources, stable_id
 from .scenario import Scenario, TenantSpec
 
@@ -52,7 +52,7 @@ class Obj:
     """One directory object: its Graph body and simulator metadata."""
 
     data: dict[str, Any]
-    visible_at: float = 0.0  # time.monotonic() from which every reader sees it
+    visible_at: float = 0.0  # clock.monotonic() from which every reader sees it
     extra: dict[str, Any] = field(default_factory=dict)
     previous: dict[str, Any] | None = None  # what reads return until `changed_at` (replication of a change)
     changed_at: float = 0.0
@@ -63,7 +63,7 @@ class Obj:
     def view(self, now: float | None = None) -> dict[str, Any]:
         """The body a read sees: the pre-change body while a change is still "replicating",
         except for the session that made the change (read-your-writes)."""
-        if self.previous is not None and (time.monotonic() if now is None else now) < self.changed_at:
+        if self.previous is not None and (clock.monotonic() if now is None else now) < self.changed_at:
             reader = _SESSION.get()
             if reader is None or reader != self.changed_by:
                 return self.previous
@@ -73,7 +73,7 @@ class Obj:
         """Call before mutating `data`: other sessions keep seeing the old body for `lag_s` seconds."""
         if lag_s <= 0:
             return
-        now = time.monotonic()
+        now = clock.monotonic()
         if self.previous is None or now >= self.changed_at:
             self.previous = copy.deepcopy(self.data)
         self.changed_at = now + lag_s
@@ -87,7 +87,7 @@ class Obj:
     def visible(self, now: float | None = None) -> bool:
         """False while the object is still "replicating" (fault replication_lag_ms), except to the
         session that created it."""
-        if (time.monotonic() if now is None else now) >= self.visible_at:
+        if (clock.monotonic() if now is None else now) >= self.visible_at:
             return True
         reader = _SESSION.get()
         return reader is not None and reader == self.session
@@ -177,7 +177,7 @@ class Tenant:
         if key == "id":
             obj = self.applications.get(value)
             return obj if obj and (include_hidden or obj.visible()) else None
-        now = time.monotonic()
+        now = clock.monotonic()
         for obj in self.applications.values():
             v = obj.data.get(key)
             if v is not None and v.lower() == value.lower() and (include_hidden or obj.visible(now)):
@@ -189,7 +189,7 @@ class Tenant:
         if key == "id":
             obj = self.service_principals.get(value)
             return obj if obj and (include_hidden or obj.visible()) else None
-        now = time.monotonic()
+        now = clock.monotonic()
         for obj in self.service_principals.values():
             if obj.data.get(key, "").lower() == value.lower() and (include_hidden or obj.visible(now)):
                 return obj

@@ -22,6 +22,7 @@ import pytest
 
 from kodo_provision.cli.main import main
 from kodo_provision.simulator import Faults, Scenario, Simulator
+from tests.virtual_time import virtual_time
 
 PARTNER = "msp-partner.onmicrosoft.com"
 PARTNER_UPN = f"partner.admin@{PARTNER}"
@@ -78,11 +79,12 @@ def bulk_run(capfd, tmp_path, monkeypatch):
     for var in ("HTTPS_PROXY", "https_proxy", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "KODO_CA_BUNDLE"):
         monkeypatch.delenv(var, raising=False)
 
-    def run(sim: Simulator, *args: str, expect: int = 0) -> Run:
+    def run(sim: Simulator, *args: str, expect: int = 0, real_time: bool = False) -> Run:
         argv = ["bulk", *args, "--authority-host", sim.url, "--graph-endpoint", sim.url,
                 "--partner-center-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)]
         capfd.readouterr()
-        code = main(argv)
+        # Virtual time (tests/virtual_time.py) unless the test is about how waits overlap in real time.
+        code = main(argv, environment=None if real_time else virtual_time())
         captured = capfd.readouterr()
         result = Run(int(code), captured.out, captured.err)
         assert result.code == expect, f"exit {result.code} != {expect}\nstdout:\n{result.out}\nstderr:\n{result.err}"

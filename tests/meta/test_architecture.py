@@ -69,3 +69,13 @@ def test_every_command_has_help():
         assert command.help or command.short_help or command.callback.__doc__, name
         result = runner.invoke(cli, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)
+
+
+def test_every_wait_of_the_core_goes_through_the_environment_clock():
+    """asyncio.sleep / time.sleep / time.monotonic outside environment.py would be a wait or a deadline
+    the injected clock (tests/virtual_time.py) cannot see: a test would then wait in real time, or a
+    budget would run on another clock than the waits it bounds."""
+    forbidden = ("asyncio.sleep(", "time.sleep(", "time.monotonic(")
+    offenders = [f"{p.relative_to(PACKAGE)}: {call}" for p in modules(exclude=("simulator",))
+                 if p.name != "environment.py" for call in forbidden if call in p.read_text()]
+    assert offenders == []

@@ -18,6 +18,7 @@ import pytest
 
 from kodo_provision.cli.main import main
 from kodo_provision.simulator import Faults, Scenario, Simulator
+from tests.virtual_time import virtual_time
 
 CONTOSO = "contoso.onmicrosoft.com"
 FABRIKAM = "fabrikam.onmicrosoft.com"
@@ -58,7 +59,7 @@ def kodo(sim, capfd, tmp_path, monkeypatch):
             argv += ["--authority-host", sim.url, "--graph-endpoint", sim.url,
                      "--ca-bundle", str(sim.ca_bundle_path)]
         capfd.readouterr()
-        code = main(argv)
+        code = main(argv, environment=virtual_time())
         captured = capfd.readouterr()
         result = Run(int(code), captured.out, captured.err)
         assert result.code == expect, f"exit {result.code} != {expect}\nstdout:\n{result.out}\nstderr:\n{result.err}"

@@ -10,7 +10,6 @@ import copy
 import hashlib
 import secrets
 import string
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from .. import roles
+from .. import clock, roles
 from ..store import Obj
 from .common import (
     READ_APPS_APPLICATION,
@@ -123,7 +122,7 @@ def apply_key_credentials(obj: Obj, creds: list[dict[str, Any]]) -> None:
             "usage": cred.get("usage", "Verify"),
         })
         certs[key_id] = {"sha1": sha1, "sha256": cert.fingerprint(hashes.SHA256()), "cert": cert,
-                         "created": time.monotonic()}  # a new key is refused for new_secret_delay_ms
+                         "created": clock.monotonic()}  # a new key is refused for new_secret_delay_ms
     obj.data["keyCredentials"] = meta
     obj.extra["certs"] = certs
 
@@ -171,7 +170,7 @@ def create(ctx: Ctx, props: dict[str, Any], unique_name: str | None = None) -> O
     # owners when creating new application registrations" (permissions reference).
     owner = not (ctx.delegated and ctx.directory_roles & {roles.APPLICATION_ADMINISTRATOR,
                                                            roles.CLOUD_APPLICATION_ADMINISTRATOR})
-    obj = Obj(body, visible_at=time.monotonic() + ctx.core.faults.replication_delay(),
+    obj = Obj(body, visible_at=clock.monotonic() + ctx.core.faults.replication_delay(),
               extra={"owners": [ctx.caller_id] if owner else [], "secrets": {}})
     if key_creds:
         apply_key_credentials(obj, key_creds)
@@ -309,7 +308,7 @@ def add_password(ctx: Ctx, id: str | None, key: str | None, val: str | None) -> 
         "startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     obj.data["passwordCredentials"].append(meta)
-    obj.extra.setdefault("secrets", {})[meta["keyId"]] = {"hash": secret_hash(secret), "created": time.monotonic()}
+    obj.extra.setdefault("secrets", {})[meta["keyId"]] = {"hash": secret_hash(secret), "created": clock.monotonic()}
     body = {"@odata.context": f"{ctx.request.base_url}/$metadata#microsoft.graph.passwordCredential",
             **meta, "secretText": secret}
     return GraphResponse(200, body)

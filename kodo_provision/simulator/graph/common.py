@@ -9,7 +9,6 @@ import base64
 import json
 import re
 import secrets
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from .. import clock
 from ..store import Obj, Tenant
 
 if TYPE_CHECKING:
@@ -281,11 +281,11 @@ def collection(ctx: Ctx, entity_set: str, items: list[dict[str, Any]], filterabl
 
 def visible(objs: dict[str, Obj]) -> list[Obj]:
     """Objects that have finished "replicating"."""
-    now = time.monotonic()
+    now = clock.monotonic()
     return [o for o in objs.values() if o.visible(now)]
 
 
 def visible_views(objs: dict[str, Obj]) -> list[dict[str, Any]]:
     """Bodies of visible objects as reads see them (a recent change may not show yet)."""
-    now = time.monotonic()
+    now = clock.monotonic()
     return [o.view(now) for o in objs.values() if o.visible(now)]

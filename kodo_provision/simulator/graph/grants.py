@@ -5,9 +5,7 @@ https://learn.microsoft.com/en-us/graph/api/resources/oauth2permissiongrant
 
 from __future__ import annotations
 
-import time
-
-from .. import roles
+from .. import clock, roles
 from ..store import Obj
 from .common import (
     Ctx,
@@ -87,7 +85,7 @@ def post_grant(ctx: Ctx) -> GraphResponse:
         "resourceId": resource_id,
         "scope": " ".join(str(b.get("scope") or "").split()),
     }
-    ctx.tenant.grants[body["id"]] = Obj(body, visible_at=time.monotonic() + ctx.core.faults.replication_delay())
+    ctx.tenant.grants[body["id"]] = Obj(body, visible_at=clock.monotonic() + ctx.core.faults.replication_delay())
     return entity(ctx, "oauth2PermissionGrants", body, status=201)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import time
 from dataclasses import dataclass
 
 import jwt
 
+from .. import clock
 from ..catalogue import MICROSOFT_GRAPH_APP_ID, first_party_resources
 from ..core import RequestRecord, SimulatorCore
 from ..store import join_session
@@ -134,7 +134,7 @@ class GraphService:
              in_batch: bool) -> tuple[GraphResponse, str | None]:
         """One $batch item: same token and tenant, its own faults, logged with in_batch=True.
         Returns the response and the route name (for targeted faults)."""
-        start = time.time()
+        start = clock.time_s()
         route_name = None
         try:
             r, params = match(sub.method, sub.path)
@@ -153,7 +153,7 @@ class GraphService:
         resp.headers.setdefault("request-id", sub.request_id)
         self.core.log(RequestRecord(
             method=sub.method, path=sub.path, host=host, kind="graph", status=resp.status, start=start,
-            end=time.time(), request_id=sub.request_id, tenant_id=tenant.id, in_batch=in_batch, route=route_name,
+            end=clock.time_s(), request_id=sub.request_id, tenant_id=tenant.id, in_batch=in_batch, route=route_name,
             error_code=(resp.body or {}).get("error", {}).get("code") if not resp.ok else None,
         ))
         return resp, route_name

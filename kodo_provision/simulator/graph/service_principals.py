@@ -6,10 +6,9 @@ https://learn.microsoft.com/en-us/graph/api/resources/approleassignment
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from .. import roles
+from .. import clock, roles
 from ..catalogue import MICROSOFT_GRAPH_APP_ID, first_party_resources
 from ..store import Obj, Tenant
 from .common import (
@@ -127,7 +126,7 @@ def post_sp(ctx: Ctx) -> GraphResponse:
     for k in ("displayName", "tags", "appRoleAssignmentRequired", "accountEnabled", "notes", "description"):
         if k in props:
             body[k] = props[k]
-    obj = Obj(body, visible_at=time.monotonic() + ctx.core.faults.replication_delay())
+    obj = Obj(body, visible_at=clock.monotonic() + ctx.core.faults.replication_delay())
     ctx.tenant.service_principals[body["id"]] = obj
     return entity(ctx, "servicePrincipals", body, status=201)
 
@@ -194,7 +193,7 @@ def _create_assignment(ctx: Ctx, principal_id: str, resource_id: str, app_role_i
         "resourceDisplayName": resource.data.get("displayName"),
         "resourceId": resource_id,
     }
-    ctx.tenant.assignments[body["id"]] = Obj(body, visible_at=time.monotonic() + ctx.core.faults.replication_delay())
+    ctx.tenant.assignments[body["id"]] = Obj(body, visible_at=clock.monotonic() + ctx.core.faults.replication_delay())
     return entity(ctx, "appRoleAssignments", body, status=201)
 
 
