@@ -161,8 +161,8 @@ class SimulatorApp:
         with self.core.lock:
             outcome = self.graph.handle(req, host)
         resp = outcome.response
-        slow = self.core.faults.faults.slow_commit_ms
-        if slow and req.method in ("POST", "PATCH", "DELETE", "PUT"):
+        slow = self.core.faults.answer_delay_ms(outcome.route, req.method)
+        if slow:
             await asyncio.sleep(slow / 1000.0)  # committed; the gateway answers late
         payload = json.dumps(resp.body, separators=(",", ":")).encode() if resp.body is not None else b""
         out_headers = [(b"request-id", req.request_id.encode()),

@@ -94,6 +94,7 @@ class FaultEngine:
         self._lock = threading.Lock()
         self._lose_next: dict[str, int] = {}
         self._fail_next: dict[str, int] = {}  # route -> writes answered 503 after they committed
+        self._hold_next: dict[str, tuple[int, int]] = {}  # route -> (writes whose answer is held, ms)
         self._windows: dict[str, deque[float]] = {}
         self._throttled: dict[str, int] = {}  # tenant -> 429s sent under throttle_first
         self.set(faults)
@@ -126,11 +127,30 @@ class FaultEngine:
         with self._lock:
             self._fail_next[f"{kind}|{status}"] = self._fail_next.get(f"{kind}|{status}", 0) + count
 
+    def hold_next_answer(self, kind: str = "write", ms: int = 2_000, count: int = 1) -> None:
+        """Commit the next `count` writes matching `kind` at once but hold their answers back `ms`
+        (a slow gateway, as slow_commit_ms, for one step only)."""
+        with self._lock:
+            self._hold_next[kind] = (self._hold_next.get(kind, (0, ms))[0] + count, ms)
+
+    def answer_delay_ms(self, route: str | None, method: str) -> int:
+        """How long the answer of a committed write is held back (slow_commit_ms or hold_next_answer)."""
+        if method not in ("POST", "PATCH", "DELETE", "PUT"):
+            return 0
+        with self._lock:
+            keys = route_aliases(route or "") | {"write", "any"}
+            for kind, (left, ms) in list(self._hold_next.items()):
+                if kind.lower() in keys and left > 0:
+                    self._hold_next[kind] = (left - 1, ms)
+                    return ms
+        return self._faults.slow_commit_ms
+
     def clear_targeted(self) -> None:
-        """Forget pending lose_next_response / fail_next_after_commit requests."""
+        """Forget pending lose_next_response / fail_next_after_commit / hold_next_answer requests."""
         with self._lock:
             self._lose_next.clear()
             self._fail_next.clear()
+            self._hold_next.clear()
 
     def error_after_commit(self, route: str, method: str) -> int | None:
         """503/504 for a committed write (targeted or by error_after_commit_rate), else None."""

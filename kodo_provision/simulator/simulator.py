@@ -174,6 +174,10 @@ class Simulator:
         """Commit the next matching Graph write(s) but answer 503/504 (route name, "write" or "any")."""
         self.core.faults.fail_next_after_commit(kind, count, status)
 
+    def hold_next_answer(self, kind: str = "write", ms: int = 2_000, count: int = 1) -> None:
+        """Commit the next matching Graph write(s) at once but answer `ms` later (a slow gateway)."""
+        self.core.faults.hold_next_answer(kind, ms, count)
+
     def set_sign_in(self, tenant: str | None = None, user: str | None = None, *, decline: bool = False,
                     expire: bool = False, manual: bool = False) -> None:
         """How device codes of `tenant` are answered: as `user`, declined, expired, or manual approval."""
