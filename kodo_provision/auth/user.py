@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,6 +74,31 @@ class AsyncCredential:
         return None
 
 
+class OneAtATime:
+    """A credential with a persistent token cache, asked for tokens by one thread of this process at a time.
+
+    msal-extensions guards the cache file with a lock file that a waiting thread re-tries every 0.25 s
+    and gives up on after 5 s ("Unable to obtain lock, despite trying for 5 second(s)"). In bulk, the
+    threads of busy tenants take that lock many times a second (every Graph request asks for a token), so
+    a thread that only polls can miss every gap and fail its tenant. Waiting on a threading.Lock instead
+    queues the threads of this process; the file lock still guards against other processes.
+    https://github.com/AzureAD/microsoft-authentication-extensions-for-python (msal_extensions/cache_lock.py)
+    """
+
+    _lock = threading.Lock()
+
+    def __init__(self, credential: Any) -> None:
+        self._credential = credential
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        """The wrapped credential's get_token, one thread at a time."""
+        with self._lock:
+            return self._credential.get_token(*scopes, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._credential, name)  # authenticate (interactive: never under the lock), close
+
+
 class InteractiveSignIn:
     """One operator sign-in (a user); tokens for Graph come from its cache without new prompts.
     Subclasses choose how the user signs in (device code, browser)."""
@@ -123,7 +149,8 @@ class InteractiveSignIn:
             self.record = AuthenticationRecord.deserialize(authentication_record)
             kwargs["authentication_record"] = self.record
             kwargs["disable_automatic_authentication"] = True
-        self._credential = self._make_credential(kwargs)
+        credential = self._make_credential(kwargs)
+        self._credential = OneAtATime(credential) if persistent_cache else credential
 
     def _make_credential(self, kwargs: dict[str, Any]) -> Any:
         raise NotImplementedError
