@@ -29,6 +29,7 @@ from .plan.model import (
     Step,
     UpsertApplication,
 )
+from .run_journal import RunJournal, forget_run
 from .state.model import TenantState
 
 AUDIT_SCHEMA_VERSION = 1
@@ -140,10 +141,24 @@ def build_audit_record(trail: AuditTrail, *, tenant: str, tenant_id: str, tenant
     }
 
 
-def write_audit_record(path: Path, record: dict[str, Any]) -> Path:
-    """Atomically, mode 0600 (the same writer as the credentials file)."""
+def write_audit_record(path: Path, record: dict[str, Any], run_id: str | None = None) -> Path:
+    """Atomically, mode 0600 (the same writer as the credentials file); with `run_id`, the record is
+    final and the run is unlisted from the running ones (run_journal.py)."""
     write_credentials(path, record)
+    if run_id is not None:
+        forget_run(run_id)
     return path
+
+
+def begin_journal(trail: AuditTrail, *, record: str, tenant: str, tenant_id: str, tenant_name: str,
+                  app: dict[str, Any], path: Path) -> RunJournal:
+    """The record of a run about to change `tenant`, on disk (status running) before its first change."""
+    header = {"schema_version": AUDIT_SCHEMA_VERSION, "record": record, "tool_version": _version(),
+              "run_id": trail.run_id, "started_at": trail.started_at.isoformat(),
+              "tenant": {"requested": tenant, "id": tenant_id, "name": tenant_name},
+              "signed_in": {"user_principal_name": trail.signed_in_upn, "object_id": trail.signed_in_object_id},
+              "app": app}
+    return RunJournal(path, header).begin()
 
 
 def record_run(trail: AuditTrail, result: Any, options: Any, unique_name: str, state: TenantState) -> Path:
@@ -156,14 +171,17 @@ def record_run(trail: AuditTrail, result: Any, options: Any, unique_name: str, s
         secret_expires_at=result.secret_expires_at, credentials_path=result.credentials_path, state=state,
         notes=result.notes)
     return write_audit_record(audit_path(options.credentials_path, options.tenant, trail.started_at, trail.run_id),
-                              record)
+                              record, trail.run_id)
 
 
-def recording(trail: AuditTrail, on_step: Any) -> Any:
-    """Wrap a UI on_step callback so the trail also sees each step as it completes (failure path)."""
+def recording(trail: AuditTrail, on_step: Any, journal: RunJournal | None = None) -> Any:
+    """Wrap a UI on_step callback so the trail (failure path) and the record on disk (a killed run)
+    also see each step as it completes."""
     def on_step_recorded(step: Step, status: str) -> None:
         if status == "done":
             trail.seen.append(step)
+            if journal is not None:
+                journal.changed({"kind": step.kind, "description": step.describe()})
         on_step(step, status)
     return on_step_recorded
 
@@ -199,6 +217,6 @@ async def record_failed_run(trail: AuditTrail, result: Any, options: Any, unique
     record["error"] = one_line() if callable(one_line) else type(error).__name__
     try:
         return write_audit_record(audit_path(options.credentials_path, options.tenant, trail.started_at,
-                                             trail.run_id), record)
+                                             trail.run_id), record, trail.run_id)
     except OSError:
         return None

@@ -22,7 +22,7 @@ from .apply.revoke import apply_revocations
 from .apply.secret import remove_unhanded_secrets
 from .apply.secret_policy import blocked_note, clamp_to_policy, refuse_if_blocked
 from .apply.verify import VerificationReport, check_app_token, poll_until_empty
-from .audit import AuditTrail, record_failed_run, record_run, recording
+from .audit import AuditTrail, audit_path, begin_journal, record_failed_run, record_run, recording
 from .auth import AUTOMATION_APP_ROLES, AppCaller
 from .certificate import GeneratedCertificate, generate_certificate
 from .cloud import Cloud
@@ -55,6 +55,7 @@ from .manifest.resolve import DesiredState, resolve
 from .output.logging import register_secret
 from .plan.diff import diff
 from .plan.model import AddCertificate, AddSecret, Plan, Step
+from .run_journal import settle_abandoned_runs
 from .state.model import Application, HeldCertificate, HeldSecret, ResourceServicePrincipal, TenantState
 from .state.policy import effective_policy
 from .state.read import read_resource_service_principals, read_tenant_state
@@ -310,6 +311,11 @@ def _remove_key_command(options: OnboardOptions, key_id: str) -> str:
     return shlex.join(parts)
 
 
+def app_id_of(actual: TenantState) -> str | None:
+    """The client ID of the app the tenant already has, if any."""
+    return actual.application.app_id if actual.application else None
+
+
 async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: OnboardUI | None = None
                          ) -> OnboardResult:
     """Run the whole flow for one tenant; raises KodoError subclasses with exit statuses."""
@@ -374,12 +380,18 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
         result.service_principal_id = actual.service_principal.id if actual.service_principal else None
         return result
     refuse_if_blocked(plan, secret_policy)  # before anything is created
+    for settled in settle_abandoned_runs(run_id):  # audit records of killed runs (run_journal.py)
+        result.notes.append(f"marked the audit record of an interrupted run as interrupted: {settled}")
     ui.show_plan(plan, org)
     if not plan.is_empty and not ui.confirm(plan, org):
         raise UsageError("cancelled; nothing was changed", hint="answer 'y' or pass --yes to apply the plan")
 
     ui.on_phase("apply")
     applied_anything = not plan.is_empty
+    journal = None if plan.is_empty else begin_journal(
+        trail, record="kodo-provision onboard", tenant=options.tenant, tenant_id=org.id, tenant_name=org.display_name,
+        app={"unique_name": unique_name, "client_id": app_id_of(actual)},
+        path=audit_path(options.credentials_path, options.tenant, trail.started_at, run_id))
     if plan.of_kind(AddSecret) or plan.of_kind(AddCertificate):
         # On disk before addPassword / the certificate upload: if this run dies before the hand-off, the
         # next one knows the credential it finds with this run's marker is an orphan and removes it.
@@ -431,7 +443,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
             break
         try:
             step_outcome = await apply_plan(gateway, plan, desired, actual, run_id=run_id, now=now,
-                                            on_step=recording(trail, ui.on_step), on_secret=hand_off,
+                                            on_step=recording(trail, ui.on_step, journal), on_secret=hand_off,
                                             secret_policy=secret_policy, make_certificate=make_certificate)
         except KodoError as exc:  # the tenant may hold some of our objects now: record them (audit.py)
             result.audit_path = await record_failed_run(

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import structlog
+
+from .. import environment
+from ..audit import AuditTrail, audit_path, begin_journal
 from ..auth import AUTOMATION_APP_ROLES
+from ..errors import note_interruption
 from ..graph.gateway import Organization
 from ..manifest.resolve import DesiredState
 from ..onboarding import OnboardOptions, TenantSession, check_app_roles
+from ..run_journal import RunJournal, settle_abandoned_runs
 from ..state.model import TenantState
+
+log = structlog.get_logger("kodo_provision.lifecycle")
 
 
 @dataclass(frozen=True)
@@ -59,3 +72,40 @@ async def read_view(session: TenantSession, options: OnboardOptions, *,
     org = await session.gateway.organization()
     desired, actual = await session.read(options.manifest, options)
     return TenantView(org, desired, actual)
+
+
+def begin_record(session: TenantSession, view: TenantView, options: OnboardOptions, *, command: str, run_id: str,
+                 started: datetime, near: Path) -> RunJournal:
+    """The audit record of a lifecycle run that is about to change the tenant: on disk (status running,
+    run_journal.py) before its first change, next to `near` (the credentials file)."""
+    trail = AuditTrail(run_id, started, [])
+    trail.signed_in_upn = session.signed_in_as
+    for settled in settle_abandoned_runs(run_id):
+        log.info("audit.settled_interrupted_run", path=str(settled))
+    return begin_journal(trail, record=f"kodo-provision {command}", tenant=options.tenant, tenant_id=view.org.id,
+                         tenant_name=view.org.display_name, app=view.identity.to_dict(),
+                         path=audit_path(near, options.tenant, started, run_id))
+
+
+@contextlib.contextmanager
+def recorded(journal: RunJournal) -> Iterator[RunJournal]:
+    """Finish `journal` with the run's outcome: succeeded, failed (with the error) or interrupted."""
+    try:
+        yield journal
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        journal.finish(_final(journal, "interrupted", "interrupted by the operator"))
+        note_interruption(f"audit record {journal.path}")
+        raise
+    except Exception as exc:
+        one_line = getattr(exc, "one_line", None)
+        journal.finish(_final(journal, "failed", one_line() if callable(one_line) else type(exc).__name__))
+        raise
+    journal.finish(_final(journal, "succeeded", None))
+
+
+def _final(journal: RunJournal, status: str, error: str | None) -> dict[str, Any]:
+    record = {**journal.record, "status": status, "finished_at": environment.clock().now().isoformat()}
+    record.pop("updated_at", None)
+    if error is not None:
+        record["error"] = error
+    return record

@@ -6,12 +6,15 @@ so a second run, or a run after an interruption, does only what is left.
 
 from __future__ import annotations
 
+import secrets as pysecrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
 
+from .. import environment
 from ..apply.revoke import apply_revoke
 from ..errors import UsageError
 from ..graph.gateway import GraphGateway
@@ -34,7 +37,8 @@ from ..plan.model import (
     Step,
 )
 from ..plan.offboard import offboard_plan
-from .common import OFFBOARD_APP_ROLES, AppIdentity, TenantView, read_view
+from ..run_journal import settle_abandoned_runs
+from .common import OFFBOARD_APP_ROLES, AppIdentity, TenantView, begin_record, read_view, recorded
 
 log = structlog.get_logger("kodo_provision.offboard")
 
@@ -55,6 +59,7 @@ class OffboardResult:
     status: str = "planned"  # nothing_to_do | offboarded
     applied: list[str] = field(default_factory=list)
     already_gone: list[str] = field(default_factory=list)
+    audit_path: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +71,7 @@ class OffboardResult:
             "plan": self.plan.to_dict(),
             "applied": self.applied,
             "already_gone": self.already_gone,
+            "audit_file": str(self.audit_path) if self.audit_path else None,
         }
 
 
@@ -111,6 +117,9 @@ async def offboard_tenant(session: TenantSession, options: OnboardOptions, *, pu
     plan = offboard_plan(view.actual, view.desired.unique_name, purge=purge, deleted=deleted,
                          partner_consents=partner, remove_partner_consents=remove_partner_consent)
     result = OffboardResult(view.org.id, view.org.display_name, view.identity, plan)
+    run_id = pysecrets.token_hex(4)
+    if not plan_only:  # even with nothing left to do: an earlier run may have been killed at its last step
+        settle_abandoned_runs(run_id)
     if plan.is_empty:
         result.status = "nothing_to_do"
         return result
@@ -121,10 +130,15 @@ async def offboard_tenant(session: TenantSession, options: OnboardOptions, *, pu
         raise UsageError("cancelled; nothing was changed", hint="answer 'y' or pass --yes to offboard")
     sp_id = view.actual.service_principal.id if view.actual.service_principal else None
     deleted_now: set[str] = set()
-    for step in plan.steps:
-        done = await _apply_step(session.gateway, step, sp_id, deleted_now)
-        (result.applied if done else result.already_gone).append(step.describe())
-        log.info("step.applied", step=step.kind, description=step.describe(), created=done)
-        ui.on_step(step, "done" if done else "already gone")
+    with recorded(begin_record(session, view, options, command="offboard", run_id=run_id,
+                               started=environment.clock().now(), near=options.credentials_path)) as journal:
+        for step in plan.steps:
+            done = await _apply_step(session.gateway, step, sp_id, deleted_now)
+            (result.applied if done else result.already_gone).append(step.describe())
+            if done:
+                journal.changed({"kind": step.kind, "description": step.describe(), "action": "deleted"})
+            log.info("step.applied", step=step.kind, description=step.describe(), created=done)
+            ui.on_step(step, "done" if done else "already gone")
     result.status = "offboarded"
+    result.audit_path = journal.path
     return result

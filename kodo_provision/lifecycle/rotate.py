@@ -43,8 +43,9 @@ from ..credentials import (
 from ..errors import UsageError, VerificationError
 from ..identity import TOOL_TAG, is_tool_app, secret_marker
 from ..onboarding import OnboardOptions, TenantSession
+from ..run_journal import RunJournal
 from ..state.policy import effective_policy
-from .common import ROTATE_APP_ROLES, AppIdentity, TenantView, read_view
+from .common import ROTATE_APP_ROLES, AppIdentity, TenantView, begin_record, read_view, recorded
 
 log = structlog.get_logger("kodo_provision.rotate")
 
@@ -67,6 +68,7 @@ class RotateResult:
     notes: list[str] = field(default_factory=list)
     credential_type: str = "secret"  # or "certificate" (issue 8)
     certificate_thumbprint: str | None = None
+    audit_path: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +87,7 @@ class RotateResult:
             "notes": self.notes,
             "credential_type": self.credential_type,
             "certificate_thumbprint": self.certificate_thumbprint,
+            "audit_file": str(self.audit_path) if self.audit_path else None,
         }
 
 
@@ -155,7 +158,7 @@ def _proven_or_refused(kind: str, checks: list[Any], errors: list[str], result: 
 async def rotate_secret(session: TenantSession, options: OnboardOptions, *, credentials_path: Path,
                         remove_old: bool, overlap: timedelta | None, budget_s: float,
                         now: datetime) -> RotateResult:
-    """Add, prove, hand off, then (only if asked) remove the old secret."""
+    """Add, prove, hand off, then (only if asked) remove the old secret; audited from before the first change."""
     existing = read_credentials(credentials_path)
     if existing is not None and existing.get("credential_type") == "certificate":
         return await rotate_certificate(session, options, credentials_path=credentials_path, remove_old=remove_old,
@@ -163,21 +166,38 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
     view = await read_view(session, options, app_roles=ROTATE_APP_ROLES)
     check_owner(credentials_path, existing, {view.org.id})
     _require_app(view, options)
+    run_id = pysecrets.token_hex(4)
+    with recorded(begin_record(session, view, options, command="rotate-secret", run_id=run_id, started=now,
+                               near=credentials_path)) as journal:
+        return await _rotate_secret(session, view, options, existing, journal, credentials_path=credentials_path,
+                                    remove_old=remove_old, overlap=overlap, budget_s=budget_s, now=now)
+
+
+def _secret_change(action: str, key_id: str) -> dict[str, str]:
+    return {"kind": f"{'add' if action == 'created' else 'remove'}_secret", "object_type": "passwordCredential",
+            "object_id": key_id, "action": action}
+
+
+async def _rotate_secret(session: TenantSession, view: TenantView, options: OnboardOptions,
+                         existing: dict[str, Any] | None, journal: RunJournal, *, credentials_path: Path,
+                         remove_old: bool, overlap: timedelta | None, budget_s: float, now: datetime) -> RotateResult:
     app = view.actual.application
     assert app is not None
-    result = RotateResult(view.org.id, view.org.display_name, view.identity, credentials_path)
+    result = RotateResult(view.org.id, view.org.display_name, view.identity, credentials_path,
+                          audit_path=journal.path)
     held = held_secret(existing)
     old = next((c for c in app.password_credentials if held and c.key_id == held.key_id
                 and held.client_id in ("", app.app_id)), None)
 
     # Secrets of rotations or onboardings killed before their hand-off (recorded per user, by tenant and
     # app) are removed first; then this run records itself before it adds one.
-    unique_name = view.desired.unique_name
+    unique_name, run_id = view.desired.unique_name, journal.record["run_id"]
     interrupted = read_pending_runs(view.org.id, unique_name, legacy=credentials_path)
     removed = await remove_unhanded_secrets(session.gateway, app, interrupted, held.key_id if held else None)
+    for key_id in removed:
+        journal.changed(_secret_change("deleted", key_id))
     if removed:
         result.notes.append(f"removed {len(removed)} secret(s) an interrupted run added but never handed off")
-    run_id = pysecrets.token_hex(4)
     mark_pending_runs(view.org.id, unique_name, frozenset({run_id}))
     # The app's own app-management policy, when readable, caps the lifetime up front; otherwise a
     # refusal by it (or by the tenant default) walks down the portal's standard lifetimes.
@@ -188,12 +208,32 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
                                          base_name=desired.secret_display_name,
                                          lifetime=desired.secret_lifetime, run_id=run_id, now=now,
                                          policy=policy, notes=result.notes)
+    journal.changed(_secret_change("created", new.key_id))
     checks, errors = await check_app_token(session.cloud, view.org.id, app.app_id, new.secret_text, view.desired,
                                            ca_bundle=session.ca_bundle, budget_s=budget_s)
     if errors:
         await session.gateway.remove_password(app.id, new.key_id)
+        journal.changed(_secret_change("deleted", new.key_id))
     _proven_or_refused("secret", checks, errors, result)
+    _hand_off_secret(view, options, existing, result, new, old, credentials_path=credentials_path, now=now)
+    if old is None:
+        result.notes.append("the credentials file held no secret of this app; no previous secret to remove")
+        return result
+    result.old_key_id = old.key_id
+    if remove_old and is_tool_secret(old.display_name):
+        await session.gateway.remove_password(app.id, old.key_id)
+        journal.changed(_secret_change("deleted", old.key_id))
+        result.old_removed = True
+        log.info("secret.removed", key_id=old.key_id)
+        return result
+    return _kept_old(result, "secret", old.key_id, remove_command(options, credentials_path, old.key_id),
+                     remove_old=remove_old, keep_until=now + overlap if overlap else None)
 
+
+def _hand_off_secret(view: TenantView, options: OnboardOptions, existing: dict[str, Any] | None,
+                     result: RotateResult, new: Any, old: Any, *, credentials_path: Path, now: datetime) -> None:
+    """Back the old file up, write the new secret atomically, and only then drop the pending record."""
+    app = view.actual.application
     if existing is not None:
         result.backup_path = backup_path_for(credentials_path, now)
         write_credentials(result.backup_path, existing)
@@ -204,22 +244,10 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
         "previous_secret_key_id": old.key_id if old else None,
     })
     write_credentials(credentials_path, record)
-    clear_pending_runs(view.org.id, unique_name, legacy=credentials_path)  # handed off
+    clear_pending_runs(view.org.id, view.desired.unique_name, legacy=credentials_path)  # handed off
     log.info("secret.rotated", new_key_id=new.key_id, old_key_id=old.key_id if old else None)
     result.new_key_id = new.key_id
     result.new_expires_at = record["secret_expires_at"]
-
-    if old is None:
-        result.notes.append("the credentials file held no secret of this app; no previous secret to remove")
-        return result
-    result.old_key_id = old.key_id
-    if remove_old and is_tool_secret(old.display_name):
-        await session.gateway.remove_password(app.id, old.key_id)
-        result.old_removed = True
-        log.info("secret.removed", key_id=old.key_id)
-        return result
-    return _kept_old(result, "secret", old.key_id, remove_command(options, credentials_path, old.key_id),
-                     remove_old=remove_old, keep_until=now + overlap if overlap else None)
 
 
 def refuse_removing_held_key(credentials_path: Path, key_id: str) -> None:
@@ -267,13 +295,20 @@ async def remove_secret_key(session: TenantSession, options: OnboardOptions, *, 
     return result
 
 
+def _certificate_change(action: str, key_id: str) -> dict[str, str]:
+    return {"kind": f"{'add' if action == 'created' else 'remove'}_certificate", "object_type": "keyCredential",
+            "object_id": key_id, "action": action}
+
+
 async def _remove_interrupted_certificates(session: TenantSession, app: Any, tenant_id: str, unique_name: str,
-                                          credentials_path: Path, held_key_id: str, result: RotateResult) -> None:
+                                          credentials_path: Path, held_key_id: str, result: RotateResult,
+                                          journal: RunJournal) -> None:
     """Certificates of runs killed before their hand-off (their pending record names the run)."""
     markers = tuple(secret_marker(r) for r in read_pending_runs(tenant_id, unique_name, legacy=credentials_path))
     for cred in app.key_credentials if markers else ():
         if cred.display_name and cred.display_name.endswith(markers) and cred.key_id != held_key_id:
             await remove_certificate(session.gateway, app.id, cred.key_id)
+            journal.changed(_certificate_change("deleted", cred.key_id))
             result.notes.append(f"removed certificate {cred.key_id}: an interrupted run added it but never "
                                 "handed it off")
 
@@ -289,40 +324,48 @@ async def rotate_certificate(session: TenantSession, options: OnboardOptions, *,
     view = await read_view(session, options, app_roles=ROTATE_APP_ROLES)
     check_owner(credentials_path, existing, {view.org.id})
     _require_app(view, options)
+    run_id = pysecrets.token_hex(4)
+    with recorded(begin_record(session, view, options, command="rotate-secret", run_id=run_id, started=now,
+                               near=credentials_path)) as journal:
+        result = await _rotate_certificate(session, view, options, existing, journal,
+                                           credentials_path=credentials_path, budget_s=budget_s, now=now)
+        return await _retire_old_certificate(session, view, options, existing, result, journal,
+                                             credentials_path=credentials_path, remove_old=remove_old,
+                                             overlap=overlap, now=now)
+
+
+async def _rotate_certificate(session: TenantSession, view: TenantView, options: OnboardOptions,
+                              existing: dict[str, Any], journal: RunJournal, *, credentials_path: Path,
+                              budget_s: float, now: datetime) -> RotateResult:
+    """Add and prove the new certificate, then hand it off (the credentials file names it)."""
     app = view.actual.application
     assert app is not None
     result = RotateResult(view.org.id, view.org.display_name, view.identity, credentials_path,
-                          credential_type="certificate")
-    held = held_certificate(existing)
+                          credential_type="certificate", audit_path=journal.path)
     held_key_id = str(existing.get("key_id") or "").lower()
-    held_client = str(existing.get("client_id") or "").lower()
-    old = next((c for c in app.key_credentials if held_key_id and c.key_id == held_key_id
-                and held_client in ("", app.app_id)), None)
-    if held is None and old is not None:
-        result.notes.append(f"the private key of certificate {old.key_id} is missing "
-                            f"({existing.get('certificate_path')}); the new certificate replaces it")
-
-    unique_name = view.desired.unique_name
+    unique_name, run_id = view.desired.unique_name, journal.record["run_id"]
     await _remove_interrupted_certificates(session, app, view.org.id, unique_name, credentials_path, held_key_id,
-                                           result)
+                                           result, journal)
     cert = generate_certificate(view.desired.display_name, now=now, lifetime=view.desired.secret_lifetime)
     pem, _pfx = certificate_file_paths(credentials_path, cert.thumbprint)
     write_private_file(pem, cert.pem_bundle())  # the key is held before the certificate is on the app
     # The run marker in displayName says "kodo-provision made this" (like secrets, apply/secret.py), and
     # the run is recorded as pending first, so a kill before the hand-off leaves nothing unrecorded.
-    run_id = pysecrets.token_hex(4)
     mark_pending_runs(view.org.id, unique_name, frozenset({run_id}))
     added = await add_certificate_exactly_once(
         session.gateway, app.id, cert, display_name=secret_display_name(view.desired.secret_display_name, run_id))
+    journal.changed(_certificate_change("created", added.key_id))
     checks, errors = await check_app_token(session.cloud, view.org.id, app.app_id, "", view.desired,
                                            ca_bundle=session.ca_bundle, budget_s=budget_s, certificate_path=str(pem))
     if errors:
         await remove_certificate(session.gateway, app.id, added.key_id)
+        journal.changed(_certificate_change("deleted", added.key_id))
         pem.unlink(missing_ok=True)
     _proven_or_refused("certificate", checks, errors, result)
 
     result.backup_path = backup_path_for(credentials_path, now)
     write_credentials(result.backup_path, existing)
+    old = _held_certificate_on_app(existing, app)
     record = _rotated_record(existing, view, options, app, {
         "credential_type": "certificate",
         "certificate_path": str(pem),
@@ -335,19 +378,39 @@ async def rotate_certificate(session: TenantSession, options: OnboardOptions, *,
     write_credentials(credentials_path, record)
     clear_pending_runs(view.org.id, unique_name, legacy=credentials_path)  # handed off
     log.info("certificate.rotated", new_key_id=added.key_id, old_key_id=old.key_id if old else None)
-    result.new_key_id = added.key_id
-    result.new_expires_at = record["certificate_expires_at"]
+    result.new_key_id, result.new_expires_at = added.key_id, record["certificate_expires_at"]
     result.certificate_thumbprint = added.thumbprint
     if existing.get("certificate_pfx_path"):
         result.notes.append("no PFX was written for the new certificate (rotate-secret takes no PFX password); "
                             f"KODO can use the PEM {pem}")
+    return result
 
+
+def _held_certificate_on_app(existing: dict[str, Any], app: Any) -> Any:
+    """The certificate the credentials file held, as the app lists it (None if the app has it no more)."""
+    held_key_id = str(existing.get("key_id") or "").lower()
+    held_client = str(existing.get("client_id") or "").lower()
+    return next((c for c in app.key_credentials if held_key_id and c.key_id == held_key_id
+                 and held_client in ("", app.app_id)), None)
+
+
+async def _retire_old_certificate(session: TenantSession, view: TenantView, options: OnboardOptions,
+                                  existing: dict[str, Any], result: RotateResult, journal: RunJournal, *,
+                                  credentials_path: Path, remove_old: bool, overlap: timedelta | None,
+                                  now: datetime) -> RotateResult:
+    """Remove the previous certificate when asked (and only if the tool made it); else say how."""
+    app = view.actual.application
+    old = _held_certificate_on_app(existing, app)
+    if held_certificate(existing) is None and old is not None:
+        result.notes.append(f"the private key of certificate {old.key_id} is missing "
+                            f"({existing.get('certificate_path')}); the new certificate replaces it")
     if old is None:
         result.notes.append("the credentials file held no certificate of this app; no previous certificate to remove")
         return result
     result.old_key_id = old.key_id
     if remove_old and is_tool_certificate(old.display_name, view.desired.secret_display_name):
         if await remove_certificate(session.gateway, app.id, old.key_id):
+            journal.changed(_certificate_change("deleted", old.key_id))
             result.old_removed = True
         return result
     return _kept_old(result, "certificate", old.key_id, remove_command(options, credentials_path, old.key_id),

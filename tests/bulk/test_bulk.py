@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 from kodo_provision.simulator import Faults
@@ -168,6 +169,10 @@ def test_sigkill_mid_run_then_resume_onboards_every_tenant_exactly_once(bulk_run
             "finished tenants are skipped on --resume"
         assert not list(out.glob(".kodo-credentials-*.tmp"))
         assert f"{n} succeeded" in run.out
+        # Issue 14: the audit record a killed tenant run left "running" is marked interrupted by the resume.
+        records = [json.loads(p.read_text()) for p in out.rglob("kodo-audit-*.json")]
+        assert not [r for r in records if r["status"] == "running"]
+        assert {r["tenant"]["requested"] for r in records if r["status"] == "verified"} == set(tenants)
 
 
 def test_a_failed_row_names_what_already_exists_and_how_to_finish(bulk_run, tmp_path):
