@@ -38,7 +38,16 @@ def interrupted_exit_code() -> int | None:
 
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
     for task in asyncio.all_tasks(loop):
-        task.cancel()
+        if not _closing_the_loop(task):
+            task.cancel()
+
+
+def _closing_the_loop(task: asyncio.Task[Any]) -> bool:
+    """asyncio.run's own shutdown (shutdown_asyncgens, shutdown_default_executor): the command's work is
+    over. Cancelling it would make the executor thread set the result of a cancelled future
+    ("Exception in callback Future.set_result(None)", InvalidStateError) and raise CancelledError out of
+    asyncio.run although everything finished."""
+    return getattr(task.get_coro(), "__qualname__", "").startswith("BaseEventLoop.shutdown_")
 
 
 def _handler(signum: int, frame: Any) -> None:
