@@ -11,7 +11,7 @@ Processes started by a test (the kill and signal tests) keep the real clock.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from kodo_provision.environment import Environment
 from kodo_provision.simulator import clock as simulator_clock
@@ -25,8 +25,10 @@ class SimulatorClock:
         return simulator_clock.monotonic()
 
     def now(self) -> datetime:
-        """Wall-clock time, ahead by as much as the simulator's clock was moved."""
-        return datetime.now(UTC) + timedelta(seconds=simulator_clock.offset())
+        """Wall-clock time, not moved: the simulator dates objects (secret expiry, createdDateTime) and
+        checks token lifetimes on the wall clock, and the suite shares one simulator, so the offset grows
+        over the session; virtual time moves waits and deadlines only."""
+        return datetime.now(UTC)
 
     async def sleep(self, seconds: float) -> None:
         """Jump instead of waiting; yield so the other tasks (and their I/O) run."""

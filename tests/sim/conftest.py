@@ -38,10 +38,18 @@ class Run:
         return json.loads(self.out)
 
 
-@pytest.fixture
-def sim():
+@pytest.fixture(scope="session")
+def shared_sim():
+    """One simulator (TLS server, proxy, keys) for the session: starting one costs more than most tests."""
     with Simulator(scenario=Scenario.default(), faults=Faults()) as simulator:
         yield simulator
+
+
+@pytest.fixture
+def sim(shared_sim):
+    """The shared simulator, back at the default scenario's initial state (tenants, faults, log, sign-ins)."""
+    shared_sim.reset()
+    return shared_sim
 
 
 @pytest.fixture
