@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint audit bench bench-m365 soak clean
+.PHONY: install demo test test-fast lint audit bench bench-m365 soak clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: install
 
 test: install
 	$(BIN)/pytest -q
+
+# No network, no simulator: the pure units, the layout's meta tests and the golden plan renderings.
+test-fast: install
+	$(BIN)/pytest -q tests/unit tests/meta tests/golden
 
 lint: install
 	$(BIN)/ruff check kodo_provision tests scripts

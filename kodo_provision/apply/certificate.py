@@ -22,10 +22,10 @@ from typing import Any
 
 import structlog
 
-from ..certificate import GeneratedCertificate
+from ..credentials.certificate import GeneratedCertificate
 from ..graph.errors import TransientNetworkError
 from ..graph.gateway import GraphGateway
-from ..identity import SECRET_MARKER_PREFIX
+from ..manifest.identity import SECRET_MARKER_PREFIX
 
 log = structlog.get_logger("kodo_provision.apply")
 MAX_ADD_ATTEMPTS = 3

@@ -17,7 +17,7 @@ import structlog
 from ..graph.errors import GraphThrottled, TransientNetworkError
 from ..graph.gateway import GraphGateway, NewSecret
 from ..graph.retry import Policy
-from ..identity import SECRET_MARKER_PREFIX, secret_marker
+from ..manifest.identity import SECRET_MARKER_PREFIX, secret_marker
 from ..output.logging import register_secret
 from ..state.model import Application
 

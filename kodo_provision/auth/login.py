@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .auth import SIGN_IN_CLASSES, TOKEN_CACHE_NAME, InteractiveSignIn, SignedInUser
-from .cloud import Cloud
-from .credentials import write_credentials
+from ..cloud import Cloud
+from ..credentials.store import write_credentials
+from . import SIGN_IN_CLASSES, TOKEN_CACHE_NAME, InteractiveSignIn, SignedInUser
 
 LOGIN_FILE = "login.json"
 

@@ -17,12 +17,12 @@ import structlog
 from .. import environment
 from ..auth import SignedInUser
 from ..errors import SignInError, UsageError
+from ..flows.session import ConnectionSettings, open_session_with_credential
 from ..graph.errors import GraphForbidden
 from ..graph.retry import Backoff
 from ..partner.center import PARTNER_CENTER_SCOPE, PartnerCenterClient
 from ..partner.route import ConsentProbe, PartnerRoute
 from ..partner.signin_app import PartnerApp, ensure_partner_app, remember, remembered
-from ..session import ConnectionSettings, open_session_with_credential
 from .signin import OperatorSignIn
 
 log = structlog.get_logger("kodo_provision.bulk")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..credentials import write_private_file
+from ..credentials.store import write_private_file
 
 REPORT_JSON = "report.json"
 REPORT_CSV = "report.csv"

@@ -1,6 +1,6 @@
 """Run the per-tenant onboarding flow for many tenants at once.
 
-Each tenant is one unit of work: `onboarding.onboard_tenant` (the same flow as `onboard`), run
+Each tenant is one unit of work: `flows.onboard.onboard_tenant` (the same flow as `onboard`), run
 under a semaphore so N tenants are in flight. A tenant's own steps stay in order, its throttling
 is absorbed by that tenant's retry policies (graph/retry.py), and any failure is caught at the
 tenant boundary and reported, so one slow or failing tenant never stalls or stops the others.
@@ -30,14 +30,15 @@ import structlog
 from .. import environment
 from ..apply.secret import MARKER_PREFIX
 from ..auth import ADMIN_SCOPES, SignedInUser
-from ..credentials import default_credentials_path, read_credentials
+from ..credentials.store import default_credentials_path, read_credentials
 from ..errors import KodoError, SignInError, UsageError
+from ..flows.onboard import onboard_tenant
+from ..flows.options import OnboardOptions, OnboardResult
+from ..flows.session import ConnectionSettings, open_session_with_credential
 from ..manifest.model import Manifest
-from ..onboarding import OnboardOptions, OnboardResult, onboard_tenant
 from ..output.logging import redact_text
 from ..partner.route import PROBE_SETS, NoRelationship, NotACustomer, PartnerRoute
 from ..partner.signin_app import PartnerApp, forget, remembered
-from ..session import ConnectionSettings, open_session_with_credential
 from .journal import Journal, JournalState
 from .partner_setup import GDAP_SCOPE, open_partner_route, read_gdap_roles
 from .report import FAILED, PLANNED, SUCCEEDED, TenantOutcome

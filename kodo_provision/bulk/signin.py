@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..auth import AppCaller, AppIdentitySignIn, DeviceCodeSignIn, SignedInUser
+from ..auth.login import load_login
 from ..errors import SignInError
-from ..login import load_login
-from ..session import ConnectionSettings
+from ..flows.session import ConnectionSettings
 
 OPERATOR, PER_TENANT, AUTOMATION_APP = "operator", "per-tenant sign-in", "automation app"
 

@@ -26,6 +26,7 @@ import yaml
 
 from ..auth import validate_tenant
 from ..errors import KodoError, UsageError
+from ..manifest.durations import parse_duration
 from ..manifest.load import load_manifest
 from ..manifest.model import Manifest
 
@@ -56,9 +57,7 @@ class TenantRow:
 
 
 def _default_duration(value: str) -> timedelta | None:
-    from ..cli.options import parse_duration  # the one duration syntax of every command
-
-    return parse_duration(value)
+    return parse_duration(value)  # the one duration syntax of every command (manifest/durations.py)
 
 
 class _Collector:
@@ -173,74 +172,14 @@ def parse_tenants_file(path: str | Path, *,
     bad = _Collector()
     is_yaml = path.suffix.lower() in (".yaml", ".yml")
     header, records = (_yaml_records if is_yaml else _csv_records)(text, bad)
-
-    if not is_yaml and header:
-        unknown = [h for h in header if h not in COLUMNS]
-        if unknown:
-            bad.add(1, f"unknown column(s) {', '.join(repr(u) for u in unknown)}; known: {', '.join(COLUMNS)}")
-        dupes = sorted({h for h in header if header.count(h) > 1})
-        if dupes:
-            bad.add(1, f"column(s) {', '.join(dupes)} given twice in the header")
-        if "tenant" not in header:
-            bad.add(1, "the header has no `tenant` column")
-    elif is_yaml:
-        for line, record in records:
-            unknown = [k for k in record if k not in COLUMNS]
-            if unknown:
-                bad.add(line, f"unknown column(s) {', '.join(repr(u) for u in unknown)}; known: {', '.join(COLUMNS)}")
+    _check_columns(header, records, is_yaml, bad)
     if not records and not bad.problems:
         raise UsageError(f"tenants file {path} lists no tenants",
                          hint="the first line is the header (tenant,app_name,...), then one tenant per line")
-
     rows: list[TenantRow] = []
-    seen: dict[str, int] = {}
-    manifests: dict[Path, Manifest | KodoError] = {}
-    for line, record in records:
-        if "tenant" not in header:
-            break
-        tenant_raw = (record.get("tenant") or "").strip()
-        if not tenant_raw:
-            bad.add(line, "the tenant column is empty")
-            continue
-        try:
-            tenant = validate_tenant(tenant_raw)
-        except UsageError:
-            bad.add(line, f"{tenant_raw!r} is not a tenant ID (GUID) or domain")
-            continue
-        if tenant in seen:
-            bad.add(line, f"{tenant} is listed twice (first on line {seen[tenant]})")
-            continue
-        seen[tenant] = line
-        ok = True
-        app_name = (record.get("app_name") or "").strip() or None
-        lifetime = None
-        if (value := (record.get("secret_lifetime") or "").strip()):
-            try:
-                lifetime = parse_duration(value)
-            except Exception as exc:  # click.BadParameter or ValueError: both carry the reason
-                bad.add(line, f"secret_lifetime: {getattr(exc, 'message', None) or exc}")
-                ok = False
-        manifest_path = manifest = None
-        if (value := (record.get("manifest") or "").strip()):
-            manifest_path = (path.parent / value).resolve() if not Path(value).is_absolute() else Path(value)
-            if manifest_path not in manifests:
-                try:
-                    manifests[manifest_path] = load_manifest(manifest_path)
-                except KodoError as exc:
-                    manifests[manifest_path] = exc
-            loaded = manifests[manifest_path]
-            if isinstance(loaded, KodoError):
-                bad.add(line, f"manifest: {loaded.summary}" + (f" ({loaded.detail})" if loaded.detail else ""))
-                ok = False
-            else:
-                manifest = loaded
-        credential_type = (record.get("credential") or "").strip().lower() or None
-        if credential_type is not None and credential_type not in CREDENTIAL_TYPES:
-            bad.add(line, f"credential: {credential_type!r} is not one of {', '.join(CREDENTIAL_TYPES)}")
-            ok = False
-        if ok:
-            rows.append(TenantRow(line, tenant, app_name, lifetime, manifest_path, manifest, credential_type))
-
+    if "tenant" in header:
+        reader = _RowReader(path, bad, parse_duration)
+        rows = [row for line, record in records if (row := reader.row(line, record)) is not None]
     if bad.problems:
         problems = sorted(bad.problems)
         listing = "; ".join(f"line {line}: {message}" for line, message in problems)
@@ -248,3 +187,83 @@ def parse_tenants_file(path: str | Path, *,
                          detail=listing,
                          hint="fix every line listed and run again (columns: " + ", ".join(COLUMNS) + ")")
     return rows
+
+
+def _check_columns(header: list[str], records: list[tuple[int, dict[str, Any]]], is_yaml: bool,
+                   bad: _Collector) -> None:
+    """Unknown, repeated or missing columns (the CSV header, or each YAML entry's keys)."""
+    known = ", ".join(COLUMNS)
+    if is_yaml:
+        for line, record in records:
+            if unknown := [k for k in record if k not in COLUMNS]:
+                bad.add(line, f"unknown column(s) {', '.join(repr(u) for u in unknown)}; known: {known}")
+        return
+    if not header:
+        return
+    if unknown := [h for h in header if h not in COLUMNS]:
+        bad.add(1, f"unknown column(s) {', '.join(repr(u) for u in unknown)}; known: {known}")
+    if dupes := sorted({h for h in header if header.count(h) > 1}):
+        bad.add(1, f"column(s) {', '.join(dupes)} given twice in the header")
+    if "tenant" not in header:
+        bad.add(1, "the header has no `tenant` column")
+
+
+class _RowReader:
+    """Validates one record at a time; remembers tenants seen and manifests loaded."""
+
+    def __init__(self, path: Path, bad: _Collector, parse_duration: Callable[[str], timedelta | None]) -> None:
+        self.path, self.bad, self.parse_duration = path, bad, parse_duration
+        self.seen: dict[str, int] = {}
+        self.manifests: dict[Path, Manifest | KodoError] = {}
+
+    def row(self, line: int, record: dict[str, Any]) -> TenantRow | None:
+        """The record as a TenantRow, or None after adding its problems."""
+        tenant = self._tenant(line, record)
+        if tenant is None:
+            return None
+        problems_before = len(self.bad.problems)
+        app_name = (record.get("app_name") or "").strip() or None
+        lifetime = None
+        if (value := (record.get("secret_lifetime") or "").strip()):
+            try:
+                lifetime = self.parse_duration(value)
+            except Exception as exc:  # click.BadParameter or ValueError: both carry the reason
+                self.bad.add(line, f"secret_lifetime: {getattr(exc, 'message', None) or exc}")
+        manifest_path, manifest = self._manifest(line, (record.get("manifest") or "").strip())
+        credential_type = (record.get("credential") or "").strip().lower() or None
+        if credential_type is not None and credential_type not in CREDENTIAL_TYPES:
+            self.bad.add(line, f"credential: {credential_type!r} is not one of {', '.join(CREDENTIAL_TYPES)}")
+        if len(self.bad.problems) > problems_before:
+            return None
+        return TenantRow(line, tenant, app_name, lifetime, manifest_path, manifest, credential_type)
+
+    def _tenant(self, line: int, record: dict[str, Any]) -> str | None:
+        tenant_raw = (record.get("tenant") or "").strip()
+        if not tenant_raw:
+            self.bad.add(line, "the tenant column is empty")
+            return None
+        try:
+            tenant = validate_tenant(tenant_raw)
+        except UsageError:
+            self.bad.add(line, f"{tenant_raw!r} is not a tenant ID (GUID) or domain")
+            return None
+        if tenant in self.seen:
+            self.bad.add(line, f"{tenant} is listed twice (first on line {self.seen[tenant]})")
+            return None
+        self.seen[tenant] = line
+        return tenant
+
+    def _manifest(self, line: int, value: str) -> tuple[Path | None, Manifest | None]:
+        if not value:
+            return None, None
+        manifest_path = (self.path.parent / value).resolve() if not Path(value).is_absolute() else Path(value)
+        if manifest_path not in self.manifests:
+            try:
+                self.manifests[manifest_path] = load_manifest(manifest_path)
+            except KodoError as exc:
+                self.manifests[manifest_path] = exc
+        loaded = self.manifests[manifest_path]
+        if isinstance(loaded, KodoError):
+            self.bad.add(line, f"manifest: {loaded.summary}" + (f" ({loaded.detail})" if loaded.detail else ""))
+            return manifest_path, None
+        return manifest_path, loaded

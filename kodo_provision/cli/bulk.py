@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -13,7 +14,7 @@ from rich.table import Table
 
 from .. import environment
 from ..auth import validate_tenant
-from ..bulk.journal import JOURNAL_NAME, Journal, load_journal
+from ..bulk.journal import JOURNAL_NAME, Journal, JournalState, load_journal
 from ..bulk.progress import LiveProgress, PlainProgress, PromptStream
 from ..bulk.report import FAILED, PENDING, PLANNED, SUCCEEDED, TenantOutcome, read_report, summarize, write_reports
 from ..bulk.runner import (
@@ -28,11 +29,11 @@ from ..bulk.runner import (
 from ..bulk.tenants import TenantRow, parse_tenants_file
 from ..cloud import resolve_cloud
 from ..errors import EXIT_STATUS_HELP, ExitStatus, UsageError
+from ..flows.session import ConnectionSettings, resolve_ca_bundle
 from ..manifest.load import load_manifest
 from ..manifest.model import Manifest
 from ..output.console import render_plan
 from ..plan.model import Plan
-from ..session import ConnectionSettings, resolve_ca_bundle
 from .interrupts import interrupted_exit_code, mark_changing
 from .manifest import admin_action_notes, lint_before_run
 from .options import (
@@ -146,19 +147,7 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
          client_id: str | None, output_format: str, log_format: str, log_level: str | None,
          log_file: str | None) -> int:
     # Everything checkable is checked before the sign-in prompt: nothing has changed yet.
-    if resume and only_failed:
-        raise UsageError("--resume and --only-failed do not combine",
-                         hint="--resume finishes an interrupted run; --only-failed retries its failures")
-    if plan_only and (resume or only_failed):
-        raise UsageError("--plan changes nothing, so it does not take --resume or --only-failed")
-    if (tenants_file is None) == (not all_customers):
-        raise UsageError("name the tenants: a TENANTS_FILE or --all-customers (not both)",
-                         hint="kodo-provision bulk tenants.csv --out DIR, or kodo-provision bulk --all-customers "
-                              "--out DIR (a CSP partner's admin)")
-    if all_customers and (not partner_center or auth not in (DEVICE_CODE, PER_TENANT_DEVICE_CODE)):
-        raise UsageError("--all-customers reads the customers from Partner Center as the signed-in partner admin",
-                         hint="drop --no-partner-center / --auth client-secret|certificate, or list the tenants "
-                              "in a file")
+    _check_modes(tenants_file, all_customers, partner_center, auth, resume, only_failed, plan_only)
     rows = parse_tenants_file(tenants_file) if tenants_file is not None else []
     if home_tenant.lower() not in ("organizations", "common"):
         home_tenant = validate_tenant(home_tenant)
@@ -174,44 +163,76 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
         ca_bundle=resolve_ca_bundle(ca_bundle), auth=sign_in,
         **({"client_id": client_id} if client_id else {}))
     out_dir = out_dir.resolve()
-    journal_path = out_dir / JOURNAL_NAME
-    previous = load_journal(journal_path)
-    all_rows = list(rows)  # run_bulk puts the partner's customers here for --all-customers
+    previous = load_journal(out_dir / JOURNAL_NAME)
     source = str(tenants_file) if tenants_file else "Partner Center (all customers)"
-    prior: dict[str, TenantOutcome] = {}
-    select = None
+    prior, select = ({}, None) if plan_only else _previous_run(out_dir, previous, resume, only_failed)
     if not plan_only:
-        if previous.exists and not (resume or only_failed):
-            raise UsageError(f"{out_dir} already holds a bulk run",
-                             hint="continue it with --resume, retry its failures with --only-failed, "
-                                  "or pass another --out")
-        if resume:
-            # Finished, and no later attempt interrupted: skip. Anything else runs (again).
-            prior = {t: TenantOutcome.from_dict(r["outcome"]) for t, r in previous.finished.items()
-                     if r.get("outcome") and t not in previous.interrupted}
-            select = _skipping(prior)
-        elif only_failed:
-            report = read_report(out_dir)
-            if not report:
-                raise UsageError(f"no report.json in {out_dir} to take the failures from",
-                                 hint="run without --only-failed first, or pass the --out of that run")
-            prior = {t: o for t, o in report.items() if o.status != FAILED}
-            select = _only({t for t, o in report.items() if o.status == FAILED})
-        if not yes and not environment.current().stdin_is_tty():
-            raise UsageError("refusing to change tenants without confirmation: no terminal to ask on",
-                             hint="review with --plan, then pass --yes")
-        count = "every customer" if all_customers else f"{len(select(rows) if select else rows)} tenant(s)"
-        if not yes and not click.confirm(f"Onboard {count} from {source}?", default=False, err=True):
-            raise UsageError("cancelled; nothing was changed", hint="answer 'y' or pass --yes")
+        _confirm(yes, "every customer" if all_customers else f"{len(select(rows) if select else rows)} tenant(s)",
+                 source)
         out_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(out_dir)
-
     options = BulkOptions(out_dir=out_dir, manifest=manifest, concurrency=concurrency, auth=auth,
                           home_tenant=home_tenant, plan_only=plan_only, verify_budget_s=verify_budget,
                           credential_type=credential_type, pfx_password=pfx, all_customers=all_customers,
                           partner_center=partner_center and auth not in APP_METHODS, select_rows=select)
-    progress = LiveProgress() if environment.current().stderr_is_tty() else PlainProgress()
+    with configured_logging(log_format, log_level, log_file):
+        return _run(settings, options, rows, previous, prior, source, output_format)
 
+
+def _check_modes(tenants_file: Path | None, all_customers: bool, partner_center: bool, auth: str, resume: bool,
+                 only_failed: bool, plan_only: bool) -> None:
+    """Flags that do not go together, refused before anything else."""
+    if resume and only_failed:
+        raise UsageError("--resume and --only-failed do not combine",
+                         hint="--resume finishes an interrupted run; --only-failed retries its failures")
+    if plan_only and (resume or only_failed):
+        raise UsageError("--plan changes nothing, so it does not take --resume or --only-failed")
+    if (tenants_file is None) == (not all_customers):
+        raise UsageError("name the tenants: a TENANTS_FILE or --all-customers (not both)",
+                         hint="kodo-provision bulk tenants.csv --out DIR, or kodo-provision bulk --all-customers "
+                              "--out DIR (a CSP partner's admin)")
+    if all_customers and (not partner_center or auth not in (DEVICE_CODE, PER_TENANT_DEVICE_CODE)):
+        raise UsageError("--all-customers reads the customers from Partner Center as the signed-in partner admin",
+                         hint="drop --no-partner-center / --auth client-secret|certificate, or list the tenants "
+                              "in a file")
+
+
+def _previous_run(out_dir: Path, previous: JournalState, resume: bool, only_failed: bool
+                  ) -> tuple[dict[str, TenantOutcome], Any]:
+    """What an earlier run in `out_dir` finished, and which rows this run takes (None: all)."""
+    if previous.exists and not (resume or only_failed):
+        raise UsageError(f"{out_dir} already holds a bulk run",
+                         hint="continue it with --resume, retry its failures with --only-failed, or pass another --out")
+    if resume:
+        # Finished, and no later attempt interrupted: skip. Anything else runs (again).
+        prior = {t: TenantOutcome.from_dict(r["outcome"]) for t, r in previous.finished.items()
+                 if r.get("outcome") and t not in previous.interrupted}
+        return prior, _skipping(prior)
+    if only_failed:
+        report = read_report(out_dir)
+        if not report:
+            raise UsageError(f"no report.json in {out_dir} to take the failures from",
+                             hint="run without --only-failed first, or pass the --out of that run")
+        return ({t: o for t, o in report.items() if o.status != FAILED},
+                _only({t for t, o in report.items() if o.status == FAILED}))
+    return {}, None
+
+
+def _confirm(yes: bool, count: str, source: str) -> None:
+    if not yes and not environment.current().stdin_is_tty():
+        raise UsageError("refusing to change tenants without confirmation: no terminal to ask on",
+                         hint="review with --plan, then pass --yes")
+    if not yes and not click.confirm(f"Onboard {count} from {source}?", default=False, err=True):
+        raise UsageError("cancelled; nothing was changed", hint="answer 'y' or pass --yes")
+
+
+def _run(settings: ConnectionSettings, options: BulkOptions, rows: list[TenantRow], previous: JournalState,
+         prior: dict[str, TenantOutcome], source: str, output_format: str) -> int:
+    """Sign in, onboard every row with progress, write the report (also when interrupted), render."""
+    out_dir, plan_only, select = options.out_dir, options.plan_only, options.select_rows
+    journal_path = out_dir / JOURNAL_NAME
+    all_rows = list(rows)  # run_bulk puts the partner's customers here for --all-customers
+    progress = LiveProgress() if environment.current().stderr_is_tty() else PlainProgress()
     # Once the operator signed in, changes may follow: Ctrl-C then writes the report and the journal.
     reporter = Reporter(progress.tenant_started, progress.tenant_finished,
                         lambda tenant: PromptStream(progress, f"[{tenant}] " if tenant else ""), progress.set_total,
@@ -222,30 +243,28 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
         by_tenant = {**prior, **{o.tenant: o for o in done}}
         return [by_tenant.get(r.tenant) or TenantOutcome(r.tenant, r.line, PENDING) for r in all_rows]
 
-    with configured_logging(log_format, log_level, log_file):
-        journal = None if plan_only else Journal(journal_path)
-        progress.start(len(select(rows) if select else rows))
-        try:
-            if rows or all_customers:
-                outcomes = run_bulk(settings, options, all_rows, reporter, journal, previous)
-        except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C / SIGTERM (cli/interrupts.py)
-            progress.stop()
-            final = assemble(_outcomes_from_journal(journal_path, all_rows) if journal else [])
-            if journal:
-                write_reports(out_dir, final, tenants_file=source)
-            click.echo("interrupted; continue with the same command and --resume", err=True)
-            return interrupted_exit_code() or ExitStatus.INTERRUPTED
-        finally:
-            progress.stop()
-            if journal:
-                journal.close()
-    _add_admin_actions(outcomes, manifest, all_rows)
+    journal = None if plan_only else Journal(journal_path)
+    progress.start(len(select(rows) if select else rows))
+    try:
+        if rows or options.all_customers:
+            outcomes = run_bulk(settings, options, all_rows, reporter, journal, previous)
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C / SIGTERM (cli/interrupts.py)
+        progress.stop()
+        if journal:
+            write_reports(out_dir, assemble(_outcomes_from_journal(journal_path, all_rows)), tenants_file=source)
+        click.echo("interrupted; continue with the same command and --resume", err=True)
+        return interrupted_exit_code() or ExitStatus.INTERRUPTED
+    finally:
+        progress.stop()
+        if journal:
+            journal.close()
+    _add_admin_actions(outcomes, options.manifest, all_rows)
     final = assemble(outcomes)
     if not plan_only:
         write_reports(out_dir, final, tenants_file=source)
     _render(final, output_format, plan_only, out_dir)
-    failed = [o for o in final if o.status not in (SUCCEEDED, PLANNED)]
-    return ExitStatus.PARTIAL_FAILURE if failed else ExitStatus.SUCCESS
+    return ExitStatus.PARTIAL_FAILURE if [o for o in final if o.status not in (SUCCEEDED, PLANNED)] else \
+        ExitStatus.SUCCESS
 
 
 def _skipping(done: dict[str, TenantOutcome]):

@@ -12,11 +12,11 @@ import click
 
 from ..auth import AuthSettings, validate_tenant
 from ..cloud import resolve_cloud
-from ..credentials import default_credentials_path
+from ..credentials.store import default_credentials_path
 from ..errors import UsageError
+from ..flows.options import OnboardOptions
+from ..flows.session import ConnectionSettings, TenantSession, open_tenant_session, resolve_ca_bundle
 from ..manifest.load import load_manifest
-from ..onboarding import OnboardOptions, TenantSession
-from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
 from .options import configured_logging, stacked
 
 F = Callable[..., Any]

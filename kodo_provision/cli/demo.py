@@ -13,9 +13,9 @@ import click
 
 from ..cloud import resolve_cloud
 from ..errors import ExitStatus
+from ..flows.options import OnboardOptions
+from ..flows.session import ConnectionSettings
 from ..manifest.load import load_manifest
-from ..onboarding import OnboardOptions
-from ..session import ConnectionSettings
 from .onboard import run_onboard
 
 DEMO_TENANT = "contoso.onmicrosoft.com"

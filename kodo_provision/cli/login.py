@@ -8,9 +8,9 @@ import sys
 import click
 
 from ..auth import AuthSettings, validate_tenant
+from ..auth.login import login as do_login
+from ..auth.login import login_path, remove_login, token_cache_files
 from ..errors import ExitStatus
-from ..login import login as do_login
-from ..login import login_path, remove_login, token_cache_files
 from .common import connection_settings, echo_json
 from .options import auth_options, connection_options, output_options
 

@@ -9,9 +9,9 @@ import click
 from .. import environment
 from ..auth import AuthSettings
 from ..errors import ExitStatus, UsageError
-from ..lifecycle.common import TenantView
-from ..lifecycle.offboard import OffboardResult, OffboardUI, offboard_tenant
-from ..onboarding import TenantSession
+from ..flows.common import TenantView
+from ..flows.offboard import OffboardResult, OffboardUI, offboard_tenant
+from ..flows.session import TenantSession
 from ..output.console import render_plan, render_step
 from ..output.lifecycle import render_identity
 from ..partner.signin_app import remembered_client_ids

@@ -13,14 +13,15 @@ import click
 from .. import environment
 from ..auth import AuthSettings, validate_tenant
 from ..cloud import resolve_cloud
-from ..credentials import check_writable, default_credentials_path, read_credentials
+from ..credentials.store import check_writable, default_credentials_path, read_credentials
 from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, UsageError
+from ..flows.onboard import onboard_tenant
+from ..flows.options import OnboardOptions, OnboardResult, OnboardUI
+from ..flows.session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
 from ..graph.gateway import Organization
 from ..manifest.load import load_manifest
-from ..onboarding import OnboardOptions, OnboardResult, OnboardUI, onboard_tenant
 from ..output.console import render_plan, render_result, render_step
 from ..plan.model import Plan, Step
-from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
 from .interrupts import mark_changing
 from .manifest import admin_action_notes, lint_before_run
 from .options import (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -15,6 +14,7 @@ import click
 from ..auth import AUTH_METHODS, AuthSettings
 from ..cloud import CLOUDS
 from ..errors import UsageError
+from ..manifest import durations
 
 F = Callable[..., Any]
 
@@ -172,21 +172,12 @@ def output_options(func: F) -> F:
     return stacked(func, decorators)
 
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(d|days?|w|weeks?|mo|months?|y|years?)\s*$", re.I)
-
-
 def parse_duration(value: str | None) -> timedelta | None:
-    """'180d', '26w', '6mo', '1y' -> timedelta (months are 30 days, years 365)."""
-    if value is None:
-        return None
-    match = _DURATION.match(value)
-    if not match:
-        raise click.BadParameter(f"{value!r} is not a duration; use e.g. 180d, 26w, 6mo or 1y")
-    count, unit = int(match.group(1)), match.group(2).lower()
-    days = {"d": 1, "w": 7, "m": 30, "y": 365}["m" if unit.startswith("mo") else unit[0]] * count
-    if not 1 <= days <= 730:
-        raise click.BadParameter("secret lifetime must be between 1 day and 2 years (Entra's maximum)")
-    return timedelta(days=days)
+    """manifest.durations.parse_duration, its refusal as click's usage error."""
+    try:
+        return durations.parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @contextlib.contextmanager

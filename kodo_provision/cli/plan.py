@@ -11,13 +11,14 @@ import click
 
 from ..auth import AuthSettings, validate_tenant
 from ..cloud import resolve_cloud
-from ..credentials import default_credentials_path
-from ..identity import app_unique_name
+from ..credentials.store import default_credentials_path
+from ..flows.onboard import onboard_tenant
+from ..flows.options import OnboardOptions, OnboardResult
+from ..flows.session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
+from ..manifest.identity import app_unique_name
 from ..manifest.load import load_manifest
-from ..onboarding import OnboardOptions, OnboardResult, onboard_tenant
 from ..output.console import render_plan
 from ..output.lifecycle import render_identity
-from ..session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
 from .manifest import lint_before_run
 from .options import auth_options, configured_logging, connection_options, output_options
 

@@ -9,8 +9,8 @@ import click
 
 from ..auth import AuthSettings
 from ..errors import ExitStatus
-from ..lifecycle.rotate import RotateResult, refuse_removing_held_key, remove_secret_key, rotate_secret
-from ..onboarding import TenantSession
+from ..flows.rotate import RotateResult, refuse_removing_held_key, remove_secret_key, rotate_secret
+from ..flows.session import TenantSession
 from ..output.lifecycle import render_identity
 from .common import (
     app_identity_options,

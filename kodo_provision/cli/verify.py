@@ -9,8 +9,8 @@ import click
 
 from ..auth import AuthSettings
 from ..errors import ExitStatus, VerificationError
-from ..lifecycle.verify import HealthReport, verify_tenant
-from ..onboarding import TenantSession
+from ..flows.session import TenantSession
+from ..flows.verify import HealthReport, verify_tenant
 from ..output.lifecycle import render_health
 from .common import (
     app_identity_options,

@@ -6,6 +6,7 @@ Never silently overwrites another tenant's file; the secret lives only here (and
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import re
@@ -14,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .state.model import HeldCertificate, HeldSecret
+from ..errors import UsageError
+from ..state.model import HeldCertificate, HeldSecret
 
 CREDENTIALS_SCHEMA_VERSION = 1
 
@@ -74,11 +75,37 @@ def held_certificate(existing: dict[str, Any] | None) -> HeldCertificate | None:
                            expires_at=datetime.fromisoformat(expires) if expires else None)
 
 
+def process_gone(pid: object) -> bool:
+    """True only when certain that no process `pid` runs on this machine. On Windows os.kill(pid, 0)
+    would end the process (it calls TerminateProcess), so there the answer is always False."""
+    if os.name == "nt" or not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's live process
+        return False
+    return False
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Temp files of an earlier write of `path` whose process was killed between writing and renaming:
+    they may hold a whole secret (an orphan the next run removes from Entra), so they must not linger."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and process_gone(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
 def write_private_file(path: Path, data: bytes) -> None:
     """Write bytes (a private key PEM, a PFX) like write_credentials: 0600 from the first byte,
-    temp file in the same folder, fsync, atomic rename."""
+    temp file in the same folder (named with this process's ID, so a later write can tell a killed
+    writer's leftover from a live one's), fsync, atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_stale_temp_files(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as handle:

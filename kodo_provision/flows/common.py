@@ -13,16 +13,18 @@ from typing import Any
 import structlog
 
 from .. import environment
-from ..audit import AuditTrail, audit_path, begin_journal
 from ..auth import AUTOMATION_APP_ROLES
 from ..errors import note_interruption
 from ..graph.gateway import Organization
 from ..manifest.resolve import DesiredState
-from ..onboarding import OnboardOptions, TenantSession, check_app_roles
-from ..run_journal import RunJournal, settle_abandoned_runs
 from ..state.model import TenantState
+from .journal import RunJournal, settle_abandoned_runs
+from .options import OnboardOptions
+from .record import AuditTrail, audit_path, begin_journal
+from .roles import check_app_roles
+from .session import TenantSession
 
-log = structlog.get_logger("kodo_provision.lifecycle")
+log = structlog.get_logger("kodo_provision.flows")
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from . import environment
-from .credentials import state_dir, write_credentials
+from .. import environment
+from ..credentials.store import process_gone, state_dir, write_credentials
 
 RUNNING, INTERRUPTED = "running", "interrupted"
 
@@ -74,19 +74,8 @@ def _this_process() -> dict[str, Any]:
 
 
 def _process_gone(process: dict[str, Any]) -> bool:
-    """True only when certain: the same host and no such process. On Windows os.kill(pid, 0) would end
-    the process (it calls TerminateProcess), so there the record is left for the person to read."""
-    if os.name == "nt" or process.get("host") != socket.gethostname() or not isinstance(process.get("pid"), int):
-        return False
-    if process["pid"] == os.getpid():
-        return False
-    try:
-        os.kill(process["pid"], 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # someone else's live process
-        return False
-    return False
+    """True only when certain: the same host and no such process (credentials.store.process_gone)."""
+    return process.get("host") == socket.gethostname() and process_gone(process.get("pid"))
 
 
 def settle_abandoned_runs(found_by: str) -> list[Path]:

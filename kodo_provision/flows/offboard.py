@@ -24,8 +24,7 @@ from ..graph.lifecycle_ops import (
     deleted_applications,
     purge_deleted_item,
 )
-from ..identity import TOOL_TAG, is_tool_app
-from ..onboarding import OnboardOptions, TenantSession
+from ..manifest.identity import TOOL_TAG, is_tool_app
 from ..plan.model import (
     DeleteApplication,
     DeleteServicePrincipal,
@@ -37,8 +36,10 @@ from ..plan.model import (
     Step,
 )
 from ..plan.offboard import offboard_plan
-from ..run_journal import settle_abandoned_runs
 from .common import OFFBOARD_APP_ROLES, AppIdentity, TenantView, begin_record, read_view, recorded
+from .journal import settle_abandoned_runs
+from .options import OnboardOptions
+from .session import TenantSession
 
 log = structlog.get_logger("kodo_provision.offboard")
 

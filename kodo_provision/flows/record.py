@@ -17,8 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .credentials import write_credentials
-from .plan.model import (
+from ..credentials.store import write_credentials
+from ..plan.model import (
     AddSecret,
     CreateResourceServicePrincipal,
     CreateServicePrincipal,
@@ -29,8 +29,8 @@ from .plan.model import (
     Step,
     UpsertApplication,
 )
-from .run_journal import RunJournal, forget_run
-from .state.model import TenantState
+from ..state.model import TenantState
+from .journal import RunJournal, forget_run
 
 AUDIT_SCHEMA_VERSION = 1
 

@@ -15,7 +15,6 @@ the exact command that removes it later is printed. Peers delete the secret in u
 from __future__ import annotations
 
 import secrets as pysecrets
-import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,8 +26,8 @@ from ..apply.certificate import add_certificate_exactly_once, is_tool_certificat
 from ..apply.secret import is_tool_secret, remove_unhanded_secrets, secret_display_name
 from ..apply.secret_policy import add_secret_within_policy, clamp_to_policy
 from ..apply.verify import check_app_token
-from ..certificate import generate_certificate
-from ..credentials import (
+from ..credentials.certificate import generate_certificate
+from ..credentials.store import (
     certificate_file_paths,
     check_owner,
     clear_pending_runs,
@@ -41,11 +40,13 @@ from ..credentials import (
     write_private_file,
 )
 from ..errors import UsageError, VerificationError
-from ..identity import TOOL_TAG, is_tool_app, secret_marker
-from ..onboarding import OnboardOptions, TenantSession
-from ..run_journal import RunJournal
+from ..manifest.identity import TOOL_TAG, is_tool_app, secret_marker
 from ..state.policy import effective_policy
 from .common import ROTATE_APP_ROLES, AppIdentity, TenantView, begin_record, read_view, recorded
+from .handoff import remove_key_command
+from .journal import RunJournal
+from .options import OnboardOptions
+from .session import TenantSession
 
 log = structlog.get_logger("kodo_provision.rotate")
 
@@ -103,14 +104,6 @@ def _require_app(view: TenantView, options: OnboardOptions) -> None:
     if not is_tool_app(app.tags):
         raise UsageError(f"the app with uniqueName {view.desired.unique_name} is not tagged {TOOL_TAG}",
                          hint="run kodo-provision onboard once to adopt it, then rotate")
-
-
-def remove_command(options: OnboardOptions, credentials_path: Path, key_id: str) -> str:
-    parts = ["kodo-provision", "rotate-secret", "--tenant", options.tenant]
-    if options.app_name:
-        parts += ["--app-name", options.app_name]
-    parts += ["--credentials", str(credentials_path), "--remove-key", key_id]
-    return shlex.join(parts)
 
 
 def _kept_old(result: Any, kind: str, key_id: str, command: str, *, remove_old: bool,
@@ -226,7 +219,7 @@ async def _rotate_secret(session: TenantSession, view: TenantView, options: Onbo
         result.old_removed = True
         log.info("secret.removed", key_id=old.key_id)
         return result
-    return _kept_old(result, "secret", old.key_id, remove_command(options, credentials_path, old.key_id),
+    return _kept_old(result, "secret", old.key_id, remove_key_command(options, credentials_path, old.key_id),
                      remove_old=remove_old, keep_until=now + overlap if overlap else None)
 
 
@@ -413,5 +406,5 @@ async def _retire_old_certificate(session: TenantSession, view: TenantView, opti
             journal.changed(_certificate_change("deleted", old.key_id))
             result.old_removed = True
         return result
-    return _kept_old(result, "certificate", old.key_id, remove_command(options, credentials_path, old.key_id),
+    return _kept_old(result, "certificate", old.key_id, remove_key_command(options, credentials_path, old.key_id),
                      remove_old=remove_old, keep_until=now + overlap if overlap else None)

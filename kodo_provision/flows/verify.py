@@ -17,13 +17,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from ..apply.secret import is_tool_secret
 from ..apply.verify import check_app_token
-from ..credentials import check_owner, held_secret, read_credentials
+from ..credentials.store import check_owner, held_secret, read_credentials
 from ..graph.lifecycle_ops import applications_named
-from ..identity import TOOL_TAG, is_tool_app
-from ..onboarding import OnboardOptions, TenantSession
+from ..manifest.identity import TOOL_TAG, is_tool_app
 from ..plan.diff import ALL_PRINCIPALS, extra_permissions
 from ..state.model import Application, KeyCredentialInfo, PasswordCredentialInfo
 from .common import AppIdentity, TenantView, read_view
+from .options import OnboardOptions
+from .session import TenantSession
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 EXPIRY_WARNING = timedelta(days=30)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import UsageError
+from ..errors import UsageError
 
 TOOL_TAG = "kodo-provision"
 MANIFEST_TAG_PREFIX = "kodo-manifest:"

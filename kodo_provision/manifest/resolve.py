@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ..errors import ManifestError
-from ..identity import MANIFEST_TAG_PREFIX, TOOL_TAG
+from ..manifest.identity import MANIFEST_TAG_PREFIX, TOOL_TAG
 from ..state.model import PermissionDefinition, RequiredAccess, ResourceServicePrincipal
 from .model import Manifest, ResourceSpec
 

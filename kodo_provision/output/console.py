@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..onboarding import OnboardResult
+from ..flows.options import OnboardResult
 from ..plan.model import Plan
 
 _SYMBOL = {"done": "+", "already present": "="}

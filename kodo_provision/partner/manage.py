@@ -9,8 +9,8 @@ from typing import TextIO
 
 from ..auth import DeviceCodeSignIn
 from ..errors import UsageError
+from ..flows.session import ConnectionSettings, open_tenant_session
 from ..graph.lifecycle_ops import delete_application
-from ..session import ConnectionSettings, open_tenant_session
 from .center import PARTNER_CENTER_SCOPE, PartnerCenterClient
 from .signin_app import PartnerApp, ensure_partner_app, forget, partner_manifest, remember, remembered
 

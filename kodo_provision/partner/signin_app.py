@@ -16,11 +16,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..credentials import write_credentials
-from ..login import config_dir
+from ..auth.login import config_dir
+from ..credentials.store import write_credentials
+from ..flows.onboard import onboard_tenant
+from ..flows.options import OnboardOptions
+from ..flows.session import TenantSession
 from ..manifest.load import parse_manifest
 from ..manifest.model import Manifest
-from ..onboarding import OnboardOptions, TenantSession, onboard_tenant
 
 STATE_FILE = "partner-sign-in.json"
 MANIFEST_FILE = "partner-signin.yaml"

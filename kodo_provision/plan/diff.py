@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timedelta
 
-from ..identity import SECRET_MARKER_PREFIX, merged_tags, secret_marker
+from ..manifest.identity import SECRET_MARKER_PREFIX, merged_tags, secret_marker
 from ..manifest.resolve import DesiredState
 from ..state.model import Application, HeldCertificate, HeldSecret, TenantState
 from .model import (
@@ -137,76 +137,27 @@ def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret 
 
     Permissions the tenant holds beyond the manifest are reported as notes, and become
     revoke steps only with `prune` (nothing is taken away unless asked)."""
-    steps: list[Step] = []
-    for resource in desired.resources:
-        if resource.sp is None:
-            steps.append(CreateResourceServicePrincipal(
-                resource.app_id, resource.name,
-                tuple([*resource.pending_application, *resource.pending_delegated])))
-
+    steps: list[Step] = [CreateResourceServicePrincipal(
+        r.app_id, r.name, tuple([*r.pending_application, *r.pending_delegated]))
+        for r in desired.resources if r.sp is None]
     app = actual.application
     if app is None:
         steps.append(UpsertApplication(desired.unique_name, desired.display_name, create=True))
     elif changes := _application_changes(desired, app):
         steps.append(UpsertApplication(desired.unique_name, desired.display_name, create=False,
                                        changed_fields=changes))
-
     sp = actual.service_principal if app is not None else None
     if sp is None:
         steps.append(CreateServicePrincipal())
-
-    assigned = {(a.resource_id, a.app_role_id) for a in actual.app_role_assignments} if sp else set()
-    grants = {g.resource_id: g for g in actual.grants
-              if g.consent_type == ALL_PRINCIPALS} if sp else {}
     extra_roles, extra_grants = extra_permissions(desired, actual) if sp else ((), ())
-    pruned_in_update: set[str] = set()
-    for resource in desired.resources:
-        if resource.sp is None:
-            continue
-        for perm in resource.application:
-            if (resource.sp.id, perm.id) not in assigned:
-                steps.append(GrantAppRole(resource.name, resource.app_id, resource.sp.id, perm.id, perm.name))
-        wanted = tuple(p.name for p in resource.delegated)
-        if not wanted:
-            continue
-        grant = grants.get(resource.sp.id)
-        have = grant.scopes if grant else frozenset()
-        missing = tuple(s for s in wanted if s not in have)
-        if missing:
-            merged = tuple(sorted(have | set(wanted)))
-            removed: tuple[str, ...] = ()
-            if prune and grant is not None:
-                # One PATCH both adds and drops scopes (two concurrent updates would race).
-                removed = tuple(sorted(have - set(wanted)))
-                merged = tuple(sorted(set(wanted)))
-                pruned_in_update.add(grant.id)
-            steps.append(GrantDelegated(resource.name, resource.app_id, resource.sp.id, merged, missing,
-                                        grant.id if grant else None, removed))
+    permission_steps, pruned_in_update = _permission_steps(desired, actual if sp else None, prune)
+    steps += permission_steps
     if prune:
         steps.extend(extra_roles)
         steps.extend(g for g in extra_grants if g.grant_id not in pruned_in_update)
-
-    if app is not None and interrupted_runs:
-        markers = tuple(secret_marker(run) for run in interrupted_runs)
-        steps.extend(RemoveOrphanSecret(c.key_id, c.display_name or "") for c in app.password_credentials
-                     if any(m in (c.display_name or "") for m in markers)
-                     and (held_secret is None or c.key_id != held_secret.key_id))
-        steps.extend(RemoveOrphanCertificate(c.key_id, c.display_name or "") for c in app.key_credentials
-                     if any(m in (c.display_name or "") for m in markers)
-                     and (held_certificate is None or c.key_id != held_certificate.key_id))
-
-    # A short-lived secret (a tenant policy may cap lifetimes at 30 days or less) would be
-    # "about to expire" the moment it is created; renew it at half its life instead.
-    renew = min(renew_before, desired.secret_lifetime / 2)
-    if desired.credential_type == "none":
-        pass  # a sign-in client only: no credential of its own
-    elif desired.credential_type == "certificate":
-        if reason := certificate_reason(app, held_certificate, now, renew):
-            steps.append(AddCertificate(desired.secret_display_name, desired.secret_lifetime.days, reason))
-    elif reason := secret_reason(app, held_secret, now, renew):
-        steps.append(AddSecret(desired.secret_display_name, desired.secret_lifetime.days, reason))
-
-    notes = []
+    steps += _orphan_steps(app, interrupted_runs, held_secret, held_certificate)
+    steps += _credential_steps(desired, app, held_secret, held_certificate, now, renew_before)
+    notes: list[str] = []
     if not prune:
         notes += [f"not in the manifest (kept; `onboard --prune` revokes it): application permission "
                   f"{r.resource_name} / {r.permission_name}" for r in extra_roles]
@@ -217,6 +168,65 @@ def diff(desired: DesiredState, actual: TenantState, *, held_secret: HeldSecret 
                      "exist without KODO's uniqueName; they are left alone")
     notes += unheld_credentials_note(app, steps, held_secret, held_certificate)
     return Plan(tuple(steps), tuple(notes))
+
+
+def _permission_steps(desired: DesiredState, actual: TenantState | None, prune: bool
+                      ) -> tuple[list[Step], set[str]]:
+    """Missing app role assignments and delegated scopes (`actual` None: no service principal yet, so
+    everything is missing); with `prune`, the grant ids whose update also drops scopes."""
+    assigned = {(a.resource_id, a.app_role_id) for a in actual.app_role_assignments} if actual else set()
+    grants = {g.resource_id: g for g in actual.grants if g.consent_type == ALL_PRINCIPALS} if actual else {}
+    steps: list[Step] = []
+    pruned_in_update: set[str] = set()
+    for resource in (r for r in desired.resources if r.sp is not None):
+        assert resource.sp is not None
+        steps += [GrantAppRole(resource.name, resource.app_id, resource.sp.id, perm.id, perm.name)
+                  for perm in resource.application if (resource.sp.id, perm.id) not in assigned]
+        wanted = tuple(p.name for p in resource.delegated)
+        grant = grants.get(resource.sp.id)
+        have = grant.scopes if grant else frozenset()
+        missing = tuple(s for s in wanted if s not in have)
+        if not missing:
+            continue
+        merged, removed = tuple(sorted(have | set(wanted))), ()
+        if prune and grant is not None:
+            # One PATCH both adds and drops scopes (two concurrent updates would race).
+            removed, merged = tuple(sorted(have - set(wanted))), tuple(sorted(set(wanted)))
+            pruned_in_update.add(grant.id)
+        steps.append(GrantDelegated(resource.name, resource.app_id, resource.sp.id, merged, missing,
+                                    grant.id if grant else None, removed))
+    return steps, pruned_in_update
+
+
+def _orphan_steps(app: Application | None, interrupted_runs: frozenset[str], held_secret: HeldSecret | None,
+                  held_certificate: HeldCertificate | None) -> list[Step]:
+    """Credentials that interrupted runs added (their marker) and never handed off."""
+    if app is None or not interrupted_runs:
+        return []
+    markers = tuple(secret_marker(run) for run in interrupted_runs)
+    steps: list[Step] = [RemoveOrphanSecret(c.key_id, c.display_name or "") for c in app.password_credentials
+                         if any(m in (c.display_name or "") for m in markers)
+                         and (held_secret is None or c.key_id != held_secret.key_id)]
+    steps += [RemoveOrphanCertificate(c.key_id, c.display_name or "") for c in app.key_credentials
+              if any(m in (c.display_name or "") for m in markers)
+              and (held_certificate is None or c.key_id != held_certificate.key_id)]
+    return steps
+
+
+def _credential_steps(desired: DesiredState, app: Application | None, held_secret: HeldSecret | None,
+                      held_certificate: HeldCertificate | None, now: datetime, renew_before: timedelta
+                      ) -> list[Step]:
+    """A new secret or certificate when none is held or the held one is due for renewal."""
+    # A short-lived secret (a tenant policy may cap lifetimes at 30 days or less) would be
+    # "about to expire" the moment it is created; renew it at half its life instead.
+    renew = min(renew_before, desired.secret_lifetime / 2)
+    if desired.credential_type == "none":
+        return []  # a sign-in client only: no credential of its own
+    if desired.credential_type == "certificate":
+        reason = certificate_reason(app, held_certificate, now, renew)
+        return [AddCertificate(desired.secret_display_name, desired.secret_lifetime.days, reason)] if reason else []
+    reason = secret_reason(app, held_secret, now, renew)
+    return [AddSecret(desired.secret_display_name, desired.secret_lifetime.days, reason)] if reason else []
 
 
 def unheld_credentials_note(app: Application | None, steps: list[Step], held_secret: HeldSecret | None,

@@ -79,3 +79,82 @@ def test_every_wait_of_the_core_goes_through_the_environment_clock():
     offenders = [f"{p.relative_to(PACKAGE)}: {call}" for p in modules(exclude=("simulator",))
                  if p.name != "environment.py" for call in forbidden if call in p.read_text()]
     assert offenders == []
+
+
+# The layer order, bottom to top (issue 17). A module may import from its own layer and the ones below.
+# Longest prefix wins: state.model is data every layer shares, state.read reads the tenant through graph.
+LAYERS: dict[str, int] = {
+    "errors": 0, "cloud": 0, "environment": 0, "data": 0,
+    "state.model": 1, "state.policy": 1, "output.logging": 1, "manifest.identity": 1, "manifest.durations": 1,
+    "credentials": 2, "manifest": 2, "graph": 2, "auth": 2,
+    "plan": 3, "state": 3,
+    "apply": 4,
+    "flows": 5,
+    "partner": 6,
+    "bulk": 7,
+    "cli": 8, "output": 8,
+}
+
+
+def layer_of(module: str) -> int | None:
+    parts = module.split(".")[1:]  # without "kodo_provision"
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in LAYERS:
+            return LAYERS[".".join(parts[:n])]
+    return None
+
+
+def core_modules() -> dict[str, Path]:
+    return {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+            for p in modules(exclude=("simulator",))}
+
+
+def test_every_core_module_has_a_layer():
+    assert [m for m in core_modules() if m != "kodo_provision" and layer_of(m) is None] == []
+
+
+def test_no_import_points_up_a_layer():
+    upward = []
+    for module, path in core_modules().items():
+        mine = layer_of(module)
+        for imported in imports_of(path):
+            theirs = layer_of(imported) if imported.startswith("kodo_provision.") else None
+            if mine is not None and theirs is not None and theirs > mine:
+                upward.append(f"{module} ({mine}) imports {imported} ({theirs})")
+    assert upward == []
+
+
+def part_of(module: str) -> str | None:
+    """The LAYERS key a module belongs to (state.model and state.read are different parts)."""
+    parts = module.split(".")[1:]
+    return next((".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in LAYERS), None)
+
+
+def test_no_import_cycle_between_parts():
+    """Between the parts the layer map names: a cycle (graph <-> state, before state.read and state.model
+    were told apart) means the layers are not layers."""
+    edges: dict[str, set[str]] = {}
+    for module, path in core_modules().items():
+        mine = part_of(module)
+        for imported in imports_of(path):
+            theirs = part_of(imported) if imported.startswith("kodo_provision.") else None
+            if mine and theirs and theirs != mine:
+                edges.setdefault(mine, set()).add(theirs)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in edges.get(start, ()))
+
+    assert [part for part in edges if reaches(part, part, {part})] == []
+
+
+def test_at_most_five_modules_at_the_top_level():
+    assert len([p for p in PACKAGE.glob("*.py") if p.name != "__init__.py"]) <= 5
+
+
+def test_no_function_of_the_core_is_over_60_lines():
+    """The house rule (brief: small functions); the simulator aside."""
+    long = [f"{p.relative_to(PACKAGE)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for p in modules(exclude=("simulator",))
+            for node in ast.walk(ast.parse(p.read_text()))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 60]
+    assert long == []

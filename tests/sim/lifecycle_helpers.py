@@ -72,7 +72,7 @@ async def policy_reader_session(sim):
     may read app-management policies), for calling the flows directly."""
     from kodo_provision.auth import ADMIN_SCOPES, GRAPH_CLI_CLIENT_ID, AsyncCredential
     from kodo_provision.cloud import resolve_cloud
-    from kodo_provision.session import ConnectionSettings, open_session_with_credential
+    from kodo_provision.flows.session import ConnectionSettings, open_session_with_credential
 
     cloud = resolve_cloud("global", authority_host=sim.url, graph_endpoint=sim.url)
     scopes = tuple(cloud.graph_scope(s) for s in (*ADMIN_SCOPES, "Policy.Read.All"))

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from kodo_provision.lifecycle.rotate import rotate_secret
+from kodo_provision.flows.onboard import onboard_tenant
+from kodo_provision.flows.options import OnboardOptions
+from kodo_provision.flows.rotate import rotate_secret
 from kodo_provision.manifest.load import load_manifest
-from kodo_provision.onboarding import OnboardOptions, onboard_tenant
 
 from .conftest import CONTOSO, kodo_apps, tenant_state
 from .lifecycle_helpers import ADMIN_PORTAL_SCOPES, creds_file, graph_as_admin, policy_reader_session

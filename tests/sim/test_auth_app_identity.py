@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kodo_provision.certificate import generate_certificate
+from kodo_provision.credentials.certificate import generate_certificate
 from kodo_provision.errors import ExitStatus
 from kodo_provision.simulator import Faults, Scenario, Simulator
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from azure.core.exceptions import ClientAuthenticationError
 
-from kodo_provision.certificate import generate_certificate
-from kodo_provision.lifecycle import rotate as rotate_module
+from kodo_provision.credentials.certificate import generate_certificate
+from kodo_provision.flows import rotate as rotate_module
 
 from .conftest import kodo_apps, tenant_state
 from .lifecycle_helpers import app_token_works, creds_file

@@ -77,7 +77,7 @@ def test_secret_of_a_run_that_died_before_the_hand_off_is_removed(sim, kodo, tmp
     """A crash between addPassword and writing the credentials file leaves a secret nobody holds.
     The run recorded its marker first (per user, by tenant and app); the next run, from any folder,
     removes that secret."""
-    from kodo_provision.credentials import mark_pending_runs, read_pending_runs
+    from kodo_provision.credentials.store import mark_pending_runs, read_pending_runs
 
     from .conftest import UNIQUE_NAME
     from .lifecycle_helpers import graph_as_admin

@@ -57,12 +57,18 @@ def recorded_key_ids(*folders: Path) -> set[str]:
     keys: set[str] = set()
     for folder in folders:
         for path in folder.rglob("*.json*"):
-            if path.name.startswith("kodo-audit-"):
+            if path.name.startswith("kodo-audit-") or path.name.endswith(".tmp"):
                 continue
             data = json.loads(path.read_text())
             keys |= {str(data[k]).lower() for k in ("secret_key_id", "key_id", "previous_secret_key_id",
                                                      "previous_certificate_key_id") if data.get(k)}
     return keys
+
+
+def assert_no_killed_write_left(folder: Path) -> None:
+    """A write the kill interrupted leaves a temp file (it may hold a whole secret); the next write of
+    the same file removes it."""
+    assert not list(folder.rglob(".*.tmp")), "a killed write's temp file lingers"
 
 
 def audit_records(*folders: Path) -> list[dict]:
@@ -73,6 +79,7 @@ def assert_every_credential_recorded(sim, tenant: str, *folders: Path) -> None:
     (app,) = kodo_apps(tenant_state(sim, tenant))
     on_app = {c["keyId"].lower() for c in [*app.get("passwordCredentials", []), *app.get("keyCredentials", [])]}
     assert on_app and on_app <= recorded_key_ids(*folders), (on_app, recorded_key_ids(*folders))
+
 
 
 def assert_interrupted_run_audited(run_ids_before: set[str], *folders: Path) -> None:
@@ -132,6 +139,7 @@ def test_rotate_secret(sim, kodo, tmp_path, monkeypatch, step, signum):
     kodo(*args)
     assert_converged(sim, CONTOSO, creds)
     assert_every_credential_recorded(sim, CONTOSO, first)
+    assert_no_killed_write_left(first)
     assert_interrupted_run_audited(before, first)
 
 
@@ -155,6 +163,7 @@ def test_rotate_certificate(sim, kodo, tmp_path, monkeypatch, step, signum):
     (app,) = kodo_apps(tenant_state(sim))
     assert [c["keyId"] for c in app["keyCredentials"]] == [json.loads(creds.read_text())["key_id"]]
     assert_every_credential_recorded(sim, CONTOSO, first)
+    assert_no_killed_write_left(first)
     assert_interrupted_run_audited(before, first)
 
 

@@ -59,7 +59,7 @@ def test_downgrade_records_exactly_one_version(sim, kodo, tmp_path):
 
 
 def test_merged_tags_keeps_foreign_tags_and_replaces_the_version():
-    from kodo_provision.identity import merged_tags
+    from kodo_provision.manifest.identity import merged_tags
 
     existing = ("HideApp", "kodo-provision", "kodo-manifest:1")
     assert merged_tags(("kodo-provision", "kodo-manifest:2"), existing) == (

@@ -6,7 +6,7 @@ import json
 import os
 import stat
 
-from kodo_provision.lifecycle import rotate as rotate_module
+from kodo_provision.flows import rotate as rotate_module
 
 from .conftest import CONTOSO, assert_converged, kodo_apps, tenant_state
 from .lifecycle_helpers import app_token_works, creds_file

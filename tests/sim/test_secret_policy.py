@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kodo_provision.errors import ExitStatus, ProvisioningError
+from kodo_provision.flows.onboard import onboard_tenant
+from kodo_provision.flows.options import OnboardOptions
 from kodo_provision.manifest.load import load_manifest
-from kodo_provision.onboarding import OnboardOptions, onboard_tenant
 from kodo_provision.simulator import Faults, Scenario, Simulator
 
 from .conftest import CONTOSO, assert_converged, kodo_apps, tenant_state, without_sign_in_consent

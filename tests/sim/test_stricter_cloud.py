@@ -86,8 +86,8 @@ def test_a_certificate_of_a_run_that_died_before_its_hand_off_is_removed(sim, ko
     next onboarding (from any folder) removes a certificate no credentials file holds (issue 14)."""
     from datetime import UTC, datetime, timedelta
 
-    from kodo_provision.certificate import generate_certificate
-    from kodo_provision.credentials import mark_pending_runs
+    from kodo_provision.credentials.certificate import generate_certificate
+    from kodo_provision.credentials.store import mark_pending_runs
 
     from .conftest import UNIQUE_NAME
     from .lifecycle_helpers import graph_as_admin

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from kodo_provision.credentials import check_owner, held_secret, read_credentials, write_credentials
+from kodo_provision.credentials.store import check_owner, held_secret, read_credentials, write_credentials
 from kodo_provision.errors import UsageError
 
 
@@ -51,3 +51,21 @@ def test_unreadable_file_is_a_usage_error(tmp_path):
     path.write_text("{not json")
     with pytest.raises(UsageError):
         read_credentials(path)
+
+
+def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
+    """Issue 14: SIGKILL between writing the temp file and renaming it leaves a file that may hold a whole
+    secret. The next write of the same file removes it; a live writer's temp file (this process) stays."""
+    import os
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its PID names no process now
+    path = tmp_path / "kodo-credentials.json"
+    stale = tmp_path / f".{path.name}.{gone.pid}.abc123.tmp"
+    live = tmp_path / f".{path.name}.{os.getpid()}.def456.tmp"
+    stale.write_text('{"client_secret": "left behind"}')
+    live.write_text("{}")
+    write_credentials(path, {"tenant_id": "t"})
+    assert not stale.exists() and live.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == [live.name]
