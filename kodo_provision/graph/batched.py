@@ -116,16 +116,16 @@ class BatchedReads:
             BatchCall("read organization", client.organization.to_get_request_information(
                 _select(client.organization, ["id", "displayName", "verifiedDomains"]))),
             *user_calls,
-            BatchCall("read application", g._app_by_unique_name(unique_name).to_get_request_information(
-                _select(g._app_by_unique_name(unique_name), _APP_FIELDS)), missing_ok=True),
+            BatchCall("read application", g.app_builder(unique_name).to_get_request_information(
+                _select(g.app_builder(unique_name), _APP_FIELDS)), missing_ok=True),
             policy_batch_call(client),
         ]
         for app_id in resource_app_ids:
-            builder = g._sp_by_app_id(app_id)
+            builder = g.sp_builder(app_id)
             calls.append(BatchCall(f"read service principal of {app_id}",
                                    builder.to_get_request_information(_select(builder, _RESOURCE_SP_FIELDS)),
                                    missing_ok=True))
-        org_out, *outs = await g._batch(calls, label="read overview")
+        org_out, *outs = await g.batch(calls, label="read overview")
         me_out, roles_out = (outs.pop(0), outs.pop(0)) if signed_in_user else (None, None)
         app_out, policy_out, *sp_outs = outs
         organization = organization_from_json(org_out.unwrap())
@@ -152,7 +152,7 @@ class BatchedReads:
                         policy: Policy = Policy.IDEMPOTENT) -> AppState:
         """The app (when unique_name is given), its SP, assignments and grants: one request."""
         g = self.gateway
-        sp_builder = g._sp_by_app_id(app_id)
+        sp_builder = g.sp_builder(app_id)
         calls = [
             BatchCall("read service principal", sp_builder.to_get_request_information(
                 _select(sp_builder, ["id", "appId"])), None, policy, missing_ok=True),
@@ -162,10 +162,10 @@ class BatchedReads:
                       None, policy, missing_ok=True),
         ]
         if unique_name:
-            builder = g._app_by_unique_name(unique_name)
+            builder = g.app_builder(unique_name)
             calls.append(BatchCall("read application", builder.to_get_request_information(
                 _select(builder, _APP_FIELDS)), None, policy, missing_ok=True))
-        sp_out, assign_out, grant_out, *app_out = await g._batch(calls, label="read app state")
+        sp_out, assign_out, grant_out, *app_out = await g.batch(calls, label="read app state")
         sp = sp_out.unwrap()
         assignments_page = assign_out.unwrap()
         grants_page = grant_out.unwrap()
@@ -209,7 +209,7 @@ class BatchedReads:
                 url = f"/oauth2PermissionGrants/{quote(grant.grant_id, safe='')}"
                 calls.append(BatchCall("update delegated grant", JsonRequest("PATCH", url, {"scope": scope}),
                                        None, Policy.AFTER_CREATE))
-        outcomes = await g._batch(calls, label="grant permissions",
+        outcomes = await g.batch(calls, label="grant permissions",
                                   outer_policy=Policy.THROTTLING | Policy.TRANSIENT_NETWORK)
         created: list[bool] = []
         for outcome in outcomes[:len(roles)]:

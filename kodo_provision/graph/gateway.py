@@ -5,7 +5,6 @@ that touches msgraph models."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -48,8 +47,6 @@ from msgraph.generated.service_principals_with_app_id.service_principals_with_ap
 from ..state.model import (
     Application,
     AppRoleAssignment,
-    KeyCredentialInfo,
-    PasswordCredentialInfo,
     PermissionDefinition,
     PermissionGrant,
     RequiredAccess,
@@ -122,30 +119,6 @@ def _select(builder: Any, fields: list[str], filter_: str | None = None) -> Requ
     return RequestConfiguration(query_parameters=params)
 
 
-def to_application(app: GraphApplication) -> Application:
-    rra = frozenset(
-        RequiredAccess(_s(r.resource_app_id), _s(a.id), a.type or "")
-        for r in (app.required_resource_access or [])
-        for a in (r.resource_access or [])
-    )
-    creds = tuple(
-        PasswordCredentialInfo(_s(c.key_id), c.display_name, c.end_date_time, c.hint)
-        for c in (app.password_credentials or [])
-    )
-    lock = app.service_principal_lock_configuration
-    keys = tuple(
-        KeyCredentialInfo(_s(c.key_id),
-                          base64.b64encode(c.custom_key_identifier).decode() if c.custom_key_identifier else None,
-                          c.display_name, c.end_date_time, c.type, c.usage)
-        for c in (app.key_credentials or [])
-    )
-    return Application(key_credentials=keys, id=_s(app.id), app_id=_s(app.app_id), display_name=app.display_name or "",
-                       unique_name=app.unique_name, sign_in_audience=app.sign_in_audience,
-                       required_resource_access=rra, password_credentials=creds,
-                       tags=tuple(app.tags or ()),
-                       service_principal_locked=bool(lock and lock.is_enabled and lock.all_properties))
-
-
 def to_resource_sp(sp: GraphServicePrincipal) -> ResourceServicePrincipal:
     roles = tuple(
         PermissionDefinition(_s(r.id), r.value or "", bool(r.is_enabled if r.is_enabled is not None else True),
@@ -190,11 +163,13 @@ class GraphGateway:
     # SDK bug (msgraph-sdk 1.65): GraphServiceClient.service_principals_with_app_id() and
     # .applications_with_unique_name() write the key into the client's *shared* path-parameter
     # dict, so two lookups built concurrently both request the last key. Build them on a copy.
-    def _sp_by_app_id(self, app_id: str) -> ServicePrincipalsWithAppIdRequestBuilder:
+    def sp_builder(self, app_id: str) -> ServicePrincipalsWithAppIdRequestBuilder:
+        """The SDK's request builder for /servicePrincipals(appId='…') (batched reads build on it)."""
         return ServicePrincipalsWithAppIdRequestBuilder(self.client.request_adapter,
                                                         dict(self.client.path_parameters), app_id)
 
-    def _app_by_unique_name(self, unique_name: str) -> ApplicationsWithUniqueNameRequestBuilder:
+    def app_builder(self, unique_name: str) -> ApplicationsWithUniqueNameRequestBuilder:
+        """The SDK's request builder for /applications(uniqueName='…') (upsert and batched reads)."""
         return ApplicationsWithUniqueNameRequestBuilder(self.client.request_adapter,
                                                         dict(self.client.path_parameters), unique_name)
 
@@ -207,17 +182,19 @@ class GraphGateway:
         except httpx.HTTPError as exc:
             raise from_transport_error(operation, exc) from None
 
-    async def _call(self, operation: str, policy: Policy, call: Callable[[], Awaitable[T]]) -> T:
+    async def call(self, operation: str, policy: Policy, call: Callable[[], Awaitable[T]]) -> T:
+        """Run one Graph request under a named retry policy, its errors translated to ours."""
         return await run_with_policy(operation, policy, lambda: self._translate(operation, call), self.settings)
 
-    async def _send_json(self, info: RequestInformation) -> dict[str, Any] | None:
+    async def send_json(self, info: RequestInformation) -> dict[str, Any] | None:
         """Send a request the SDK built and read its JSON answer ourselves (None for 204):
         SDK models of directory objects cost ~14 ms of CPU each to parse (see json_state)."""
         raw = await self.client.request_adapter.send_primitive_async(info, "bytes", {"XXX": ODataError})
         return json.loads(raw) if raw else None
 
-    async def _batch(self, calls: list[BatchCall], *, label: str,
+    async def batch(self, calls: list[BatchCall], *, label: str,
                      outer_policy: Policy = Policy.IDEMPOTENT) -> list[BatchOutcome]:
+        """Send `calls` as JSON $batch requests (≤ 20 each), each retried under its own policy."""
         return await run_batch(self.client.request_adapter, calls, settings=self.settings,
                                translate=self._translate, outer_policy=outer_policy, label=label)
 
@@ -229,7 +206,7 @@ class GraphGateway:
     async def _get_json(self, operation: str, policy: Policy, builder: Any,
                         fields: list[str] | None = None) -> dict[str, Any] | None:
         info = builder.to_get_request_information(_select(builder, fields) if fields else None)
-        return await self._call(operation, policy, lambda: self._send_json(info))
+        return await self.call(operation, policy, lambda: self.send_json(info))
 
     async def organization(self) -> Organization:
         page = await self._get_json("read organization", Policy.IDEMPOTENT, self.client.organization,
@@ -246,14 +223,14 @@ class GraphGateway:
         https://learn.microsoft.com/en-us/graph/api/user-list-transitivememberof"""
         builder = self.client.me.transitive_member_of.graph_directory_role
         roles: list[Any] = []
-        page = await self._call("read your directory roles", Policy.IDEMPOTENT,
+        page = await self.call("read your directory roles", Policy.IDEMPOTENT,
                                 lambda: builder.get(_select(builder, ["id", "displayName", "roleTemplateId"])))
         while page is not None:
             roles.extend(page.value or [])
             if not page.odata_next_link:
                 break
             next_builder = builder.with_url(page.odata_next_link)
-            page = await self._call("read your directory roles", Policy.IDEMPOTENT, next_builder.get)
+            page = await self.call("read your directory roles", Policy.IDEMPOTENT, next_builder.get)
         return frozenset(_s(r.role_template_id) for r in roles if r.role_template_id)
 
     async def _get_all_json(self, operation: str, builder: Any, fields: list[str] | None = None
@@ -300,7 +277,7 @@ class GraphGateway:
     async def resource_service_principal(self, app_id: str) -> ResourceServicePrincipal | None:
         try:
             sp = await self._get_json(f"read service principal of {app_id}", Policy.IDEMPOTENT,
-                                      self._sp_by_app_id(app_id), _RESOURCE_SP_FIELDS)
+                                      self.sp_builder(app_id), _RESOURCE_SP_FIELDS)
         except GraphNotFound:
             return None
         return json_state.resource_service_principal(sp) if sp else None
@@ -308,7 +285,7 @@ class GraphGateway:
     async def application_by_unique_name(self, unique_name: str, *,
                                          policy: Policy = Policy.IDEMPOTENT) -> Application | None:
         try:
-            app = await self._get_json("read application", policy, self._app_by_unique_name(unique_name),
+            app = await self._get_json("read application", policy, self.app_builder(unique_name),
                                        _APP_FIELDS)
         except GraphNotFound:
             if Policy.REPLICATION_LAG in policy:
@@ -319,7 +296,7 @@ class GraphGateway:
     async def service_principal(self, app_id: str, *, policy: Policy = Policy.IDEMPOTENT
                                 ) -> ServicePrincipal | None:
         try:
-            sp = await self._get_json("read service principal", policy, self._sp_by_app_id(app_id), ["id", "appId"])
+            sp = await self._get_json("read service principal", policy, self.sp_builder(app_id), ["id", "appId"])
         except GraphNotFound:
             if Policy.REPLICATION_LAG in policy:
                 raise
@@ -329,13 +306,13 @@ class GraphGateway:
     async def app_role_assignments(self, sp_id: str) -> tuple[AppRoleAssignment, ...]:
         builder = self.client.service_principals.by_service_principal_id(sp_id).app_role_assignments
         out: list[AppRoleAssignment] = []
-        page = await self._call("read app role assignments", Policy.IDEMPOTENT | Policy.REPLICATION_LAG,
+        page = await self.call("read app role assignments", Policy.IDEMPOTENT | Policy.REPLICATION_LAG,
                                 builder.get)
         while page is not None:
             out.extend(AppRoleAssignment(_opaque(a.id), _s(a.resource_id), _s(a.app_role_id)) for a in page.value or [])
             if not page.odata_next_link:
                 break
-            page = await self._call("read app role assignments", Policy.IDEMPOTENT,
+            page = await self.call("read app role assignments", Policy.IDEMPOTENT,
                                     builder.with_url(page.odata_next_link).get)
         return tuple(out)
 
@@ -343,7 +320,7 @@ class GraphGateway:
         builder = self.client.oauth2_permission_grants
         params = Oauth2PermissionGrantsRequestBuilder.Oauth2PermissionGrantsRequestBuilderGetQueryParameters(
             filter=f"clientId eq '{client_sp_id}'")
-        page = await self._call("read delegated grants", Policy.IDEMPOTENT,
+        page = await self.call("read delegated grants", Policy.IDEMPOTENT,
                                 lambda: builder.get(RequestConfiguration(query_parameters=params)))
         out: list[PermissionGrant] = []
         while page is not None:
@@ -353,7 +330,7 @@ class GraphGateway:
                 for g in page.value or [])
             if not page.odata_next_link:
                 break
-            page = await self._call("read delegated grants", Policy.IDEMPOTENT,
+            page = await self.call("read delegated grants", Policy.IDEMPOTENT,
                                     builder.with_url(page.odata_next_link).get)
         return tuple(out)
 
@@ -374,12 +351,12 @@ class GraphGateway:
             # The browser sign-in (auth code + PKCE) redirects to http://localhost on any port.
             # https://learn.microsoft.com/en-us/entra/identity-platform/reply-url#localhost-exceptions
             body.public_client = PublicClientApplication(redirect_uris=["http://localhost"])
-        builder = self._app_by_unique_name(unique_name)
+        builder = self.app_builder(unique_name)
         config: RequestConfiguration = RequestConfiguration()
         config.headers.add("Prefer", "create-if-missing")
         try:
-            created = await self._call("create or update application", Policy.IDEMPOTENT | Policy.REPLICATION_LAG,
-                                       lambda: self._send_json(builder.to_patch_request_information(body, config)))
+            created = await self.call("create or update application", Policy.IDEMPOTENT | Policy.REPLICATION_LAG,
+                                       lambda: self.send_json(builder.to_patch_request_information(body, config)))
         except GraphConflict:
             # The upsert's lookup missed an app with this uniqueName that its create then collided with:
             # a replica behind the primary (often our own lost-response write). Wait until it is readable
@@ -388,8 +365,8 @@ class GraphGateway:
                                                              policy=Policy.AFTER_CREATE | Policy.IDEMPOTENT)
             assert existing is not None
             by_id = self.client.applications.by_application_id(existing.id)
-            await self._call("update application", Policy.IDEMPOTENT | Policy.REPLICATION_LAG,
-                             lambda: self._send_json(by_id.to_patch_request_information(body)))
+            await self.call("update application", Policy.IDEMPOTENT | Policy.REPLICATION_LAG,
+                             lambda: self.send_json(by_id.to_patch_request_information(body)))
             created = None
         if created and created.get("appId"):
             return json_state.application(created)
@@ -406,8 +383,8 @@ class GraphGateway:
         policy = Policy.AFTER_CREATE if app_is_new else Policy.THROTTLING
         info = self.client.service_principals.to_post_request_information(body)
         try:
-            sp = await self._call("create service principal", policy | Policy.TRANSIENT_NETWORK,
-                                  lambda: self._send_json(info))
+            sp = await self.call("create service principal", policy | Policy.TRANSIENT_NETWORK,
+                                  lambda: self.send_json(info))
         except GraphConflict:
             sp = None
         if sp and sp.get("id"):
@@ -420,8 +397,8 @@ class GraphGateway:
         """Instantiate a Microsoft first-party API (e.g. Exchange Online) in the tenant.
         https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-serviceprincipals"""
         await self.create_service_principal(app_id, app_is_new=False)
-        builder = self._sp_by_app_id(app_id)
-        sp = await self._call("read new resource service principal", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
+        builder = self.sp_builder(app_id)
+        sp = await self.call("read new resource service principal", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
                               lambda: builder.get(_select(builder, _RESOURCE_SP_FIELDS)))
         return to_resource_sp(sp)
 
@@ -432,7 +409,7 @@ class GraphGateway:
                                       app_role_id=uuid.UUID(app_role_id))
         builder = self.client.service_principals.by_service_principal_id(resource_id).app_role_assigned_to
         try:
-            await self._call("grant application permission", Policy.AFTER_CREATE | Policy.TRANSIENT_NETWORK,
+            await self.call("grant application permission", Policy.AFTER_CREATE | Policy.TRANSIENT_NETWORK,
                              lambda: builder.post(body))
         except GraphConflict:
             return False
@@ -447,7 +424,7 @@ class GraphGateway:
             body = OAuth2PermissionGrant(client_id=client_id, consent_type="AllPrincipals",
                                          resource_id=resource_id, scope=scope)
             try:
-                grant = await self._call("grant delegated permissions",
+                grant = await self.call("grant delegated permissions",
                                          Policy.AFTER_CREATE | Policy.TRANSIENT_NETWORK,
                                          lambda: self.client.oauth2_permission_grants.post(body))
                 return _opaque(grant.id) if grant and grant.id else ""
@@ -458,7 +435,7 @@ class GraphGateway:
                 grant_id = existing.id
                 scope = " ".join(sorted(existing.scopes | set(scopes)))
         item = self.client.oauth2_permission_grants.by_o_auth2_permission_grant_id(grant_id)
-        await self._call("update delegated grant", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
+        await self.call("update delegated grant", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
                          lambda: item.patch(OAuth2PermissionGrant(scope=scope)))
         return grant_id
 
@@ -484,7 +461,7 @@ class GraphGateway:
         body = AddPasswordPostRequestBody(password_credential=PasswordCredential(display_name=display_name,
                                                                                   end_date_time=end))
         builder = self.client.applications.by_application_id(app_object_id).add_password
-        cred = await self._call("add client secret", Policy.AFTER_CREATE | Policy.UNSAFE_WRITE,
+        cred = await self.call("add client secret", Policy.AFTER_CREATE | Policy.UNSAFE_WRITE,
                                 lambda: builder.post(body))
         return NewSecret(_s(cred.key_id), cred.secret_text or "", cred.end_date_time, cred.display_name or "")
 
@@ -495,8 +472,8 @@ class GraphGateway:
         https://learn.microsoft.com/en-us/graph/api/resources/keycredential"""
         builder = self.client.applications.by_application_id(app_object_id)
         info = builder.to_get_request_information(_select(builder, ["keyCredentials"]))
-        body = await self._call("read certificates", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
-                                lambda: self._send_json(info))
+        body = await self.call("read certificates", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
+                                lambda: self.send_json(info))
         return [c for c in (body or {}).get("keyCredentials") or [] if isinstance(c, dict)]
 
     async def app_secret_policy(self, app_object_id: str) -> SecretPolicy | None:
@@ -506,8 +483,8 @@ class GraphGateway:
         builder = self.client.applications.by_application_id(app_object_id).app_management_policies
         info = builder.to_get_request_information()
         try:
-            page = await self._call("read the app's app management policy", Policy.IDEMPOTENT,
-                                    lambda: self._send_json(info))
+            page = await self.call("read the app's app management policy", Policy.IDEMPOTENT,
+                                    lambda: self.send_json(info))
         except GraphForbidden:
             return SecretPolicy(readable=False)
         return app_policy_from_json(page)
@@ -522,12 +499,12 @@ class GraphGateway:
         builder = self.client.applications.by_application_id(app_object_id)
         info = builder.to_patch_request_information(GraphApplication())
         info.set_stream_content(json.dumps({"keyCredentials": key_credentials}).encode(), "application/json")
-        await self._call("add certificate", Policy.AFTER_CREATE, lambda: self._send_json(info))
+        await self.call("add certificate", Policy.AFTER_CREATE, lambda: self.send_json(info))
 
     async def remove_password(self, app_object_id: str, key_id: str) -> None:
         builder = self.client.applications.by_application_id(app_object_id).remove_password
         body = RemovePasswordPostRequestBody(key_id=uuid.UUID(key_id))
         try:
-            await self._call("remove client secret", Policy.IDEMPOTENT, lambda: builder.post(body))
+            await self.call("remove client secret", Policy.IDEMPOTENT, lambda: builder.post(body))
         except GraphNotFound:
             return

@@ -1,7 +1,7 @@
 """Graph operations of the day-2 lifecycle (verify, offboard, drift pruning), on a GraphGateway.
 
 Kept apart from gateway.py so the onboarding core and the lifecycle evolve independently; each
-function runs its request through the gateway's `_call` (named retry policy, error translation).
+function runs its request through the gateway's `call` (named retry policy, error translation).
 Deletes are idempotent: a 404 means "already gone" and returns False.
 """
 
@@ -50,7 +50,7 @@ def _query(builder: Any, *, select: list[str], filter_: str | None = None) -> Re
 
 async def _delete(gateway: GraphGateway, operation: str, builder: Any, policy: Policy = Policy.IDEMPOTENT) -> bool:
     try:
-        await gateway._call(operation, policy, builder.delete)
+        await gateway.call(operation, policy, builder.delete)
     except GraphNotFound:
         return False
     return True
@@ -62,7 +62,7 @@ async def _items(gateway: GraphGateway, operation: str, builder: Any,
     first directory object it parses imports ~1,300 model modules; graph/json_state.py)."""
     info = builder.to_get_request_information(config)
     while True:
-        page = await gateway._call(operation, Policy.IDEMPOTENT, functools.partial(gateway._send_json, info)) or {}
+        page = await gateway.call(operation, Policy.IDEMPOTENT, functools.partial(gateway.send_json, info)) or {}
         for item in page.get("value") or []:
             if isinstance(item, dict):
                 yield item
@@ -129,7 +129,7 @@ async def set_grant_scopes(gateway: GraphGateway, client_sp_id: str, grant_id: s
     if exact is None:
         return False
     item = gateway.client.oauth2_permission_grants.by_o_auth2_permission_grant_id(exact)
-    await gateway._call("update delegated grant", Policy.IDEMPOTENT,
+    await gateway.call("update delegated grant", Policy.IDEMPOTENT,
                         lambda: item.patch(OAuth2PermissionGrant(scope=" ".join(scopes))))
     return True
 

@@ -158,3 +158,14 @@ def test_no_function_of_the_core_is_over_60_lines():
             for node in ast.walk(ast.parse(p.read_text()))
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 60]
     assert long == []
+
+
+def test_no_private_name_is_used_from_outside_its_object():
+    """The gateway is one public surface (issue 17: batched.py and lifecycle_ops.py called its private
+    methods). `x._name` is allowed on self/cls only (and os._exit)."""
+    uses = [f"{p.relative_to(PACKAGE)}:{node.lineno} {ast.unparse(node)}"
+            for p in modules(exclude=("simulator",))
+            for node in ast.walk(ast.parse(p.read_text()))
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls", "os"))]
+    assert uses == []

@@ -111,6 +111,6 @@ def test_alternate_key_builders_do_not_share_parameters():
 
     client, http = build_graph_client(resolve_cloud("global"), NoToken(), ("https://graph.microsoft.com/.default",))
     gateway = GraphGateway(client)
-    first, second = gateway._sp_by_app_id("a"), gateway._sp_by_app_id("b")
+    first, second = gateway.sp_builder("a"), gateway.sp_builder("b")
     assert first.path_parameters["appId"] == "a" and second.path_parameters["appId"] == "b"
     asyncio.run(http.aclose())
