@@ -17,8 +17,9 @@ install: $(STAMP)
 demo: install
 	$(BIN)/kodo-provision demo
 
+# One pytest-xdist worker per core: each has its own simulator (tests/sim shares one per worker).
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 # No network, no simulator: the pure units, the layout's meta tests and the golden plan renderings.
 test-fast: install
