@@ -8,6 +8,7 @@ go elsewhere (a proxy, the simulator), so the two are kept apart here.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, replace
 from urllib.parse import urlparse
 
@@ -55,6 +56,42 @@ CLOUDS: dict[str, Cloud] = {
 }
 
 
+def microsoft_hosts() -> frozenset[str]:
+    """The sign-in, Graph and Partner Center hosts Microsoft documents for its clouds (the pages above)."""
+    urls = [u for c in CLOUDS.values() for u in (c.authority_host, c.graph_endpoint, c.partner_center_endpoint) if u]
+    return frozenset(urlparse(u).hostname or "" for u in urls)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: this machine (the simulator)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token_destinations(cloud: Cloud, allowed: frozenset[str]) -> list[str]:
+    """Refuse, before any request, an endpoint that would receive the admin's tokens unless it is one
+    of Microsoft's documented hosts, loopback, or named with --allow-endpoint. Returns the hosts that
+    only the allow list lets through (for the CLI to show before sign-in)."""
+    opted_in = []
+    for flag, url in (("--authority-host", cloud.authority_host), ("--graph-endpoint", cloud.graph_endpoint),
+                      ("--partner-center-endpoint", cloud.partner_center_endpoint)):
+        host = (urlparse(url).hostname or "").lower() if url else ""
+        if not host or host in microsoft_hosts() or is_loopback(host):
+            continue
+        if host not in allowed:
+            raise UsageError(
+                f"refusing to send your Microsoft sign-in tokens to {host} ({flag}): it is not a Microsoft "
+                "sign-in, Graph or Partner Center host, nor this machine",
+                hint=f"if you trust {host} with your admin token (e.g. your own TLS-inspecting gateway), name it: "
+                     f"--allow-endpoint {host}")
+        opted_in.append(host)
+    return sorted(set(opted_in))
+
+
 def _https_url(value: str, flag: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme != "https" or not parsed.hostname:
@@ -66,8 +103,10 @@ def _https_url(value: str, flag: str) -> str:
 
 
 def resolve_cloud(name: str = "global", *, authority_host: str | None = None,
-                  graph_endpoint: str | None = None, partner_center_endpoint: str | None = None) -> Cloud:
-    """The cloud to use: a named national cloud, optionally with custom endpoints."""
+                  graph_endpoint: str | None = None, partner_center_endpoint: str | None = None,
+                  allow_endpoints: frozenset[str] = frozenset()) -> Cloud:
+    """The cloud to use: a named national cloud, optionally with custom endpoints, each of which must be
+    Microsoft's, loopback or in `allow_endpoints` (check_token_destinations)."""
     try:
         cloud = CLOUDS[name]
     except KeyError:
@@ -81,4 +120,5 @@ def resolve_cloud(name: str = "global", *, authority_host: str | None = None,
     if partner_center_endpoint:
         cloud = replace(cloud, partner_center_endpoint=_https_url(partner_center_endpoint,
                                                                    "--partner-center-endpoint"))
+    check_token_destinations(cloud, frozenset(h.lower() for h in allow_endpoints))
     return cloud

@@ -6,7 +6,7 @@ What is kept, and where:
   a plaintext 0600 file only with --allow-unencrypted-cache;
 - the AuthenticationRecord (who signed in where; no secret), 0600, in
   $XDG_CONFIG_HOME/kodo-provision/login.json (default ~/.config; %APPDATA% on Windows).
-A command resumes only when the saved login is for the same authority and client ID; when the
+A command resumes only when the saved login is for the same authority, Graph endpoint and client ID; when the
 refresh token has expired it prompts once and renews the saved login.
 https://learn.microsoft.com/en-us/azure/developer/python/sdk/authentication/overview
 """
@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..cloud import Cloud
+from ..cloud import CLOUDS, Cloud
 from ..credentials.store import write_credentials
 from . import SIGN_IN_CLASSES, TOKEN_CACHE_NAME, InteractiveSignIn, SignedInUser
 
@@ -57,9 +57,15 @@ class SavedLogin:
     allow_unencrypted_cache: bool
     username: str
     tenant_id: str
+    graph_endpoint: str | None = None  # None: saved by an older version, before logins were bound to it
 
     def matches(self, cloud: Cloud, client_id: str) -> bool:
-        return self.authority_host == cloud.authority_host and self.client_id == client_id
+        """The saved login serves only the cloud and endpoints it was made for (issue 15: its tokens must not
+        follow a Graph endpoint changed later, e.g. by an environment variable)."""
+        graph = self.graph_endpoint or next((c.graph_endpoint for c in CLOUDS.values()
+                                             if c.authority_host == self.authority_host), None)
+        return (self.authority_host == cloud.authority_host and self.client_id == client_id
+                and graph == cloud.graph_endpoint)
 
 
 def load_login() -> SavedLogin | None:
@@ -67,7 +73,7 @@ def load_login() -> SavedLogin | None:
         data: dict[str, Any] = json.loads(login_path().read_text(encoding="utf-8"))
         return SavedLogin(data["record"], data["authority_host"], data["client_id"],
                           bool(data.get("allow_unencrypted_cache")), data.get("username", ""),
-                          data.get("tenant_id", ""))
+                          data.get("tenant_id", ""), data.get("graph_endpoint"))
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         return None
 
@@ -78,6 +84,7 @@ def save_login(sign_in: InteractiveSignIn, user: SignedInUser, *, client_id: str
     write_credentials(path, {
         "record": sign_in.serialized_record(),
         "authority_host": sign_in.cloud.authority_host,
+        "graph_endpoint": sign_in.cloud.graph_endpoint,
         "client_id": client_id,
         "allow_unencrypted_cache": allow_unencrypted_cache,
         "username": user.username,

@@ -27,7 +27,6 @@ from ..bulk.runner import (
     run_bulk,
 )
 from ..bulk.tenants import TenantRow, parse_tenants_file
-from ..cloud import resolve_cloud
 from ..errors import EXIT_STATUS_HELP, ExitStatus, UsageError
 from ..flows.session import ConnectionSettings, resolve_ca_bundle
 from ..manifest.load import load_manifest
@@ -39,6 +38,7 @@ from .manifest import admin_action_notes, lint_before_run
 from .options import (
     auth_settings,
     automation_app_options,
+    cloud_for,
     configured_logging,
     connection_options,
     credential_options,
@@ -158,7 +158,7 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
     # The automation app's options are checked like every single-tenant command checks them.
     sign_in = auth_settings(auth if auth in APP_METHODS else "device-code", auth_client_id, auth_certificate)
     settings = ConnectionSettings(
-        cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint,
+        cloud=cloud_for(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint,
                             partner_center_endpoint=partner_center_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle), auth=sign_in,
         **({"client_id": client_id} if client_id else {}))

@@ -11,13 +11,12 @@ from typing import Any, TypeVar
 import click
 
 from ..auth import AuthSettings, validate_tenant
-from ..cloud import resolve_cloud
 from ..credentials.store import default_credentials_path
 from ..errors import UsageError
 from ..flows.options import OnboardOptions
 from ..flows.session import ConnectionSettings, TenantSession, open_tenant_session, resolve_ca_bundle
 from ..manifest.load import load_manifest
-from .options import configured_logging, stacked
+from .options import cloud_for, configured_logging, stacked
 
 F = Callable[..., Any]
 T = TypeVar("T")
@@ -45,7 +44,7 @@ def connection_settings(cloud: str, authority_host: str | None, graph_endpoint: 
                         auth: AuthSettings | None = None, *,
                         partner_center_endpoint: str | None = None) -> ConnectionSettings:
     return ConnectionSettings(
-        cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint,
+        cloud=cloud_for(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint,
                             partner_center_endpoint=partner_center_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth or AuthSettings(),
         **({"client_id": client_id} if client_id else {}))

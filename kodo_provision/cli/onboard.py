@@ -12,7 +12,6 @@ import click
 
 from .. import environment
 from ..auth import AuthSettings, validate_tenant
-from ..cloud import resolve_cloud
 from ..credentials.store import check_writable, default_credentials_path, read_credentials
 from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, UsageError
 from ..flows.onboard import onboard_tenant
@@ -26,6 +25,7 @@ from .interrupts import mark_changing
 from .manifest import admin_action_notes, lint_before_run
 from .options import (
     auth_options,
+    cloud_for,
     configured_logging,
     connection_options,
     credential_options,
@@ -134,7 +134,7 @@ def onboard(tenant: str, manifest_path: str | None, app_name: str | None, creden
     manifest = load_manifest(manifest_path)
     lint_before_run(manifest)  # warnings on stderr; lint errors refuse before the sign-in prompt
     settings = ConnectionSettings(
-        cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
+        cloud=cloud_for(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth,
         **({"client_id": client_id} if client_id else {}))
     if not yes and not environment.current().stdin_is_tty():

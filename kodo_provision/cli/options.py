@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..auth import AUTH_METHODS, AuthSettings
-from ..cloud import CLOUDS
+from ..cloud import CLOUDS, Cloud, check_token_destinations, resolve_cloud
 from ..errors import UsageError
 from ..manifest import durations
 
@@ -42,8 +42,31 @@ def connection_options(func: F) -> F:
         click.option("--client-id", envvar="KODO_CLIENT_ID", metavar="GUID",
                      help="Public client used for the device-code sign-in. Default: Microsoft Graph "
                           "Command Line Tools (14d82eec-…), which may request exact Graph scopes."),
+        # No environment variable on purpose: a variable alone must never widen where tokens go (issue 15).
+        click.option("--allow-endpoint", "allow_endpoints", multiple=True, metavar="HOST", expose_value=False,
+                     callback=_remember_allowed,
+                     help="Let a custom endpoint that is not a Microsoft host (nor this machine) receive your "
+                          "sign-in tokens, e.g. your TLS-inspecting gateway. Repeatable. Without it such an "
+                          "endpoint is refused before any request."),
     ]
     return stacked(func, decorators)
+
+
+def _remember_allowed(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
+    ctx.meta["kodo_allow_endpoints"] = frozenset(v.strip().lower() for v in value if v.strip())
+
+
+def cloud_for(name: str, *, authority_host: str | None, graph_endpoint: str | None,
+              partner_center_endpoint: str | None = None) -> Cloud:
+    """resolve_cloud with this command's --allow-endpoint hosts; each host only they let through is named
+    on stderr before sign-in, so nobody sends an admin token somewhere without seeing where."""
+    ctx = click.get_current_context(silent=True)
+    allowed: frozenset[str] = ctx.meta.get("kodo_allow_endpoints", frozenset()) if ctx else frozenset()
+    cloud = resolve_cloud(name, authority_host=authority_host, graph_endpoint=graph_endpoint,
+                          partner_center_endpoint=partner_center_endpoint, allow_endpoints=allowed)
+    for host in check_token_destinations(cloud, allowed):
+        click.echo(f"note: your sign-in tokens will be sent to {host} (--allow-endpoint)", err=True)
+    return cloud
 
 
 # The name of the environment variable that holds the automation app's secret (not a secret itself).

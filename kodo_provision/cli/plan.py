@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import click
 
 from ..auth import AuthSettings, validate_tenant
-from ..cloud import resolve_cloud
 from ..credentials.store import default_credentials_path
 from ..flows.onboard import onboard_tenant
 from ..flows.options import OnboardOptions, OnboardResult
@@ -20,7 +19,7 @@ from ..manifest.load import load_manifest
 from ..output.console import render_plan
 from ..output.lifecycle import render_identity
 from .manifest import lint_before_run
-from .options import auth_options, configured_logging, connection_options, output_options
+from .options import auth_options, cloud_for, configured_logging, connection_options, output_options
 
 PLAN_HELP = """Show what `onboard` would change in a tenant, changing nothing.
 
@@ -56,7 +55,7 @@ def plan(tenant: str, manifest_path: str | None, credentials_path: str | None, a
     manifest = load_manifest(manifest_path)
     lint_before_run(manifest)  # warnings on stderr; lint errors refuse before the sign-in prompt
     settings = ConnectionSettings(
-        cloud=resolve_cloud(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
+        cloud=cloud_for(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth, **({"client_id": client_id} if client_id else {}))
     options = OnboardOptions(tenant=tenant, manifest=manifest, plan_only=True, app_name=app_name, prune=prune,
                              credentials_path=Path(credentials_path) if credentials_path
