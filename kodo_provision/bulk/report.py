@@ -101,6 +101,18 @@ def report_payload(outcomes: list[TenantOutcome], *, tenants_file: str, mode: st
     }
 
 
+# A cell a spreadsheet would evaluate as a formula (OWASP "CSV Injection"): tenant display names and
+# error texts come from the customer's directory. https://owasp.org/www-community/attacks/CSV_Injection
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell starting like a formula gets a leading apostrophe, which spreadsheets show as text."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_reports(out_dir: Path, outcomes: list[TenantOutcome], *, tenants_file: str, mode: str = "apply") -> None:
     """report.json (everything) and report.csv (one line per tenant), each replaced atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -110,7 +122,7 @@ def write_reports(out_dir: Path, outcomes: list[TenantOutcome], *, tenants_file:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for outcome in outcomes:
-        writer.writerow(outcome.csv_row())
+        writer.writerow({k: spreadsheet_safe(v) for k, v in outcome.csv_row().items()})
     _atomic_write(out_dir / REPORT_CSV, buffer.getvalue())
 
 

@@ -189,3 +189,20 @@ def test_a_failed_row_names_what_already_exists_and_how_to_finish(bulk_run, tmp_
         assert row["status"] == "failed" and row["client_id"] == app["appId"]
         assert any("service principal" in c for c in row["changes"]), row["changes"]
         assert "already done in this tenant" in row["hint"] and "--only-failed" in row["hint"]
+
+
+def test_report_csv_holds_no_cell_a_spreadsheet_would_evaluate(bulk_run, tmp_path):
+    """Issue 15: tenant names come from the customer's directory; `=HYPERLINK(...)` must stay text."""
+    import csv
+
+    tenants = [customer(i) for i in range(3)]
+    scenario = many_tenants(3)
+    data = scenario.model_dump()
+    hostile = ['=HYPERLINK("https://evil.example","x")', "+1+1", "@SUM(A1)"]
+    for entry, name in zip(data["tenants"][1:4], hostile, strict=True):
+        entry["display_name"] = name
+    with start(type(scenario).model_validate(data)) as sim:
+        bulk_run(sim, str(write_tenants_csv(tmp_path / "t.csv", tenants)), "--out", "out", "--yes")
+    rows = list(csv.DictReader((tmp_path / "out" / "report.csv").open(encoding="utf-8")))
+    assert sorted(r["tenant_name"] for r in rows) == sorted("'" + n for n in hostile)
+    assert not [cell for r in rows for cell in r.values() if cell and cell[0] in "=+-@\t\r"]
