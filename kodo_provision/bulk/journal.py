@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..credentials.store import open_private_log
+
 JOURNAL_NAME = "journal.jsonl"
 
 
@@ -75,8 +77,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._file = os.fdopen(fd, "a", encoding="utf-8")
+        self._file = open_private_log(path, "the bulk journal")
         # A record torn by a kill has no newline; start ours on a fresh line.
         if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
             self._file.write("\n")

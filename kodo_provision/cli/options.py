@@ -7,12 +7,14 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import click
 
 from ..auth import AUTH_METHODS, AuthSettings
 from ..cloud import CLOUDS, Cloud, check_token_destinations, resolve_cloud
+from ..credentials.store import open_private_log
 from ..errors import UsageError
 from ..manifest import durations
 
@@ -208,7 +210,7 @@ def configured_logging(log_format: str, log_level: str | None, log_file: str | N
     """structlog to --log-file (info by default) or stderr (warning by default)."""
     from ..output.logging import configure_logging
 
-    stream = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115
+    stream = open_private_log(Path(log_file), "--log-file") if log_file else None
     try:
         configure_logging(level=log_level or ("info" if log_file else "warning"), fmt=log_format, stream=stream)
         yield

@@ -132,6 +132,23 @@ def certificate_file_paths(credentials_path: Path, thumbprint: str) -> tuple[Pat
     return base.with_name(base.name + ".pem"), base.with_name(base.name + ".pfx")
 
 
+def open_private_log(path: Path, what: str) -> Any:
+    """Open a log-like file (the --log-file, the bulk journal) for appending: mode 0600, and never through
+    a symbolic link (O_NOFOLLOW), so nobody can point it at a file of theirs beforehand."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if path.is_symlink():
+            raise UsageError(f"{what} {path} is a symbolic link; refusing to follow it",
+                             hint="pass the path of a regular file") from None
+        raise UsageError(f"cannot open {what} {path}", detail=exc.strerror,
+                         hint="pass a path in a folder you can write") from None
+    with contextlib.suppress(OSError):  # an existing file of ours that others could read: tighten it
+        os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
 def write_credentials(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically with mode 0600: a temp file in the same folder, fsync, rename.
     The file is never readable by others, not even for an instant."""

@@ -7,6 +7,7 @@ production (graph-facts §7 for CA trust in azure-identity and httpx).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,10 @@ def create_tls_material(directory: Path) -> TlsMaterial:
         key_path=directory / "server-key.pem",
     )
     ca.cert_pem.write_to_path(str(material.ca_path))
-    leaf.private_key_pem.write_to_path(str(material.key_path))
+    # The key is the simulator's only secret: 0600 from the first byte (like the tool's own files).
+    fd = os.open(material.key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(leaf.private_key_pem.bytes())
     for i, blob in enumerate(leaf.cert_chain_pems):
         blob.write_to_path(str(material.cert_path), append=i > 0)
     return material

@@ -184,3 +184,13 @@ def test_a_missing_credentials_file_is_refused_before_sign_in(sim, kodo, tmp_pat
     run = kodo(*command, "--credentials", str(tmp_path / "missing.json"), expect=ExitStatus.USAGE)
     assert "missing.json does not exist" in one_error_line(run.err)
     assert [r for r in sim.request_log if r.kind in ("login", "graph")] == [], "refused before sign-in"
+
+
+def test_a_log_file_that_is_a_symlink_is_refused_before_sign_in(sim, kodo, tmp_path):
+    """Issue 15: --log-file never follows a symbolic link (someone else's file would receive the log)."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("theirs\n")
+    (tmp_path / "run.log").symlink_to(victim)
+    run = kodo("onboard", "--yes", "--log-file", str(tmp_path / "run.log"), expect=ExitStatus.USAGE)
+    assert "symbolic link" in one_error_line(run.err)
+    assert victim.read_text() == "theirs\n" and not sim.request_log

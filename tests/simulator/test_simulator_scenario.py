@@ -63,3 +63,15 @@ def test_partner_access_short_form_grants_global_administrator():
 
     user = UserSpec.model_validate({"upn": "p@msp.example", "partner_access": ["contoso.onmicrosoft.com"]})
     assert user.partner_access[0].roles == ["62e90394-69f5-4237-9190-012177145e10"]
+
+
+def test_the_simulators_tls_key_is_private(tmp_path):
+    """Issue 15: the server key file is 0600 from the first byte."""
+    import os
+    import stat
+
+    from kodo_provision.simulator.tls import create_tls_material
+
+    material = create_tls_material(tmp_path)
+    assert stat.S_IMODE(os.stat(material.key_path).st_mode) == 0o600
+    assert material.key_path.read_text().startswith("-----BEGIN")

@@ -69,3 +69,31 @@ def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
     write_credentials(path, {"tenant_id": "t"})
     assert not stale.exists() and live.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == [live.name]
+
+
+def test_log_files_are_private_and_never_followed_through_a_symlink(tmp_path):
+    """Issue 15: --log-file and the bulk journal: mode 0600, no symlink following (O_NOFOLLOW)."""
+    import os
+    import stat
+
+    import pytest
+
+    from kodo_provision.credentials.store import open_private_log
+    from kodo_provision.errors import UsageError
+
+    log = tmp_path / "run.log"
+    with open_private_log(log, "--log-file") as handle:
+        handle.write("line\n")
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
+    loose = tmp_path / "loose.log"
+    loose.write_text("")
+    loose.chmod(0o644)
+    open_private_log(loose, "--log-file").close()
+    assert stat.S_IMODE(os.stat(loose).st_mode) == 0o600
+    victim = tmp_path / "victim"
+    victim.write_text("theirs\n")
+    link = tmp_path / "link.log"
+    link.symlink_to(victim)
+    with pytest.raises(UsageError, match="symbolic link"):
+        open_private_log(link, "--log-file")
+    assert victim.read_text() == "theirs\n"
