@@ -318,7 +318,7 @@ class BulkRunner:
                               hint="list each tenant once in the tenants file")
         options = OnboardOptions(
             tenant=row.tenant, manifest=row.manifest or self.options.manifest,
-            credentials_path=default_credentials_path(row.tenant, self.options.out_dir),
+            credentials_path=default_credentials_path(row.tenant, self.options.out_dir, app_name=row.app_name),
             app_name=row.app_name, secret_lifetime=row.secret_lifetime,
             verify_budget_s=self.options.verify_budget_s, plan_only=self.options.plan_only,
             credential_type=row.credential_type or self.options.credential_type,

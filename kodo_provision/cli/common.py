@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from ..auth import AuthSettings, validate_tenant
-from ..credentials.store import default_credentials_path
+from ..credentials.store import default_credentials_path, read_credentials
 from ..errors import UsageError
 from ..flows.options import OnboardOptions
 from ..flows.session import ConnectionSettings, TenantSession, open_tenant_session, resolve_ca_bundle
@@ -55,7 +55,7 @@ def lifecycle_options(tenant: str, manifest_path: str | None, app_name: str | No
     """Validated before any sign-in: nothing is asked of the user for a typo."""
     tenant = validate_tenant(tenant)
     return OnboardOptions(tenant=tenant, manifest=load_manifest(manifest_path), app_name=app_name,
-                          credentials_path=credentials_path or default_credentials_path(tenant))
+                          credentials_path=credentials_path or default_credentials_path(tenant, app_name=app_name))
 
 
 def run_in_tenant(settings: ConnectionSettings, tenant: str, body: Callable[[TenantSession], Awaitable[T]], *,
@@ -75,6 +75,7 @@ def require_credentials_file(path: Path) -> None:
     if not Path(path).is_file():
         raise UsageError(f"credentials file {path} does not exist",
                          hint="pass the file onboarding wrote (kodo-credentials-<tenant>.json), or omit --credentials")
+    read_credentials(Path(path))  # a file that is not ours is refused too (issue 15)
 
 
 def echo_json(payload: dict[str, Any]) -> None:

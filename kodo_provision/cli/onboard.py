@@ -140,10 +140,11 @@ def onboard(tenant: str, manifest_path: str | None, app_name: str | None, creden
     if not yes and not environment.current().stdin_is_tty():
         raise UsageError("refusing to change the tenant without confirmation: no terminal to ask on",
                          hint="review with a terminal, or pass --yes")
-    check_writable(credentials_out or default_credentials_path(tenant))
+    credentials_path = credentials_out or default_credentials_path(tenant, app_name=app_name)
+    check_writable(credentials_path)
+    read_credentials(credentials_path)  # an existing file that is not ours is refused before sign-in
     pfx = pfx_password(pfx_password_env, certificates_wanted=credential_type == "certificate")
-    options = OnboardOptions(tenant=tenant, manifest=manifest,
-                             credentials_path=credentials_out or default_credentials_path(tenant),
+    options = OnboardOptions(tenant=tenant, manifest=manifest, credentials_path=credentials_path,
                              app_name=app_name, secret_lifetime=lifetime, verify_budget_s=verify_budget,
                              prune=prune, credential_type=credential_type, pfx_password=pfx)
     return run_onboard(settings, options, output_format=output_format, yes=yes, show_secret=show_secret,

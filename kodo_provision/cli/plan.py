@@ -59,7 +59,7 @@ def plan(tenant: str, manifest_path: str | None, credentials_path: str | None, a
         ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth, **({"client_id": client_id} if client_id else {}))
     options = OnboardOptions(tenant=tenant, manifest=manifest, plan_only=True, app_name=app_name, prune=prune,
                              credentials_path=Path(credentials_path) if credentials_path
-                             else default_credentials_path(tenant))
+                             else default_credentials_path(tenant, app_name=app_name))
 
     async def run() -> OnboardResult:
         async with open_tenant_session(settings, tenant) as session:

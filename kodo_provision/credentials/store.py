@@ -16,26 +16,47 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..manifest.identity import slug
 from ..state.model import HeldCertificate, HeldSecret
 
 CREDENTIALS_SCHEMA_VERSION = 1
 
 
-def default_credentials_path(tenant: str, directory: Path | None = None) -> Path:
-    """kodo-credentials-<tenant>.json in the current (or given) folder."""
+def default_credentials_path(tenant: str, directory: Path | None = None, app_name: str | None = None) -> Path:
+    """kodo-credentials-<tenant>.json in the current (or given) folder; with --app-name
+    kodo-credentials-<tenant>-<app>.json, so two apps in one tenant never share a file."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", tenant)
-    return (directory or Path.cwd()) / f"kodo-credentials-{safe}.json"
+    app = "-" + slug(app_name) if app_name else ""  # the slug the app's uniqueName ends with
+    return (directory or Path.cwd()) / f"kodo-credentials-{safe}{app}.json"
+
+
+def is_credentials_record(data: object) -> bool:
+    """What every credentials file the tool writes holds (handoff.app_record): the tenant it is for."""
+    return isinstance(data, dict) and bool(data.get("tenant_id"))
 
 
 def read_credentials(path: Path) -> dict[str, Any] | None:
-    """The file's contents, or None when it does not exist."""
+    """The file's contents, or None when it does not exist. A file that exists but is not a credentials
+    file of this tool is refused: it would be overwritten (e.g. --credentials-out package.json)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise UsageError(f"credentials file {path} is unreadable", detail=str(exc),
-                         hint="move it away or pass another --credentials-out") from None
+        raise UsageError(f"{path} is not a kodo-provision credentials file; refusing to use or overwrite it",
+                         detail=str(exc), hint="move it away or pass another --credentials-out") from None
+    if not is_credentials_record(data):
+        raise UsageError(f"{path} is not a kodo-provision credentials file; refusing to use or overwrite it",
+                         hint="pass --credentials-out with a new file name (e.g. kodo-credentials.json)")
+    return data  # type: ignore[no-any-return]
+
+
+def check_same_app(path: Path, existing: dict[str, Any] | None, client_id: str | None) -> None:
+    """Refuse a credentials file that names another app of the tenant (another --app-name)."""
+    held = str((existing or {}).get("client_id") or "").lower()
+    if held and client_id and held != client_id.lower():
+        raise UsageError(f"credentials file {path} holds another app ({held}), not this one ({client_id})",
+                         hint="pass --credentials-out with another path, or the --app-name that file was made for")
 
 
 def check_owner(path: Path, existing: dict[str, Any] | None, tenant_ids: set[str]) -> None:

@@ -26,6 +26,7 @@ from ..credentials.certificate import GeneratedCertificate, generate_certificate
 from ..credentials.store import (
     certificate_file_paths,
     check_owner,
+    check_same_app,
     clear_pending_runs,
     held_certificate,
     held_secret,
@@ -154,6 +155,8 @@ async def _preflight(run: OnboardRun) -> list[str]:
     run.secret_policy = overview.secret_policy
     run.actual = await read_tenant_state(session.gateway, run.unique_name, run.resource_sps,
                                          application=overview.application)
+    check_same_app(options.credentials_path, run.existing,
+                   run.actual.application.app_id if run.actual.application else None)
     run.result = OnboardResult(run.org.id, run.org.display_name, run.trail.signed_in_upn, Plan(), notes=notes)
     return notes
 

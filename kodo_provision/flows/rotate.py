@@ -30,6 +30,7 @@ from ..credentials.certificate import generate_certificate
 from ..credentials.store import (
     certificate_file_paths,
     check_owner,
+    check_same_app,
     clear_pending_runs,
     held_certificate,
     held_secret,
@@ -159,6 +160,7 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
     view = await read_view(session, options, app_roles=ROTATE_APP_ROLES)
     check_owner(credentials_path, existing, {view.org.id})
     _require_app(view, options)
+    check_same_app(credentials_path, existing, view.actual.application.app_id if view.actual.application else None)
     run_id = pysecrets.token_hex(4)
     with recorded(begin_record(session, view, options, command="rotate-secret", run_id=run_id, started=now,
                                near=credentials_path)) as journal:
@@ -317,6 +319,7 @@ async def rotate_certificate(session: TenantSession, options: OnboardOptions, *,
     view = await read_view(session, options, app_roles=ROTATE_APP_ROLES)
     check_owner(credentials_path, existing, {view.org.id})
     _require_app(view, options)
+    check_same_app(credentials_path, existing, view.actual.application.app_id if view.actual.application else None)
     run_id = pysecrets.token_hex(4)
     with recorded(begin_record(session, view, options, command="rotate-secret", run_id=run_id, started=now,
                                near=credentials_path)) as journal:

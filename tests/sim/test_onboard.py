@@ -113,7 +113,8 @@ def test_credentials_of_another_tenant_are_not_overwritten(sim, kodo, tmp_path):
 def test_custom_app_name_and_lifetime(sim, kodo, tmp_path):
     kodo("onboard", "--yes", "--app-name", "KODO Backup (Contoso)", "--secret-lifetime", "90d")
     # --app-name addresses its own app: uniqueName <manifest unique_name>-<slug(app name)>.
-    result = assert_converged(sim, CONTOSO, tmp_path / f"kodo-credentials-{CONTOSO}.json",
+    # ... and its own credentials file (issue 15: two apps in one tenant never share one).
+    result = assert_converged(sim, CONTOSO, tmp_path / f"kodo-credentials-{CONTOSO}-kodo-backup-contoso.json",
                               unique_name="kodo-cloud-backup-kodo-backup-contoso")
     assert result["app"]["displayName"] == "KODO Backup (Contoso)"
     expires = result["creds"]["secret_expires_at"]

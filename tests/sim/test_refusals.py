@@ -194,3 +194,28 @@ def test_a_log_file_that_is_a_symlink_is_refused_before_sign_in(sim, kodo, tmp_p
     run = kodo("onboard", "--yes", "--log-file", str(tmp_path / "run.log"), expect=ExitStatus.USAGE)
     assert "symbolic link" in one_error_line(run.err)
     assert victim.read_text() == "theirs\n" and not sim.request_log
+
+
+def test_credentials_out_never_overwrites_a_file_that_is_not_ours(sim, kodo, tmp_path):
+    """Issue 15: --credentials-out package.json on an existing non-credentials file: refused before sign-in,
+    the file unchanged."""
+    package = tmp_path / "package.json"
+    package.write_text('{"name": "my-app", "version": "1.0.0"}\n')
+    run = kodo("onboard", "--yes", "--credentials-out", str(package), expect=ExitStatus.USAGE)
+    assert "not a kodo-provision credentials file" in one_error_line(run.err)
+    assert package.read_text() == '{"name": "my-app", "version": "1.0.0"}\n' and not sim.request_log
+
+
+def test_two_apps_in_one_tenant_get_two_files_and_never_share_one(sim, kodo, tmp_path):
+    """Issue 15: the default file name includes --app-name; a file made for one app is refused for another."""
+    import json
+
+    kodo("onboard", "--yes")
+    kodo("onboard", "--yes", "--app-name", "KODO second")
+    first = json.loads((tmp_path / f"kodo-credentials-{CONTOSO}.json").read_text())
+    second = json.loads((tmp_path / f"kodo-credentials-{CONTOSO}-kodo-second.json").read_text())
+    assert first["client_id"] != second["client_id"]
+    run = kodo("onboard", "--yes", "--app-name", "KODO second", "--credentials-out",
+               str(tmp_path / f"kodo-credentials-{CONTOSO}.json"), expect=ExitStatus.USAGE)
+    assert "holds another app" in one_error_line(run.err)
+    assert json.loads((tmp_path / f"kodo-credentials-{CONTOSO}.json").read_text()) == first
