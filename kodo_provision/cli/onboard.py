@@ -108,7 +108,8 @@ def _emit(result: OnboardResult, output_format: str, show_secret: bool) -> None:
               help="Display name of the app registration (default from the manifest); also its own app, "
                    "uniqueName <manifest unique_name>-<slug>, addressed by the same --app-name in every command.")
 @click.option("--credentials-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the credentials JSON (0600). Default: ./kodo-credentials-<tenant>.json.")
+              help="Where to write the credentials JSON (0600). Default: ./kodo-credentials-<tenant>.json "
+                   "(…-<tenant>-<app-slug>.json with --app-name). An existing file that is not ours is refused.")
 @click.option("--secret-lifetime", default=None, metavar="DURATION",
               help="Secret lifetime, e.g. 180d, 26w, 6mo, 1y. Default from the manifest (180 days).")
 @click.option("--show-secret", is_flag=True, help="Also print the client secret on stdout.")
