@@ -10,7 +10,7 @@ import sys
 import click
 
 from .. import environment as env
-from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, take_interruption_notes
+from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, UsageError, take_interruption_notes
 from .interrupts import handled, interrupted_exit_code
 
 HELP = f"""Onboard Microsoft 365 tenants to KODO cloud backup.
@@ -50,6 +50,28 @@ COMMANDS = {
 }
 
 
+# The simulator's server stack is an optional extra (pyproject: kodo_provision[simulator]); without it the
+# CLI still runs, and `simulate` / `demo` say how to get it.
+SIMULATOR_EXTRA = ("starlette", "uvicorn", "trustme")
+
+
+def missing_simulator_extra(exc: BaseException) -> UsageError | None:
+    """The one-line error for a command that needs the simulator extra, else None."""
+    name = (getattr(exc, "name", None) or "").split(".")[0]
+    if not isinstance(exc, ModuleNotFoundError) or name not in SIMULATOR_EXTRA:
+        return None
+    return UsageError(f"the built-in tenant simulator is not installed (it needs {name})",
+                      hint="pip install 'kodo_provision[simulator]' (a clone: make install)")
+
+
+def _needs_simulator_extra(name: str, error: UsageError) -> click.Command:
+    def refuse() -> None:
+        raise error
+
+    return click.Command(name, callback=refuse, help=f"(needs the simulator extra) {error.hint}",
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+
+
 class CommandInterrupted(BaseException):
     """A KeyboardInterrupt out of a command, kept away from click, which would print a blank line and
     "Aborted!" instead of our one line (click turns KeyboardInterrupt into Abort)."""
@@ -76,7 +98,12 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target.split(":")
-        module = importlib.import_module(f"{__package__}.{module_name}")
+        try:
+            module = importlib.import_module(f"{__package__}.{module_name}")
+        except ModuleNotFoundError as exc:
+            if (error := missing_simulator_extra(exc)) is None:
+                raise
+            return _needs_simulator_extra(cmd_name, error)
         command: click.Command = getattr(module, attr)
         return command
 
@@ -117,6 +144,9 @@ def main(argv: list[str] | None = None, environment: env.Environment | None = No
                    f"(it is safe to repeat): kodo-provision {' '.join(args)}", err=True)
         return interrupted_exit_code() or ExitStatus.INTERRUPTED
     except Exception as exc:  # the boundary: anything else is a bug, reported in one line
+        if (missing := missing_simulator_extra(exc)) is not None:  # demo: the simulator is imported late
+            click.echo(f"error: {missing.one_line()}", err=True)
+            return missing.exit_status
         if show_traceback:
             raise
         from ..output.logging import redact_text

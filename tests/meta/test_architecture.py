@@ -169,3 +169,44 @@ def test_no_private_name_is_used_from_outside_its_object():
             if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
             and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls", "os"))]
     assert uses == []
+
+
+SIMULATOR_STACK = ("starlette", "uvicorn", "trustme")
+
+
+def test_a_plain_install_leaves_the_simulator_stack_out():
+    """Issue 15: starlette, uvicorn and trustme come only with the `simulator` extra (which dev includes)."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {re.split(r"[<>=\[; ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+    assert not names(project["dependencies"]) & set(SIMULATOR_STACK)
+    assert set(SIMULATOR_STACK) <= names(project["optional-dependencies"]["simulator"])
+    assert "kodo_provision[simulator]" in project["optional-dependencies"]["dev"]
+
+
+def test_without_the_simulator_extra_the_cli_runs_and_simulate_says_how_to_get_it():
+    """The stack hidden as if not installed: --help and the commands' help work; simulate and demo are one
+    line with the install command, exit 2."""
+    import subprocess
+    import sys
+
+    block = "import sys\nfor m in %r: sys.modules[m] = None\n" % (SIMULATOR_STACK,)
+    run = "from kodo_provision.cli.main import main\nsys.exit(main(sys.argv[1:]))\n"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", block + run, *args], capture_output=True, text=True,
+                              timeout=60, cwd=PACKAGE.parent)
+
+    assert cli("--help").returncode == 0
+    assert cli("onboard", "--help").returncode == 0
+    for command in ("simulate", "demo"):
+        result = cli(command)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines() == [
+            "error: the built-in tenant simulator is not installed (it needs starlette) — "
+            "pip install 'kodo_provision[simulator]' (a clone: make install)"], result.stderr
