@@ -4,15 +4,21 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint audit bench bench-m365 soak clean
+.PHONY: install lock demo test test-fast lint audit bench bench-m365 soak clean
 
-$(STAMP): pyproject.toml
+# Every dependency comes from requirements.lock, pinned with the sha256 of each distribution file
+# (pip --require-hashes); the project itself from the working tree. `make lock` re-resolves (see README).
+$(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve the dependencies and rewrite requirements.lock with hashes (pip-tools in a throwaway venv).
+lock:
+	PY=$(PY) ./scripts/lock.sh
 
 demo: install
 	$(BIN)/kodo-provision demo
@@ -35,8 +41,7 @@ lint: install
 audit: install
 	$(PY) -m venv .venv-audit
 	.venv-audit/bin/pip install -q pip-audit
-	$(BIN)/pip freeze --exclude-editable > .venv-audit/requirements.txt
-	.venv-audit/bin/pip-audit --strict --no-deps --disable-pip -r .venv-audit/requirements.txt
+	.venv-audit/bin/pip-audit --strict --no-deps --disable-pip -r requirements.lock
 
 # Figures, never assertions: single-tenant request economy and wall time, bulk throughput,
 # simulator capacity. About 6 minutes on the 2-core reference machine.

@@ -210,3 +210,21 @@ def test_without_the_simulator_extra_the_cli_runs_and_simulate_says_how_to_get_i
         assert result.stderr.strip().splitlines() == [
             "error: the built-in tenant simulator is not installed (it needs starlette) — "
             "pip install 'kodo_provision[simulator]' (a clone: make install)"], result.stderr
+
+
+def test_the_lock_pins_every_dependency_with_hashes():
+    """Issue 15: requirements.lock (make lock) pins every runtime and development requirement of pyproject.toml,
+    each with sha256 hashes, so `make install` can use --require-hashes. Fails when pyproject gains a
+    dependency the lock does not have: run `make lock`."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
+    names = {re.split(r"[<>=\[; ]", r, maxsplit=1)[0].lower().replace("_", "-") for r in wanted} - {"kodo-provision"}
+    lock = (PACKAGE.parent / "requirements.lock").read_text()
+    pinned = dict(re.findall(r"^([A-Za-z0-9_.-]+)(?:\[[^]]*\])?==(\S+) \\", lock, flags=re.M))
+    assert not names - {n.lower().replace("_", "-") for n in pinned}, "run `make lock`"
+    entries = re.split(r"\n(?=[A-Za-z0-9])", lock)
+    assert len([e for e in entries if "==" in e]) == len(pinned)
+    assert all("--hash=sha256:" in e for e in entries if "==" in e)
