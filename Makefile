@@ -11,7 +11,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --require-hashes -r requirements.lock
-	$(BIN)/pip install -q --no-deps -e .
+	# setuptools warns on every editable build that a folder named like the package may shadow it: noise
+	# for everyone who runs `make demo` (issue 16: nothing surprising on stderr).
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)

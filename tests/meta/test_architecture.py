@@ -195,7 +195,7 @@ def test_without_the_simulator_extra_the_cli_runs_and_simulate_says_how_to_get_i
     import subprocess
     import sys
 
-    block = "import sys\nfor m in %r: sys.modules[m] = None\n" % (SIMULATOR_STACK,)
+    block = f"import sys\nfor m in {SIMULATOR_STACK!r}: sys.modules[m] = None\n"
     run = "from kodo_provision.cli.main import main\nsys.exit(main(sys.argv[1:]))\n"
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
