@@ -8,11 +8,11 @@ STAMP := $(VENV)/.installed
 
 # Every dependency comes from requirements.lock, pinned with the sha256 of each distribution file
 # (pip --require-hashes); the project itself from the working tree. `make lock` re-resolves (see README).
+# PYTHONWARNINGS=ignore: setuptools warns on every editable build that a folder named like the package may
+# shadow it, noise for everyone who runs `make demo` (issue 16: nothing surprising on stderr).
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --require-hashes -r requirements.lock
-	# setuptools warns on every editable build that a folder named like the package may shadow it: noise
-	# for everyone who runs `make demo` (issue 16: nothing surprising on stderr).
 	PYTHONWARNINGS=ignore $(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
