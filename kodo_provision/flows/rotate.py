@@ -14,6 +14,8 @@ the exact command that removes it later is printed. Peers delete the secret in u
 
 from __future__ import annotations
 
+import glob
+import json
 import secrets as pysecrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -95,6 +97,19 @@ class RotateResult:
 
 def backup_path_for(path: Path, now: datetime) -> Path:
     return path.with_name(f"{path.name}.{now:%Y%m%dT%H%M%SZ}.bak")
+
+
+def remove_backups_holding(path: Path, key_id: str, result: RotateResult) -> None:
+    """Once a secret is removed from the app, the backups of the credentials file that hold it are useless,
+    and a secret file nobody needs should not stay on disk (issue 15)."""
+    for backup in sorted(path.parent.glob(f"{glob.escape(path.name)}.*.bak")):
+        try:
+            held = str(json.loads(backup.read_text(encoding="utf-8")).get("secret_key_id") or "").lower()
+        except (OSError, ValueError, AttributeError):
+            continue
+        if held == key_id.lower():
+            backup.unlink(missing_ok=True)
+            result.notes.append(f"removed the backup {backup} (it held the removed secret)")
 
 
 def _require_app(view: TenantView, options: OnboardOptions) -> None:
@@ -220,6 +235,7 @@ async def _rotate_secret(session: TenantSession, view: TenantView, options: Onbo
         journal.changed(_secret_change("deleted", old.key_id))
         result.old_removed = True
         log.info("secret.removed", key_id=old.key_id)
+        remove_backups_holding(credentials_path, old.key_id, result)
         return result
     return _kept_old(result, "secret", old.key_id, remove_key_command(options, credentials_path, old.key_id),
                      remove_old=remove_old, keep_until=now + overlap if overlap else None)
@@ -287,6 +303,7 @@ async def remove_secret_key(session: TenantSession, options: OnboardOptions, *, 
     await session.gateway.remove_password(app.id, key_id)
     result.old_removed = True
     log.info("secret.removed", key_id=key_id)
+    remove_backups_holding(credentials_path, key_id, result)
     return result
 
 

@@ -8,7 +8,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -95,9 +95,9 @@ class NewSecret:
     """A secret just created; secret_text exists only in memory and in the credentials file."""
 
     key_id: str
-    secret_text: str
-    end_date_time: datetime | None
-    display_name: str
+    secret_text: str = field(repr=False)  # a repr (a traceback, a debug log) never shows it
+    end_date_time: datetime | None = None
+    display_name: str = ""
 
 
 def _s(value: Any) -> str:

@@ -228,3 +228,23 @@ def test_the_lock_pins_every_dependency_with_hashes():
     entries = re.split(r"\n(?=[A-Za-z0-9])", lock)
     assert len([e for e in entries if "==" in e]) == len(pinned)
     assert all("--hash=sha256:" in e for e in entries if "==" in e)
+
+
+def test_every_secret_bearing_field_is_left_out_of_repr():
+    """Issue 15: a dataclass field that holds a secret is `field(repr=False)`, so a repr in a traceback or a
+    debug log never shows it."""
+    import re
+
+    secret_name = re.compile(r"(secret_text|client_secret|password|private_pem|refresh_token|access_token)$")
+    shown = []
+    for path in modules(exclude=("simulator",)):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and \
+                        secret_name.search(item.target.id):
+                    value = ast.unparse(item.value) if item.value else ""
+                    if "repr=False" not in value:
+                        shown.append(f"{path.relative_to(PACKAGE)}: {node.name}.{item.target.id}")
+    assert shown == []

@@ -101,3 +101,20 @@ def test_a_foreign_secret_is_not_removed_by_remove_old(sim, kodo, tmp_path):
 def test_rotate_on_a_tenant_without_the_app(sim, kodo, tmp_path):
     run = kodo("rotate-secret", expect=2)
     assert "no app registration with uniqueName kodo-cloud-backup" in run.err and "onboard" in run.err
+
+
+def test_no_backup_keeps_a_secret_once_it_is_removed(sim, kodo, tmp_path):
+    """Issue 15: the backup a rotation writes holds the old secret while it is still valid; once that secret
+    is removed (--remove-old now, or --remove-key later), its backups go too."""
+    kodo("onboard", "--yes")
+    path = creds_file(tmp_path)
+    first = json.loads(path.read_text())["secret_key_id"]
+    kodo("rotate-secret")  # the old secret stays valid: its backup stays
+    (backup,) = tmp_path.glob(f"{path.name}.*.bak")
+    assert json.loads(backup.read_text())["secret_key_id"] == first
+    kodo("rotate-secret", "--remove-key", first)
+    assert not backup.exists()
+    second = json.loads(path.read_text())["secret_key_id"]
+    kodo("rotate-secret", "--remove-old")
+    assert not [b for b in tmp_path.glob(f"{path.name}.*.bak")
+                if json.loads(b.read_text())["secret_key_id"] in (first, second)]
