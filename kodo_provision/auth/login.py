@@ -21,10 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import structlog
+
 from ..cloud import CLOUDS, Cloud
 from ..credentials.store import write_credentials
 from . import SIGN_IN_CLASSES, TOKEN_CACHE_NAME, InteractiveSignIn, SignedInUser
 
+log = structlog.get_logger("kodo_provision.login")
 LOGIN_FILE = "login.json"
 
 
@@ -94,8 +97,46 @@ def save_login(sign_in: InteractiveSignIn, user: SignedInUser, *, client_id: str
     return path
 
 
+def _persisted_cache(allow_unencrypted: bool, is_cae: bool) -> Any:
+    """The tool's persisted MSAL cache, or None where it cannot be opened (no keyring and no plaintext
+    file allowed: then it holds nothing of ours). azure-identity has no public way to open it;
+    `_load_persistent_cache` is pinned with azure-identity (pyproject) and the logout test fails if it
+    changes."""
+    from azure.identity import TokenCachePersistenceOptions
+    from azure.identity._persistent_cache import _load_persistent_cache
+
+    try:
+        return _load_persistent_cache(TokenCachePersistenceOptions(
+            name=TOKEN_CACHE_NAME, allow_unencrypted_storage=allow_unencrypted), is_cae)
+    except (ValueError, ImportError, OSError) as exc:
+        log.debug("login.cache_unavailable", cae=is_cae, reason=str(exc)[:200])
+        return None
+
+
+def forget_tokens(allow_unencrypted: bool) -> int:
+    """Remove every account and token from the tool's persistent cache through MSAL's own cache API, so it
+    works whatever keeps the cache (a plaintext file, or libsecret / Keychain / DPAPI, where deleting files
+    leaves the refresh token in the keyring). Returns how many items went."""
+    from msal import TokenCache
+
+    kinds = TokenCache.CredentialType
+    removed = 0
+    for cache in (_persisted_cache(allow_unencrypted, is_cae) for is_cae in (False, True)):
+        if cache is None:
+            continue
+        for kind, remove in ((kinds.REFRESH_TOKEN, cache.remove_rt), (kinds.ACCESS_TOKEN, cache.remove_at),
+                             (kinds.ID_TOKEN, cache.remove_idt), (kinds.ACCOUNT, cache.remove_account)):
+            for item in list(cache.find(kind)):
+                remove(item)
+                removed += 1
+    return removed
+
+
 def remove_login() -> list[Path]:
-    """Forget the saved login and the plaintext token cache; returns what was removed."""
+    """Forget the saved login: every token in the persistent cache (any backend), the record, the cache
+    files; returns the files removed."""
+    saved = load_login()
+    forget_tokens(allow_unencrypted=saved.allow_unencrypted_cache if saved else True)
     removed = []
     for path in [login_path(), *token_cache_files()]:
         with contextlib.suppress(FileNotFoundError):

@@ -37,10 +37,13 @@ Exit status:
   0  signed in   2  usage (e.g. no keyring and no --allow-unencrypted-cache)   3  sign-in failed   7  network
 """
 
-LOGOUT_HELP = """Forget the sign-in kept by `kodo-provision login` (the record and the plaintext token cache).
+LOGOUT_HELP = """Forget the sign-in kept by `kodo-provision login`: every account and token in the tool's
+token cache (removed through MSAL, so also from an OS keyring), the record and the cache files.
 
-The next command asks for a device code again. On Linux/macOS an encrypted cache also has
-an entry in the keyring ("Microsoft.Developer.IdentityService"), which becomes unused.
+The next command asks for a device code again. This removes the refresh token from this machine; it
+does not end the sign-in session in Entra. To revoke it everywhere, an admin runs
+Revoke-MgUserSignInSession -UserId <upn> (Microsoft Graph PowerShell) or "Revoke sessions" on the user
+in the Entra admin center.
 
 \b
 Exit status: 0 (also when nobody was signed in)
@@ -78,6 +81,11 @@ def login(tenant: str, allow_unencrypted_cache: bool, cloud: str, authority_host
     return ExitStatus.SUCCESS
 
 
+REVOKE_NOTE = ("The refresh token is gone from this machine; the sign-in session itself stays valid in Entra "
+               "until it expires. To end it everywhere: Revoke-MgUserSignInSession -UserId <upn>, or 'Revoke "
+               "sessions' on the user in the Entra admin center.")
+
+
 @click.command("logout", help=LOGOUT_HELP)
 @click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def logout(output_format: str) -> int:
@@ -86,6 +94,7 @@ def logout(output_format: str) -> int:
         echo_json({"schema_version": 1, "removed": [str(p) for p in removed]})
     elif removed:
         click.echo("Signed out; removed " + ", ".join(str(p) for p in removed))
+        click.echo(REVOKE_NOTE)
     else:
         click.echo(f"Not signed in (no {login_path()}, no {token_cache_files()[0].parent}/kodo_provision.*)")
     return ExitStatus.SUCCESS

@@ -77,3 +77,22 @@ def test_login_without_a_keyring_needs_the_explicit_flag(sim, kodo, isolated_hom
     line = [x for x in run.err.splitlines() if x.startswith("error:")]
     assert len(line) == 1 and "--allow-unencrypted-cache" in line[0] and "libsecret" in line[0]
     assert not (config / "kodo-provision" / "login.json").exists()
+
+
+def test_logout_removes_the_refresh_token_from_the_cache_itself(sim, kodo, isolated_home):
+    """Issue 15: logout removes the tokens through MSAL's cache API: with a keyring-backed cache the files
+    are only timestamps, so deleting them would leave the refresh token behind. The cache is emptied while
+    its file still exists, and with the login record still in place the next command has to prompt."""
+    from kodo_provision.auth.login import _persisted_cache, forget_tokens, token_cache_files
+
+    kodo("login", "--allow-unencrypted-cache")
+    cache = _persisted_cache(True, is_cae=True)
+    assert cache.find(cache.CredentialType.REFRESH_TOKEN), "login kept a refresh token"
+    assert forget_tokens(allow_unencrypted=True) > 0
+    assert token_cache_files()[1].exists(), "the file is still there; only its tokens are gone"
+    assert not _persisted_cache(True, is_cae=True).find(cache.CredentialType.REFRESH_TOKEN)
+    sim.clear_request_log()
+    again = kodo("plan")  # the record (login.json) is still there: it cannot resume without a token
+    assert device_code_requests(sim) == 1 and "To sign in, open" in again.err
+    out = kodo("logout", tenant=None, endpoints=False)
+    assert "Revoke-MgUserSignInSession" in out.out
