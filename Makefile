@@ -36,6 +36,7 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check kodo_provision tests scripts
 	$(BIN)/bandit -q -c pyproject.toml -r kodo_provision
+	$(BIN)/mypy
 
 # Known vulnerabilities in the installed dependencies (pip-audit, in a venv of its own so the
 # project's environment stays as pyproject.toml says). Needs a vulnerability service: PyPI's

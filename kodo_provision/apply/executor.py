@@ -195,7 +195,7 @@ class _Apply:
         created, _ids = await BatchedReads(self.gateway).grant_all(
             sp.id, [RoleGrant(s.resource_sp_id, s.app_role_id) for s in roles],
             [DelegatedGrant(s.resource_sp_id, s.scopes, s.grant_id) for s in delegated])
-        for step, was_created in zip(roles, created, strict=True):
-            self.done(step, was_created)
-        for step in delegated:
-            self.done(step)
+        for role, was_created in zip(roles, created, strict=True):
+            self.done(role, was_created)
+        for grant in delegated:
+            self.done(grant)

@@ -33,7 +33,7 @@ def secret_display_name(base: str, run_id: str) -> str:
 
 def is_tool_secret(display_name: str | None) -> bool:
     """True for secrets this tool created (rotation never touches others unless asked)."""
-    return bool(display_name) and MARKER_PREFIX in display_name
+    return bool(display_name) and MARKER_PREFIX in (display_name or "")
 
 
 async def add_secret_exactly_once(gateway: GraphGateway, app_object_id: str, unique_name: str, *,

@@ -54,7 +54,7 @@ class AppOnlyCertificateTokens(AppOnlyTokens):
     def __init__(self, cloud: Cloud, tenant_id: str, client_id: str, certificate_path: str, *,
                  ca_bundle: str | None = None) -> None:
         self._setup(cloud, tenant_id)
-        self._credential = CertificateCredential(tenant_id, client_id, certificate_path,
+        self._credential: Any = CertificateCredential(tenant_id, client_id, certificate_path,
                                                  **authority_kwargs(cloud, ca_bundle))
 
 

@@ -219,8 +219,8 @@ class InteractiveSignIn:
         try:
             self._credential.get_token(*(self.cloud.graph_scope(s) for s in scopes), tenant_id=tenant_id,
                                        enable_cae=True)
-        except (ClientAuthenticationError, ServiceRequestError) as exc:
-            exc = _with_entra_words(exc)
+        except (ClientAuthenticationError, ServiceRequestError) as raw:
+            exc = _with_entra_words(raw)
             if "AADSTS65001" in str(getattr(exc, "message", None) or exc):
                 return False
             raise translate_auth_error(exc, host=self.host, what=f"token for tenant {tenant_id}",

@@ -10,7 +10,7 @@ import sys
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from .. import environment
 from .report import SUCCEEDED, TenantOutcome
@@ -65,7 +65,7 @@ class LiveProgress:
                                  TextColumn("ETA"), TimeRemainingColumn(),
                                  console=self.console, transient=False)
         self.done = self.failed = self.running = 0
-        self.task = None
+        self.task: TaskID = TaskID(0)  # set by start()
         self.started = environment.clock().monotonic()
 
     def _counts(self) -> str:

@@ -93,9 +93,10 @@ class OperatorSignIn:
     async def start(self) -> SignedInUser:
         """The saved `login` of this client when there is one (no prompt), else the one device-code
         prompt (in a thread: the credential is synchronous)."""
-        self.user = await asyncio.to_thread(self._resume_saved_login) or \
-            await asyncio.to_thread(self._sign_in.sign_in)
-        return self.user
+        resumed = await asyncio.to_thread(self._resume_saved_login)
+        user = resumed if resumed is not None else await asyncio.to_thread(self._sign_in.sign_in)
+        self.user = user
+        return user
 
     def _resume_saved_login(self) -> SignedInUser | None:
         """`kodo-provision login` with this client (e.g. the partner's sign-in app): its tokens, silently."""

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import environment
-from ..auth import validate_tenant
+from ..auth import GRAPH_CLI_CLIENT_ID, validate_tenant
 from ..bulk.journal import JOURNAL_NAME, Journal, JournalState, load_journal
 from ..bulk.progress import LiveProgress, PlainProgress, PromptStream
 from ..bulk.report import FAILED, PENDING, PLANNED, SUCCEEDED, TenantOutcome, read_report, summarize, write_reports
@@ -161,7 +161,7 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
         cloud=cloud_for(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint,
                             partner_center_endpoint=partner_center_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle), auth=sign_in,
-        **({"client_id": client_id} if client_id else {}))
+        client_id=client_id or GRAPH_CLI_CLIENT_ID)
     out_dir = out_dir.resolve()
     previous = load_journal(out_dir / JOURNAL_NAME)
     source = str(tenants_file) if tenants_file else "Partner Center (all customers)"

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..auth import AuthSettings, validate_tenant
+from ..auth import GRAPH_CLI_CLIENT_ID, AuthSettings, validate_tenant
 from ..credentials.store import default_credentials_path, read_credentials
 from ..errors import UsageError
 from ..flows.options import OnboardOptions
@@ -47,7 +47,7 @@ def connection_settings(cloud: str, authority_host: str | None, graph_endpoint: 
         cloud=cloud_for(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint,
                             partner_center_endpoint=partner_center_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth or AuthSettings(),
-        **({"client_id": client_id} if client_id else {}))
+        client_id=client_id or GRAPH_CLI_CLIENT_ID)
 
 
 def lifecycle_options(tenant: str, manifest_path: str | None, app_name: str | None,

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 _state: dict[str, Any] = {"changing": False, "signal": None}
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def mark_changing() -> None:

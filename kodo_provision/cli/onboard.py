@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from .. import environment
-from ..auth import AuthSettings, validate_tenant
+from ..auth import GRAPH_CLI_CLIENT_ID, AuthSettings, validate_tenant
 from ..credentials.store import check_writable, default_credentials_path, read_credentials
 from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, UsageError
 from ..flows.onboard import onboard_tenant
@@ -137,7 +137,7 @@ def onboard(tenant: str, manifest_path: str | None, app_name: str | None, creden
     settings = ConnectionSettings(
         cloud=cloud_for(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
         ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth,
-        **({"client_id": client_id} if client_id else {}))
+        client_id=client_id or GRAPH_CLI_CLIENT_ID)
     if not yes and not environment.current().stdin_is_tty():
         raise UsageError("refusing to change the tenant without confirmation: no terminal to ask on",
                          hint="review with a terminal, or pass --yes")

@@ -21,7 +21,7 @@ from ..manifest import durations
 F = Callable[..., Any]
 
 
-def stacked(func: F, decorators: list[Callable[[F], F]]) -> F:
+def stacked(func: F, decorators: list[Callable[[Any], Any]]) -> F:
     """Apply click option decorators in the order they are listed (the first is the outermost)."""
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -166,7 +166,7 @@ def auth_options(func: F | None = None, *, user_only: bool = False) -> Any:
                      **kwargs)
 
         methods = AUTH_METHODS[:2] if user_only else AUTH_METHODS
-        decorators = [
+        decorators: list[Callable[[Any], Any]] = [
             click.option("--auth", type=click.Choice(list(methods)), default="device-code", show_default=True,
                          envvar="KODO_AUTH",
                          help="How to sign in: device-code (works over SSH), browser (authorization code with "
@@ -177,7 +177,7 @@ def auth_options(func: F | None = None, *, user_only: bool = False) -> Any:
         ]
         if not user_only:
             decorators.append(automation_app_options)
-        return stacked(wrapper, decorators)  # type: ignore[arg-type]
+        return stacked(wrapper, decorators)
 
     return decorate(func) if func is not None else decorate
 

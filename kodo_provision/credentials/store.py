@@ -48,7 +48,7 @@ def read_credentials(path: Path) -> dict[str, Any] | None:
     if not is_credentials_record(data):
         raise UsageError(f"{path} is not a kodo-provision credentials file; refusing to use or overwrite it",
                          hint="pass --credentials-out with a new file name (e.g. kodo-credentials.json)")
-    return data  # type: ignore[no-any-return]
+    return data
 
 
 def check_same_app(path: Path, existing: dict[str, Any] | None, client_id: str | None) -> None:

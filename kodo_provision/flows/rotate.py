@@ -413,6 +413,7 @@ async def _retire_old_certificate(session: TenantSession, view: TenantView, opti
                                   now: datetime) -> RotateResult:
     """Remove the previous certificate when asked (and only if the tool made it); else say how."""
     app = view.actual.application
+    assert app is not None  # _require_app checked it
     old = _held_certificate_on_app(existing, app)
     if held_certificate(existing) is None and old is not None:
         result.notes.append(f"the private key of certificate {old.key_id} is missing "

@@ -217,8 +217,8 @@ async def verify_tenant(session: TenantSession, options: OnboardOptions, *, cred
                f"tagged {TOOL_TAG}" if is_tool_app(app.tags) else
                f"not tagged {TOOL_TAG} (kodo-provision onboard adds the tag)", warn=True)
     _permission_checks(report, view)
-    certificate = bool(creds) and creds.get("credential_type") == "certificate"
-    if certificate:
+    certificate = creds is not None and creds.get("credential_type") == "certificate"
+    if creds is not None and certificate:
         _certificate_checks(report, app, creds, now)
     else:
         _secret_checks(report, app, creds, now)

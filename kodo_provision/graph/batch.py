@@ -106,7 +106,8 @@ def _envelope_item(call: BatchCall, item_id: str, base_url: str) -> dict[str, An
     # msgraph rewrites /users/me-token-to-replace to /me in a middleware that batch items
     # never pass through (graph-facts §1), so do it here.
     relative = relative.replace("/users/me-token-to-replace", "/me", 1)
-    item: dict[str, Any] = {"id": item_id, "method": request.http_method.value, "url": relative}
+    method = request.http_method.value if request.http_method else "GET"
+    item: dict[str, Any] = {"id": item_id, "method": method, "url": relative}
     headers = {name: ", ".join(sorted(values)) for name, values in request.headers.get_all().items()
                if values and name.lower() != "accept"}
     if request.content:

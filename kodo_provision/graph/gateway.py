@@ -189,7 +189,8 @@ class GraphGateway:
     async def send_json(self, info: RequestInformation) -> dict[str, Any] | None:
         """Send a request the SDK built and read its JSON answer ourselves (None for 204):
         SDK models of directory objects cost ~14 ms of CPU each to parse (see json_state)."""
-        raw = await self.client.request_adapter.send_primitive_async(info, "bytes", {"XXX": ODataError})
+        adapter: Any = self.client.request_adapter  # kiota types the primitive answer loosely
+        raw = await adapter.send_primitive_async(info, "bytes", {"XXX": ODataError})
         return json.loads(raw) if raw else None
 
     async def batch(self, calls: list[BatchCall], *, label: str,
@@ -400,6 +401,8 @@ class GraphGateway:
         builder = self.sp_builder(app_id)
         sp = await self.call("read new resource service principal", Policy.AFTER_CREATE | Policy.IDEMPOTENT,
                               lambda: builder.get(_select(builder, _RESOURCE_SP_FIELDS)))
+        if sp is None:
+            raise GraphNotFound("read new resource service principal", 404, None, f"no service principal for {app_id}")
         return to_resource_sp(sp)
 
     async def assign_app_role(self, *, principal_id: str, resource_id: str, app_role_id: str) -> bool:
@@ -463,6 +466,8 @@ class GraphGateway:
         builder = self.client.applications.by_application_id(app_object_id).add_password
         cred = await self.call("add client secret", Policy.AFTER_CREATE | Policy.UNSAFE_WRITE,
                                 lambda: builder.post(body))
+        if cred is None:
+            raise GraphError("add client secret", None, None, "Graph answered addPassword without the secret")
         return NewSecret(_s(cred.key_id), cred.secret_text or "", cred.end_date_time, cred.display_name or "")
 
     async def key_credentials_for_update(self, app_object_id: str) -> list[dict[str, Any]]:

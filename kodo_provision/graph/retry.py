@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_any
+from tenacity.stop import stop_base
 
 from .. import environment
 from .errors import GraphThrottled, TransientNetworkError, is_replication_lag
@@ -115,7 +116,7 @@ class _Wait:
         return jittered(self.settings.backoff_initial_s, self.settings.backoff_max_s, state.attempt_number)
 
 
-class _OutOfTime:
+class _OutOfTime(stop_base):
     """Stop once `budget_s` has passed on the command's clock since the first attempt (tenacity's own
     stop_after_delay reads time.monotonic directly, which the injected clock would not move)."""
 
@@ -127,7 +128,7 @@ class _OutOfTime:
         return self.clock.monotonic() >= self.deadline
 
 
-class _NetworkAttempts:
+class _NetworkAttempts(stop_base):
     """Stop after N transport failures, counted apart from throttling/lag retries."""
 
     def __init__(self, attempts: int) -> None:

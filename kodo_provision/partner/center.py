@@ -103,7 +103,7 @@ class PartnerCenterClient:
     async def customers(self) -> list[Customer]:
         """Every customer, following Partner Center's seek paging."""
         out: list[Customer] = []
-        path, headers = f"/v1/customers?size={PAGE_SIZE}", {}
+        path, headers = f"/v1/customers?size={PAGE_SIZE}", dict[str, str]()
         while True:
             response = await self._send("GET", path, "list customers", headers=headers)
             if response.status_code != 200:

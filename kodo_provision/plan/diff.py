@@ -188,7 +188,7 @@ def _permission_steps(desired: DesiredState, actual: TenantState | None, prune: 
         missing = tuple(s for s in wanted if s not in have)
         if not missing:
             continue
-        merged, removed = tuple(sorted(have | set(wanted))), ()
+        merged, removed = tuple(sorted(have | set(wanted))), tuple[str, ...]()
         if prune and grant is not None:
             # One PATCH both adds and drops scopes (two concurrent updates would race).
             removed, merged = tuple(sorted(have - set(wanted))), tuple(sorted(set(wanted)))
@@ -237,8 +237,9 @@ def unheld_credentials_note(app: Application | None, steps: list[Step], held_sec
         return []
     known = {h.key_id for h in (held_secret, held_certificate) if h is not None}
     known |= {s.key_id for s in steps if isinstance(s, RemoveOrphanSecret | RemoveOrphanCertificate)}
-    unheld = [c.key_id for c in (*app.password_credentials, *app.key_credentials)
-              if SECRET_MARKER_PREFIX in (c.display_name or "") and c.key_id not in known]
+    credentials = [(c.key_id, c.display_name) for c in app.password_credentials] + \
+        [(c.key_id, c.display_name) for c in app.key_credentials]
+    unheld = [key_id for key_id, name in credentials if SECRET_MARKER_PREFIX in (name or "") and key_id not in known]
     if not unheld:
         return []
     return [f"{len(unheld)} credential(s) made by kodo-provision are not held by this credentials file: "
