@@ -112,7 +112,10 @@ def _emit(result: OnboardResult, output_format: str, show_secret: bool) -> None:
                    "(…-<tenant>-<app-slug>.json with --app-name). An existing file that is not ours is refused.")
 @click.option("--secret-lifetime", default=None, metavar="DURATION",
               help="Secret lifetime, e.g. 180d, 26w, 6mo, 1y. Default from the manifest (180 days).")
-@click.option("--show-secret", is_flag=True, help="Also print the client secret on stdout.")
+@click.option("--show-secret", is_flag=True,
+              help="Also print the client secret on stdout: in the text output's summary, or with --output json "
+                   "as the top-level \"client_secret\" of the result object (absent without this flag, and for a "
+                   "certificate, whose private key stays only in its 0600 file).")
 @credential_options("next to the credentials file")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (required without a terminal).")
 @click.option("--prune", is_flag=True,

@@ -133,3 +133,16 @@ def test_app_is_single_tenant_and_its_service_principal_locked(sim, kodo, tmp_pa
     assert app["signInAudience"] == "AzureADMyOrg"
     lock = app["servicePrincipalLockConfiguration"]
     assert lock["isEnabled"] is True and lock["allProperties"] is True
+
+
+def test_show_secret_with_json_output_adds_exactly_the_client_secret(sim, kodo, tmp_path):
+    """Issue 15: what --show-secret prints with --output json is stated in --help and README: the top-level
+    "client_secret"; without the flag the secret appears nowhere on stdout."""
+    creds = tmp_path / "c.json"
+    plain = kodo("onboard", "--yes", "--output", "json", "--credentials-out", str(creds))
+    secret = json.loads(creds.read_text())["client_secret"]
+    assert "client_secret" not in plain.json() and secret not in plain.out + plain.err
+    shown = kodo("onboard", "--yes", "--output", "json", "--show-secret", "--credentials-out", str(creds)).json()
+    assert shown["client_secret"] == secret
+    assert set(shown) - set(plain.json()) == {"client_secret"}
+    assert '"client_secret"' in kodo("onboard", "--help", tenant=None, endpoints=False).out
