@@ -28,7 +28,7 @@ from ..bulk.runner import (
 )
 from ..bulk.tenants import TenantRow, parse_tenants_file
 from ..errors import EXIT_STATUS_HELP, ExitStatus, UsageError
-from ..flows.session import ConnectionSettings, resolve_ca_bundle
+from ..flows.session import ConnectionSettings
 from ..manifest.load import load_manifest
 from ..manifest.model import Manifest
 from ..output.console import render_plan
@@ -38,6 +38,7 @@ from .manifest import admin_action_notes, lint_before_run
 from .options import (
     auth_settings,
     automation_app_options,
+    ca_bundle_for,
     cloud_for,
     configured_logging,
     connection_options,
@@ -160,7 +161,7 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
     settings = ConnectionSettings(
         cloud=cloud_for(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint,
                             partner_center_endpoint=partner_center_endpoint),
-        ca_bundle=resolve_ca_bundle(ca_bundle), auth=sign_in,
+        ca_bundle=ca_bundle_for(ca_bundle), auth=sign_in,
         client_id=client_id or GRAPH_CLI_CLIENT_ID)
     out_dir = out_dir.resolve()
     previous = load_journal(out_dir / JOURNAL_NAME)

@@ -14,9 +14,9 @@ from ..auth import GRAPH_CLI_CLIENT_ID, AuthSettings, validate_tenant
 from ..credentials.store import default_credentials_path, read_credentials
 from ..errors import UsageError
 from ..flows.options import OnboardOptions
-from ..flows.session import ConnectionSettings, TenantSession, open_tenant_session, resolve_ca_bundle
+from ..flows.session import ConnectionSettings, TenantSession, open_tenant_session
 from ..manifest.load import load_manifest
-from .options import cloud_for, configured_logging, stacked
+from .options import ca_bundle_for, cloud_for, configured_logging, stacked
 
 F = Callable[..., Any]
 T = TypeVar("T")
@@ -46,7 +46,7 @@ def connection_settings(cloud: str, authority_host: str | None, graph_endpoint: 
     return ConnectionSettings(
         cloud=cloud_for(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint,
                             partner_center_endpoint=partner_center_endpoint),
-        ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth or AuthSettings(),
+        ca_bundle=ca_bundle_for(ca_bundle), auth=auth or AuthSettings(),
         client_id=client_id or GRAPH_CLI_CLIENT_ID)
 
 

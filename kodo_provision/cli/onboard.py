@@ -16,7 +16,7 @@ from ..credentials.store import check_writable, default_credentials_path, read_c
 from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, UsageError
 from ..flows.onboard import onboard_tenant
 from ..flows.options import OnboardOptions, OnboardResult, OnboardUI
-from ..flows.session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
+from ..flows.session import ConnectionSettings, open_tenant_session
 from ..graph.gateway import Organization
 from ..manifest.load import load_manifest
 from ..output.console import render_plan, render_result, render_step
@@ -25,6 +25,7 @@ from .interrupts import mark_changing
 from .manifest import admin_action_notes, lint_before_run
 from .options import (
     auth_options,
+    ca_bundle_for,
     cloud_for,
     configured_logging,
     connection_options,
@@ -139,7 +140,7 @@ def onboard(tenant: str, manifest_path: str | None, app_name: str | None, creden
     lint_before_run(manifest)  # warnings on stderr; lint errors refuse before the sign-in prompt
     settings = ConnectionSettings(
         cloud=cloud_for(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
-        ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth,
+        ca_bundle=ca_bundle_for(ca_bundle), auth=auth,
         client_id=client_id or GRAPH_CLI_CLIENT_ID)
     if not yes and not environment.current().stdin_is_tty():
         raise UsageError("refusing to change the tenant without confirmation: no terminal to ask on",

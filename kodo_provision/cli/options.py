@@ -16,6 +16,7 @@ from ..auth import AUTH_METHODS, AuthSettings
 from ..cloud import CLOUDS, Cloud, check_token_destinations, resolve_cloud
 from ..credentials.store import open_private_log
 from ..errors import UsageError
+from ..flows.session import resolve_ca_bundle
 from ..manifest import durations
 
 F = Callable[..., Any]
@@ -39,8 +40,11 @@ def connection_options(func: F) -> F:
                      help="Custom Graph endpoint (e.g. the simulator). Env: KODO_GRAPH_ENDPOINT."),
         click.option("--ca-bundle", envvar="KODO_CA_BUNDLE", metavar="PEM",
                      type=click.Path(dir_okay=False),
-                     help="Extra CA certificates to trust for every connection (TLS-inspecting proxy). "
-                          "Default: REQUESTS_CA_BUNDLE or SSL_CERT_FILE when set."),
+                     help="Extra CA certificates to trust for every connection (TLS-inspecting proxy), added "
+                          "to the default trust. Default: REQUESTS_CA_BUNDLE or SSL_CERT_FILE when set (those "
+                          "replace the default trust, as usual)."),
+        click.option("--ca-bundle-only", is_flag=True, expose_value=False, callback=_remember_ca_only,
+                     help="Trust only the CAs of --ca-bundle (not the default ones too)."),
         click.option("--client-id", envvar="KODO_CLIENT_ID", metavar="GUID",
                      help="Public client used for the device-code sign-in. Default: Microsoft Graph "
                           "Command Line Tools (14d82eec-…), which may request exact Graph scopes."),
@@ -52,6 +56,16 @@ def connection_options(func: F) -> F:
                           "endpoint is refused before any request."),
     ]
     return stacked(func, decorators)
+
+
+def _remember_ca_only(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    ctx.meta["kodo_ca_bundle_only"] = value
+
+
+def ca_bundle_for(flag: str | None) -> str | None:
+    """resolve_ca_bundle with this command's --ca-bundle-only."""
+    ctx = click.get_current_context(silent=True)
+    return resolve_ca_bundle(flag, only=bool(ctx and ctx.meta.get("kodo_ca_bundle_only")))
 
 
 def _remember_allowed(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:

@@ -13,13 +13,13 @@ from ..auth import GRAPH_CLI_CLIENT_ID, AuthSettings, validate_tenant
 from ..credentials.store import default_credentials_path
 from ..flows.onboard import onboard_tenant
 from ..flows.options import OnboardOptions, OnboardResult
-from ..flows.session import ConnectionSettings, open_tenant_session, resolve_ca_bundle
+from ..flows.session import ConnectionSettings, open_tenant_session
 from ..manifest.identity import app_unique_name
 from ..manifest.load import load_manifest
 from ..output.console import render_plan
 from ..output.lifecycle import render_identity
 from .manifest import lint_before_run
-from .options import auth_options, cloud_for, configured_logging, connection_options, output_options
+from .options import auth_options, ca_bundle_for, cloud_for, configured_logging, connection_options, output_options
 
 PLAN_HELP = """Show what `onboard` would change in a tenant, changing nothing.
 
@@ -56,7 +56,7 @@ def plan(tenant: str, manifest_path: str | None, credentials_path: str | None, a
     lint_before_run(manifest)  # warnings on stderr; lint errors refuse before the sign-in prompt
     settings = ConnectionSettings(
         cloud=cloud_for(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
-        ca_bundle=resolve_ca_bundle(ca_bundle), auth=auth, client_id=client_id or GRAPH_CLI_CLIENT_ID)
+        ca_bundle=ca_bundle_for(ca_bundle), auth=auth, client_id=client_id or GRAPH_CLI_CLIENT_ID)
     options = OnboardOptions(tenant=tenant, manifest=manifest, plan_only=True, app_name=app_name, prune=prune,
                              credentials_path=Path(credentials_path) if credentials_path
                              else default_credentials_path(tenant, app_name=app_name))

@@ -3,15 +3,22 @@ and the one read of desired and actual state every flow starts from."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+import certifi
+
 from ..auth import GRAPH_CLI_CLIENT_ID, AppCaller, AppIdentitySignIn, AuthSettings
 from ..cloud import Cloud
+from ..credentials.store import write_private_file
 from ..errors import UsageError
 from ..graph.client import build_graph_client
 from ..graph.gateway import GraphGateway
@@ -71,14 +78,35 @@ class TenantSession:
         return desired, actual
 
 
-def resolve_ca_bundle(flag: str | None) -> str | None:
+def resolve_ca_bundle(flag: str | None, *, only: bool = False) -> str | None:
     """One CA bundle for every connection: --ca-bundle, else REQUESTS_CA_BUNDLE, else SSL_CERT_FILE.
     azure-identity (requests) honours only the first env var and httpx only the second, so the
-    chosen file is passed to both stacks explicitly (graph-facts §4)."""
+    chosen file is passed to both stacks explicitly (graph-facts §4). Both stacks *replace* their
+    trust with a file they are given, so --ca-bundle's CAs are added to the default trust (certifi's,
+    which both use) unless `only` (--ca-bundle-only). The environment variables keep their usual
+    meaning: the whole trust."""
     value = flag or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
     if value and not Path(value).is_file():
         raise UsageError(f"CA bundle {value} does not exist", hint="pass --ca-bundle with a PEM file")
+    if flag and not only:
+        return with_default_trust(flag)
     return value or None
+
+
+def with_default_trust(extra: str) -> str:
+    """A bundle of certifi's CAs plus `extra`'s: a 0600 file in a private temporary folder, removed at exit,
+    written once per process and bundle version."""
+    stat = os.stat(extra)
+    return _combined_bundle(str(Path(extra).resolve()), stat.st_mtime_ns ^ stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _combined_bundle(extra: str, version: int) -> str:
+    folder = tempfile.mkdtemp(prefix="kodo-trust-")  # 0700
+    atexit.register(shutil.rmtree, folder, True)
+    path = Path(folder) / "ca-bundle.pem"
+    write_private_file(path, Path(certifi.where()).read_bytes().rstrip(b"\n") + b"\n" + Path(extra).read_bytes())
+    return str(path)
 
 
 @dataclass(frozen=True)

@@ -114,3 +114,28 @@ def test_alternate_key_builders_do_not_share_parameters():
     first, second = gateway.sp_builder("a"), gateway.sp_builder("b")
     assert first.path_parameters["appId"] == "a" and second.path_parameters["appId"] == "b"
     asyncio.run(http.aclose())
+
+
+def test_ca_bundle_adds_to_the_default_trust_unless_only(tmp_path, monkeypatch):
+    """Issue 15: --ca-bundle adds its CAs to the default trust (certifi's, which requests and httpx use);
+    --ca-bundle-only trusts that file alone; the environment variables keep their usual (whole-trust) meaning."""
+    import os
+    import stat
+    from pathlib import Path
+
+    import certifi
+    import trustme
+
+    from kodo_provision.flows.session import resolve_ca_bundle
+
+    extra = tmp_path / "proxy-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(extra))
+    combined = resolve_ca_bundle(str(extra))
+    assert combined != str(extra)
+    text = Path(combined).read_text(encoding="utf-8")
+    assert extra.read_text() in text and Path(certifi.where()).read_text(encoding="utf-8").strip() in text
+    assert stat.S_IMODE(os.stat(combined).st_mode) == 0o600
+    assert resolve_ca_bundle(str(extra), only=True) == str(extra)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(extra))
+    assert resolve_ca_bundle(None) == str(extra)
