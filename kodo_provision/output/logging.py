@@ -48,8 +48,33 @@ def redaction_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) ->
     return _redact(event_dict)
 
 
+class _LibraryHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
+    """Library records (azure-identity, MSAL, azure-core, httpx), redacted like the tool's own."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(f"{record.levelname.lower()} [{record.name}] {super().format(record)}")
+
+
+def route_library_logs(level: str, stream: TextIO | None) -> None:
+    """The libraries log through the standard library; with no handler configured Python prints their
+    warnings on stderr ("last resort"), e.g. `ClientSecretCredential.get_token failed` with Entra's JSON
+    for every poll while a new secret propagates, before or instead of the tool's own one-line message.
+    They go to --log-file, or to stderr only with --log-level debug; otherwise nowhere."""
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if getattr(h, "kodo_library_logs", False)]:
+        root.removeHandler(previous)
+    handler: logging.Handler = logging.NullHandler()
+    if stream is not None or level == "debug":
+        handler = _LibraryHandler(stream or sys.stderr)
+    handler.kodo_library_logs = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+
+
 def configure_logging(*, level: str = "warning", fmt: str = "console", stream: TextIO | None = None) -> None:
-    """Configure structlog once per process (the CLI calls this; tests may call it again)."""
+    """Configure structlog once per process (the CLI calls this; tests may call it again), and where the
+    libraries' own log records go (route_library_logs)."""
+    route_library_logs(level, stream)
     renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
                      else structlog.dev.ConsoleRenderer(colors=False))
     processors: list[Any] = [

@@ -146,3 +146,18 @@ def test_show_secret_with_json_output_adds_exactly_the_client_secret(sim, kodo, 
     assert shown["client_secret"] == secret
     assert set(shown) - set(plain.json()) == {"client_secret"}
     assert '"client_secret"' in kodo("onboard", "--help", tenant=None, endpoints=False).out
+
+
+def test_no_library_log_lines_on_stderr_while_a_new_secret_propagates(sim, kodo, tmp_path):
+    """Issue 16: azure-identity logs `ClientSecretCredential.get_token failed` (with Entra's JSON and trace IDs)
+    for every poll while a new secret is refused; those lines go to --log-file (redacted), not stderr."""
+    from kodo_provision.simulator import Faults
+
+    sim.set_faults(Faults(new_secret_delay_ms=4000))
+    log = tmp_path / "run.log"
+    run = kodo("onboard", "--yes", "--log-file", str(log))
+    assert [r for r in sim.request_log if r.error_code and "7000215" in r.error_code], "the secret was refused"
+    assert "get_token failed" not in run.err and "Trace ID" not in run.err, run.err
+    assert "get_token failed" in log.read_text()
+    secret = json.loads((tmp_path / f"kodo-credentials-{CONTOSO}.json").read_text())["client_secret"]
+    assert secret not in log.read_text()
