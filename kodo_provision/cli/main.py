@@ -122,39 +122,53 @@ def main(argv: list[str] | None = None, environment: env.Environment | None = No
     args = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in args or os.environ.get("KODO_TRACEBACK") == "1"
     args = [a for a in args if a != "--traceback"]
+    status, failed = _run(args, show_traceback, environment)
+    if failed and status != ExitStatus.INTERRUPTED and args[:1] == ["plan"] and "--detailed-exitcode" in args:
+        # terraform's convention: 0 nothing to change, 2 changes pending, 1 any error (a usage error's own
+        # 2 would read as "changes pending" to a script). The line on stderr says which error.
+        return ExitStatus.ERROR
+    return status
+
+
+def _run(args: list[str], show_traceback: bool, environment: env.Environment | None) -> tuple[int, bool]:
+    """(exit status, whether the command failed)."""
     try:
         with handled(), env.using(environment or env.Environment()):
             status = cli.main(args=args, prog_name="kodo-provision", standalone_mode=False)
     except click.exceptions.Exit as exc:
-        return exc.exit_code
+        return exc.exit_code, exc.exit_code != 0
     except click.ClickException as exc:
         exc.show()
-        return ExitStatus.USAGE
+        return ExitStatus.USAGE, True
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        return ExitStatus.INTERRUPTED
+        return ExitStatus.INTERRUPTED, True
     except KodoError as exc:
         if show_traceback:
             raise
         click.echo(f"error: {exc.one_line()}", err=True)
-        return exc.exit_status
+        return exc.exit_status, True
     except (KeyboardInterrupt, CommandInterrupted):
         done = "; ".join(take_interruption_notes())
         click.echo(f"interrupted{' after ' + done if done else ''}; to continue, run the same command again "
                    f"(it is safe to repeat): kodo-provision {' '.join(args)}", err=True)
-        return interrupted_exit_code() or ExitStatus.INTERRUPTED
+        return interrupted_exit_code() or ExitStatus.INTERRUPTED, True
     except Exception as exc:  # the boundary: anything else is a bug, reported in one line
-        if (missing := missing_simulator_extra(exc)) is not None:  # demo: the simulator is imported late
-            click.echo(f"error: {missing.one_line()}", err=True)
-            return missing.exit_status
-        if show_traceback:
-            raise
-        from ..output.logging import redact_text
+        return _unexpected(exc, show_traceback), True
+    return (int(status) if isinstance(status, int) else ExitStatus.SUCCESS), False
 
-        click.echo(f"error: unexpected {type(exc).__name__}: {redact_text(str(exc))[:300]} — "
-                   "re-run with --traceback and report it", err=True)
-        return ExitStatus.ERROR
-    return int(status) if isinstance(status, int) else ExitStatus.SUCCESS
+
+def _unexpected(exc: Exception, show_traceback: bool) -> int:
+    if (missing := missing_simulator_extra(exc)) is not None:  # demo: the simulator is imported late
+        click.echo(f"error: {missing.one_line()}", err=True)
+        return missing.exit_status
+    if show_traceback:
+        raise exc
+    from ..output.logging import redact_text
+
+    click.echo(f"error: unexpected {type(exc).__name__}: {redact_text(str(exc))[:300]} — "
+               "re-run with --traceback and report it", err=True)
+    return ExitStatus.ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,7 +28,7 @@ file (if present) tells whether the secret you hold is still valid.
 
 \b
 Exit status with --detailed-exitcode (terraform's convention):
-  0  nothing to change   2  changes pending   other  an error (see kodo-provision --help)
+  0  nothing to change   2  changes pending   1  any error (also a usage error; stderr says which)
 """
 
 

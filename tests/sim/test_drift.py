@@ -68,3 +68,14 @@ def test_removed_grant_shows_in_plan_and_onboard_restores_it(sim, kodo, tmp_path
     kodo("onboard", "--yes")
     kodo("plan", "--detailed-exitcode")
     kodo("verify")
+
+
+def test_detailed_exitcode_gives_1_for_every_error_as_terraform_does(sim, kodo):
+    """Issue 16: with --detailed-exitcode, 2 means changes pending, so a usage error is 1 (terraform's
+    convention); without the flag it stays 2. The line on stderr still says what was wrong."""
+    bad_tenant = kodo("plan", "--detailed-exitcode", "--tenant", "not a tenant!", tenant=None, expect=1)
+    assert [x for x in bad_tenant.err.splitlines() if x.startswith("error:")]
+    unknown_flag = kodo("plan", "--detailed-exitcode", "--no-such-flag", expect=1)
+    assert "no such option" in unknown_flag.err.lower()
+    kodo("plan", "--tenant", "not a tenant!", tenant=None, expect=2)
+    assert not sim.request_log
