@@ -59,6 +59,11 @@ class KodoError(Exception):
             text += f" — {self.hint}"
         return text
 
+    def error_object(self) -> dict[str, object]:
+        """What `--output json` prints on stdout for this error: {"error": {code, message, hint, exit_status}}."""
+        return error_object(_snake(type(self).__name__), self.summary + (f" ({self.detail})" if self.detail else ""),
+                            self.hint, int(self.exit_status))
+
     def to_dict(self) -> dict[str, object]:
         """A JSON-friendly form for reports and `--output json`."""
         return {
@@ -68,6 +73,15 @@ class KodoError(Exception):
             "hint": self.hint,
             "exit_status": int(self.exit_status),
         }
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+def error_object(code: str, message: str, hint: str | None, exit_status: int) -> dict[str, object]:
+    """The one JSON object an error prints on stdout with `--output json` (scripts read stdout only)."""
+    return {"error": {"code": code, "message": message, "hint": hint, "exit_status": exit_status}}
 
 
 class UsageError(KodoError):

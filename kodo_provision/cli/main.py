@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
 import sys
 
 import click
 
 from .. import environment as env
-from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, UsageError, take_interruption_notes
+from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, UsageError, error_object, take_interruption_notes
 from .interrupts import handled, interrupted_exit_code
 
 HELP = f"""Onboard Microsoft 365 tenants to KODO cloud backup.
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None, environment: env.Environment | None = No
     args = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in args or os.environ.get("KODO_TRACEBACK") == "1"
     args = [a for a in args if a != "--traceback"]
-    status, failed = _run(args, show_traceback, environment)
+    status, failed = _run(args, show_traceback, environment, json_errors=_wants_json(args))
     if failed and status != ExitStatus.INTERRUPTED and args[:1] == ["plan"] and "--detailed-exitcode" in args:
         # terraform's convention: 0 nothing to change, 2 changes pending, 1 any error (a usage error's own
         # 2 would read as "changes pending" to a script). The line on stderr says which error.
@@ -130,8 +131,15 @@ def main(argv: list[str] | None = None, environment: env.Environment | None = No
     return status
 
 
-def _run(args: list[str], show_traceback: bool, environment: env.Environment | None) -> tuple[int, bool]:
-    """(exit status, whether the command failed)."""
+def _wants_json(args: list[str]) -> bool:
+    """--output json (or --output=json) anywhere on the command line."""
+    return "--output=json" in args or any(a == "--output" and b == "json" for a, b in zip(args, args[1:], strict=False))
+
+
+def _run(args: list[str], show_traceback: bool, environment: env.Environment | None, *,
+         json_errors: bool = False) -> tuple[int, bool]:
+    """(exit status, whether the command failed). With `json_errors` every error also prints one JSON
+    object on stdout (unless the command already put its partial result there, with the error in it)."""
     try:
         with handled(), env.using(environment or env.Environment()):
             status = cli.main(args=args, prog_name="kodo-provision", standalone_mode=False)
@@ -139,6 +147,8 @@ def _run(args: list[str], show_traceback: bool, environment: env.Environment | N
         return exc.exit_code, exc.exit_code != 0
     except click.ClickException as exc:
         exc.show()
+        _json_error(json_errors, error_object("usage_error", exc.format_message(), "see --help",
+                                              int(ExitStatus.USAGE)))
         return ExitStatus.USAGE, True
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -147,15 +157,27 @@ def _run(args: list[str], show_traceback: bool, environment: env.Environment | N
         if show_traceback:
             raise
         click.echo(f"error: {exc.one_line()}", err=True)
+        if not getattr(exc, "json_reported", False):
+            _json_error(json_errors, exc.error_object())
         return exc.exit_status, True
     except (KeyboardInterrupt, CommandInterrupted):
         done = "; ".join(take_interruption_notes())
         click.echo(f"interrupted{' after ' + done if done else ''}; to continue, run the same command again "
                    f"(it is safe to repeat): kodo-provision {' '.join(args)}", err=True)
-        return interrupted_exit_code() or ExitStatus.INTERRUPTED, True
+        code = interrupted_exit_code() or ExitStatus.INTERRUPTED
+        _json_error(json_errors, error_object("interrupted", "interrupted", "run the same command again", int(code)))
+        return code, True
     except Exception as exc:  # the boundary: anything else is a bug, reported in one line
-        return _unexpected(exc, show_traceback), True
+        code = _unexpected(exc, show_traceback)
+        _json_error(json_errors, error_object("unexpected_error", type(exc).__name__,
+                                              "re-run with --traceback and report it", code))
+        return code, True
     return (int(status) if isinstance(status, int) else ExitStatus.SUCCESS), False
+
+
+def _json_error(wanted: bool, payload: dict[str, object]) -> None:
+    if wanted:
+        click.echo(json.dumps(payload, indent=2))
 
 
 def _unexpected(exc: Exception, show_traceback: bool) -> int:

@@ -88,12 +88,14 @@ def _ui(output_format: str, yes: bool) -> OnboardUI:
     return OnboardUI(show_plan=show_plan, confirm=confirm, on_step=on_step, on_phase=on_phase)
 
 
-def _emit(result: OnboardResult, output_format: str, show_secret: bool) -> None:
+def _emit(result: OnboardResult, output_format: str, show_secret: bool, error: KodoError | None = None) -> None:
     secret = None
     if show_secret and result.credentials_path:
         secret = (read_credentials(result.credentials_path) or {}).get("client_secret")
     if output_format == "json":
         payload: dict[str, Any] = result.to_dict()
+        if error is not None:  # the result so far, and what went wrong: still one JSON object
+            payload.update(error.error_object())
         if secret:
             payload["client_secret"] = secret
         click.echo(json.dumps(payload, indent=2, default=str))
@@ -171,7 +173,8 @@ def run_onboard(settings: ConnectionSettings, options: OnboardOptions, *, output
         except KodoError as exc:
             partial: OnboardResult | None = getattr(exc, "result", None)
             if partial is not None:
-                _emit(partial, output_format, show_secret=False)
+                _emit(partial, output_format, show_secret=False, error=exc)
+                exc.json_reported = output_format == "json"  # type: ignore[attr-defined]  # one object on stdout
             raise
     # e.g. the EWS allow-list command, now with the app's client ID (manifest lint KP102/KP103).
     result.notes.extend(admin_action_notes(options.manifest, result.client_id))

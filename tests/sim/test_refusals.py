@@ -219,3 +219,26 @@ def test_two_apps_in_one_tenant_get_two_files_and_never_share_one(sim, kodo, tmp
                str(tmp_path / f"kodo-credentials-{CONTOSO}.json"), expect=ExitStatus.USAGE)
     assert "holds another app" in one_error_line(run.err)
     assert json.loads((tmp_path / f"kodo-credentials-{CONTOSO}.json").read_text()) == first
+
+
+def test_with_output_json_an_error_is_one_json_object_on_stdout(sim, kodo, tmp_path):
+    """Issue 16: scripts read stdout: an error prints {"error": {code, message, hint, exit_status}} there (and
+    its one line on stderr); a failure after a partial result prints that result with the error in it."""
+    import json
+
+    usage = kodo("onboard", "--yes", "--output", "json", "--manifest", str(tmp_path / "missing.yaml"),
+                 expect=ExitStatus.USAGE)
+    error = json.loads(usage.out)["error"]
+    assert error["code"] == "manifest_error" and error["exit_status"] == 2 and error["message"] and error["hint"]
+    assert one_error_line(usage.err)
+    flag = kodo("plan", "--output=json", "--no-such-flag", expect=ExitStatus.USAGE)
+    assert json.loads(flag.out)["error"]["code"] == "usage_error"
+    text = kodo("onboard", "--yes", "--manifest", str(tmp_path / "missing.yaml"), expect=ExitStatus.USAGE)
+    assert text.out == ""
+    from kodo_provision.simulator import Faults
+
+    sim.set_faults(Faults(new_secret_delay_ms=600_000))  # verification cannot succeed: a failure after changes
+    failed = kodo("onboard", "--yes", "--output", "json", "--verify-budget", "5",
+                  expect=ExitStatus.VERIFICATION_FAILED)
+    payload = json.loads(failed.out)  # one object: the result so far, with the error in it
+    assert payload["error"]["code"] == "verification_error" and payload["client_id"]
