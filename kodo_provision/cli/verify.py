@@ -78,13 +78,16 @@ def verify(tenant: str, manifest_path: str | None, app_name: str | None, credent
 
     report = run_in_tenant(settings, options.tenant, body, log_format=log_format, log_level=log_level,
                            log_file=log_file)
-    if output_format == "json":
-        echo_json(report.to_dict())
+    error = None if report.ok else VerificationError(
+        f"{len(report.failed)} check(s) failed: {', '.join(sorted({c.name for c in report.failed}))}",
+        hint="kodo-provision onboard repairs grants and permissions; rotate-secret replaces an expired or broken "
+             "secret")
+    if output_format == "json":  # one object on stdout: the report, with the error in it when it failed
+        echo_json({**report.to_dict(), **(error.error_object() if error else {})})
+        if error:
+            error.json_reported = True  # type: ignore[attr-defined]
     else:
         click.echo(render_health(report), nl=False)
-    if not report.ok:
-        names = sorted({c.name for c in report.failed})
-        raise VerificationError(f"{len(report.failed)} check(s) failed: {', '.join(names)}",
-                                hint="kodo-provision onboard repairs grants and permissions; "
-                                     "rotate-secret replaces an expired or broken secret")
+    if error:
+        raise error
     return ExitStatus.SUCCESS

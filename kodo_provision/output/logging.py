@@ -15,7 +15,12 @@ import structlog
 
 REDACTED = "[REDACTED]"
 _SECRET_KEYS = re.compile(r"(secret|token|password|assertion|authorization|client_secret|code)$", re.I)
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+# JWTs, and any other base64url-encoded JSON (MSAL's client_info, a token's parts) as libraries log them.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*)*")
+# Secret-bearing values in the JSON and form bodies libraries log at debug level.
+_SECRET_VALUES = re.compile(
+    r"""((?:refresh_token|access_token|id_token|client_secret|client_assertion|assertion|password|code)"""
+    r"""(?:"\s*:\s*"|=))[^"&\s]+""")
 _known_secrets: set[str] = set()
 
 
@@ -30,7 +35,7 @@ def redact_text(text: str) -> str:
     for secret in _known_secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return _JWT.sub(REDACTED, text)
+    return _SECRET_VALUES.sub(lambda m: m.group(1) + REDACTED, _JWT.sub(REDACTED, text))
 
 
 def _redact(value: Any) -> Any:
@@ -55,20 +60,28 @@ class _LibraryHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ig
         return redact_text(f"{record.levelname.lower()} [{record.name}] {super().format(record)}")
 
 
+# The libraries that log through the standard library.
+LIBRARY_LOGGERS = ("azure", "msal", "msal_extensions", "httpx", "httpcore", "urllib3", "kiota_http",
+                   "kiota_abstractions", "kiota_authentication_azure", "msgraph", "msgraph_core")
+
+
 def route_library_logs(level: str, stream: TextIO | None) -> None:
     """The libraries log through the standard library; with no handler configured Python prints their
     warnings on stderr ("last resort"), e.g. `ClientSecretCredential.get_token failed` with Entra's JSON
     for every poll while a new secret propagates, before or instead of the tool's own one-line message.
-    They go to --log-file, or to stderr only with --log-level debug; otherwise nowhere."""
-    root = logging.getLogger()
-    for previous in [h for h in root.handlers if getattr(h, "kodo_library_logs", False)]:
-        root.removeHandler(previous)
+    They go to --log-file, or to stderr only with --log-level debug; otherwise nowhere. Their loggers do
+    not propagate, so a handler someone put on the root logger does not print them either."""
     handler: logging.Handler = logging.NullHandler()
     if stream is not None or level == "debug":
         handler = _LibraryHandler(stream or sys.stderr)
     handler.kodo_library_logs = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        for previous in [h for h in logger.handlers if getattr(h, "kodo_library_logs", False)]:
+            logger.removeHandler(previous)
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+        logger.propagate = False
 
 
 def configure_logging(*, level: str = "warning", fmt: str = "console", stream: TextIO | None = None) -> None:

@@ -151,3 +151,19 @@ def test_a_certificate_rotation_killed_while_proving_leaves_nothing_unrecorded(s
     monkeypatch.chdir(elsewhere)
     kodo("onboard", "--yes", "--credential", "certificate", "--credentials-out", str(creds))
     assert [k["keyId"] for k in assert_converged_certificate(sim)["keyCredentials"]] == [held]
+
+
+@pytest.mark.parametrize("lag_s", [0, 30])
+def test_a_removal_whose_answer_was_lost_is_done_when_retried(sim, kodo, tmp_path, lag_s):
+    """Found by `make soak` (strict-cloud, fabrikam, 30 s lag): removePassword committed, its answer lost, the
+    retry met 400 "No password credential found" and the rotation failed (exit 5). A removal is level-based:
+    the secret being gone is what was asked."""
+    creds = tmp_path / "c.json"
+    kodo("onboard", "--yes", "--credentials-out", str(creds))
+    sim.set_faults(Faults(replication_lag_ms=lag_s * 1000, stale_lookups=True))
+    sim.lose_next_response("applications.removePassword")
+    kodo("rotate-secret", "--credentials", str(creds), "--remove-old")
+    assert [r for r in sim.request_log if r.error_code == "LostResponse"], "the fault must have fired"
+    result = assert_converged(sim, CONTOSO, creds)
+    held = json.loads(creds.read_text())["secret_key_id"]
+    assert [c["keyId"] for c in result["app"]["passwordCredentials"]] == [held]
