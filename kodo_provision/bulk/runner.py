@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
 import re
 import secrets as pysecrets
 from collections.abc import Callable
@@ -164,8 +163,6 @@ class BulkRunner:
         # Sign-in, token refreshes and app-token checks run in threads; give each tenant in flight one.
         loop.set_default_executor(ThreadPoolExecutor(max_workers=max(32, 2 * self.options.concurrency + 4),
                                                      thread_name_prefix="kodo-bulk"))
-        # azure-identity logs every failed silent token request as a warning; the report says it better.
-        logging.getLogger("azure.identity").setLevel(logging.ERROR)
         user = await self._start()
         self.reporter.signed_in()
         if isinstance(self.operator, OperatorSignIn) and self.options.partner_center and self.options.plan_only \

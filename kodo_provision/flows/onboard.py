@@ -43,7 +43,7 @@ from ..graph.request_ids import start_collecting
 from ..manifest.resolve import DesiredState
 from ..output.logging import register_secret
 from ..plan.diff import diff
-from ..plan.model import AddCertificate, AddSecret, Plan
+from ..plan.model import AddCertificate, AddSecret, Plan, RemoveOrphanCertificate, RemoveOrphanSecret
 from ..state.model import HeldCertificate, HeldSecret, ResourceServicePrincipal, TenantState
 from ..state.policy import SecretPolicy, effective_policy
 from ..state.read import read_resource_service_principals, read_tenant_state
@@ -300,6 +300,12 @@ async def _verify(run: OnboardRun, applied_anything: bool) -> None:
     run.ui.on_phase("verify")
     # Nothing applied: the state just read is the verification read; don't read it twice.
     remaining = await poll_until_empty(run.reread, run.options.verify_budget_s) if applied_anything else run.plan
+    if _only_cleanup(remaining):
+        # A killed run's request still in flight can commit after this run read the tenant: its secret shows
+        # up only now. Removing it is this run's job (its pending record names it), not the next run's.
+        run.plan = remaining
+        await _apply_round(run)
+        remaining = await poll_until_empty(run.reread, run.options.verify_budget_s)
     if applied_anything:  # the state just read has replicated: a secret of ours nobody holds shows now
         swept = await remove_unhanded_secrets(run.session.gateway, run.actual.application, frozenset({run.run_id}),
                                               run.held.key_id if run.held else None)
@@ -312,6 +318,11 @@ async def _verify(run: OnboardRun, applied_anything: bool) -> None:
     if remaining.is_empty and run.actual.application is not None:
         await _prove_credential(run, report)
     run.outcome.status = "verified" if report.ok else "verification_failed"
+
+
+def _only_cleanup(plan: Plan) -> bool:
+    """A plan left after apply that only removes credentials of interrupted runs."""
+    return bool(plan.steps) and all(isinstance(s, RemoveOrphanSecret | RemoveOrphanCertificate) for s in plan.steps)
 
 
 def _fill_result(run: OnboardRun) -> None:
