@@ -164,6 +164,23 @@ def _proven_or_refused(kind: str, checks: list[Any], errors: list[str], result: 
         result.notes.append(f"the app-only token lacks {', '.join(missing)}: run kodo-provision verify / onboard")
 
 
+async def _rotation_view(session: TenantSession, options: OnboardOptions, credentials_path: Path,
+                         existing: dict[str, Any] | None) -> TenantView:
+    """One read of the tenant: the app must exist, carry the tool's tag, and be the one the file names."""
+    view = await read_view(session, options, app_roles=ROTATE_APP_ROLES)
+    check_owner(credentials_path, existing, {view.org.id})
+    _require_app(view, options)
+    check_same_app(credentials_path, existing, view.actual.application.app_id if view.actual.application else None)
+    return view
+
+
+def _rotation_record(session: TenantSession, view: TenantView, options: OnboardOptions, credentials_path: Path,
+                     now: datetime) -> Any:
+    """The rotation's audit record, written ahead of its first change (flows/journal.py)."""
+    return recorded(begin_record(session, view, options, command="rotate-secret", run_id=pysecrets.token_hex(4),
+                                 started=now, near=credentials_path))
+
+
 async def rotate_secret(session: TenantSession, options: OnboardOptions, *, credentials_path: Path,
                         remove_old: bool, overlap: timedelta | None, budget_s: float,
                         now: datetime) -> RotateResult:
@@ -172,13 +189,8 @@ async def rotate_secret(session: TenantSession, options: OnboardOptions, *, cred
     if existing is not None and existing.get("credential_type") == "certificate":
         return await rotate_certificate(session, options, credentials_path=credentials_path, remove_old=remove_old,
                                         overlap=overlap, budget_s=budget_s, now=now)
-    view = await read_view(session, options, app_roles=ROTATE_APP_ROLES)
-    check_owner(credentials_path, existing, {view.org.id})
-    _require_app(view, options)
-    check_same_app(credentials_path, existing, view.actual.application.app_id if view.actual.application else None)
-    run_id = pysecrets.token_hex(4)
-    with recorded(begin_record(session, view, options, command="rotate-secret", run_id=run_id, started=now,
-                               near=credentials_path)) as journal:
+    view = await _rotation_view(session, options, credentials_path, existing)
+    with _rotation_record(session, view, options, credentials_path, now) as journal:
         return await _rotate_secret(session, view, options, existing, journal, credentials_path=credentials_path,
                                     remove_old=remove_old, overlap=overlap, budget_s=budget_s, now=now)
 
@@ -333,13 +345,8 @@ async def rotate_certificate(session: TenantSession, options: OnboardOptions, *,
     added to keyCredentials keeping the others (apply/certificate.py), proven with a client
     assertion token, the file backed up and replaced, then (only if asked) the old one removed."""
     existing = read_credentials(credentials_path) or {}
-    view = await read_view(session, options, app_roles=ROTATE_APP_ROLES)
-    check_owner(credentials_path, existing, {view.org.id})
-    _require_app(view, options)
-    check_same_app(credentials_path, existing, view.actual.application.app_id if view.actual.application else None)
-    run_id = pysecrets.token_hex(4)
-    with recorded(begin_record(session, view, options, command="rotate-secret", run_id=run_id, started=now,
-                               near=credentials_path)) as journal:
+    view = await _rotation_view(session, options, credentials_path, existing)
+    with _rotation_record(session, view, options, credentials_path, now) as journal:
         result = await _rotate_certificate(session, view, options, existing, journal,
                                            credentials_path=credentials_path, budget_s=budget_s, now=now)
         return await _retire_old_certificate(session, view, options, existing, result, journal,
