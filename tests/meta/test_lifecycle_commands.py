@@ -24,3 +24,16 @@ def test_same_app_identity_options_everywhere(name):
     result = CliRunner().invoke(cli, [name, "--help"])
     for option in ("--tenant", "--app-name", "--manifest", "--cloud"):
         assert option in result.output, (name, option)
+
+
+def test_a_mistyped_command_gets_did_you_mean(capsys):
+    """Issue 16: click suggests options only; the commands get the closest one (never two, so a typo of
+    onboard does not also offer offboard)."""
+    from kodo_provision.cli.main import main
+
+    assert main(["onbaord"]) == 2
+    assert "Did you mean 'onboard'?" in capsys.readouterr().err
+    assert main(["rotate"]) == 2
+    assert "Did you mean 'rotate-secret'?" in capsys.readouterr().err
+    assert main(["xyzzy"]) == 2
+    assert "Did you mean" not in capsys.readouterr().err
