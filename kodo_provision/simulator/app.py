@@ -77,6 +77,13 @@ class SimulatorApp:
                     return
         if scope["type"] != "http":
             return
+        self.core.in_flight += 1  # a request being handled (tests wait for a killed client's to finish)
+        try:
+            await self._dispatch(scope, receive, send)
+        finally:
+            self.core.in_flight -= 1
+
+    async def _dispatch(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = _SLASHES.sub("/", scope["path"])
         if path != scope["path"]:
             scope = dict(scope, path=path, raw_path=path.encode())

@@ -105,6 +105,7 @@ class SimulatorCore:
         self.scenario = scenario
         self._initial_faults = faults if faults is not None else scenario.faults
         self.lock = threading.RLock()
+        self.in_flight = 0  # HTTP requests being handled right now (one event loop: no lock needed)
         self.issuer = TokenIssuer()
         self.faults = FaultEngine(self._initial_faults)
         self.reset()

@@ -211,6 +211,10 @@ class Simulator:
                         obj.visible_at = 0.0
                         obj.previous = None
 
+    def requests_in_flight(self) -> int:
+        """HTTP requests the simulator is handling right now (e.g. a killed client's, still committing)."""
+        return self.core.in_flight
+
     def reset(self) -> None:
         """Back to the scenario's initial tenants, faults and sign-in behaviour; clears the log."""
         self.core.reset()
