@@ -11,10 +11,11 @@ import json
 import os
 import re
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .. import environment
 from ..errors import UsageError
 from ..manifest.identity import slug
 from ..state.model import HeldCertificate, HeldSecret
@@ -195,12 +196,20 @@ def _legacy_pending_path(credentials_path: Path) -> Path:
     return credentials_path.with_name(credentials_path.name + ".pending")
 
 
-def _read_run_ids(path: Path) -> frozenset[str]:
+# How long an interrupted run stays in the pending record after a later run handed off its own credential:
+# a request the killed process had in flight can still commit (a gateway may hold it for a minute or more),
+# and its credential must then be found by the next command. Well beyond Graph's gateway timeouts.
+PENDING_HORIZON = timedelta(minutes=15)
+
+
+def _read_pending(path: Path) -> dict[str, str]:
+    """run ID -> when it was marked (ISO 8601; "" when an older version did not record it)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
-        return frozenset()
-    return frozenset(str(r) for r in data.get("run_ids", []) if isinstance(r, str))
+        return {}
+    times = data.get("marked_at") if isinstance(data.get("marked_at"), dict) else {}
+    return {str(r): str(times.get(r) or "") for r in data.get("run_ids", []) if isinstance(r, str)}
 
 
 def read_pending_runs(tenant_id: str, unique_name: str, legacy: Path | None = None) -> frozenset[str]:
@@ -208,22 +217,38 @@ def read_pending_runs(tenant_id: str, unique_name: str, legacy: Path | None = No
     (a crash or kill between adding it and writing the credentials file): their credentials are orphans.
     Kept per user, by tenant and app, so any later command from any folder finds them; `legacy`: a
     credentials file beside which older versions kept them."""
-    return _read_run_ids(_pending_path(tenant_id, unique_name)) | (
-        _read_run_ids(_legacy_pending_path(legacy)) if legacy else frozenset())
+    return frozenset(_read_pending(_pending_path(tenant_id, unique_name))) | (
+        frozenset(_read_pending(_legacy_pending_path(legacy))) if legacy else frozenset())
 
 
 def mark_pending_runs(tenant_id: str, unique_name: str, run_ids: frozenset[str]) -> None:
-    """Record, before a credential is added, which runs may leave one behind (0600, atomic)."""
+    """Record, before a credential is added, which runs may leave one behind (0600, atomic); runs already
+    recorded keep their time."""
     path = _pending_path(tenant_id, unique_name)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_credentials(path, {"run_ids": sorted(run_ids)})
+    now = environment.clock().now().isoformat()
+    marked = _read_pending(path)
+    marked.update({r: marked.get(r) or now for r in run_ids})
+    write_credentials(path, {"run_ids": sorted(marked), "marked_at": marked})
 
 
-def clear_pending_runs(tenant_id: str, unique_name: str, legacy: Path | None = None) -> None:
-    """Every credential of those runs is handed off or removed."""
-    for path in (_pending_path(tenant_id, unique_name), *((_legacy_pending_path(legacy),) if legacy else ())):
+def clear_pending_runs(tenant_id: str, unique_name: str, legacy: Path | None = None, *,
+                       handed_off: frozenset[str] = frozenset()) -> None:
+    """The runs in `handed_off` have no credential left unrecorded (this run's, handed off or removed).
+    Interrupted runs stay for PENDING_HORIZON after they were marked (a request of theirs may still land),
+    then go; a record without times (an older version's) goes at once."""
+    path = _pending_path(tenant_id, unique_name)
+    now = environment.clock().now()
+    keep = {r: t for r, t in _read_pending(path).items()
+            if r not in handed_off and t and now - datetime.fromisoformat(t) < PENDING_HORIZON}
+    if keep:
+        write_credentials(path, {"run_ids": sorted(keep), "marked_at": keep})
+    else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+    if legacy:
+        with contextlib.suppress(FileNotFoundError):
+            _legacy_pending_path(legacy).unlink()
 
 
 def check_writable(path: Path) -> None:

@@ -311,7 +311,8 @@ async def _verify(run: OnboardRun, applied_anything: bool) -> None:
                                               run.held.key_id if run.held else None)
         if swept:
             run.outcome.notes.append(f"removed {len(swept)} secret(s) this run added whose answer was lost")
-    clear_pending_runs(run.org.id, run.unique_name, legacy=run.options.credentials_path)  # handed off or removed
+    clear_pending_runs(run.org.id, run.unique_name, legacy=run.options.credentials_path,  # handed off or removed
+                       handed_off=frozenset({run.run_id}))
     _fill_result(run)
     report = VerificationReport(remaining)
     run.outcome.verification = report

@@ -237,7 +237,8 @@ async def _rotate_secret(session: TenantSession, view: TenantView, options: Onbo
         await session.gateway.remove_password(app.id, new.key_id)
         journal.changed(_secret_change("deleted", new.key_id))
     _proven_or_refused("secret", checks, errors, result)
-    _hand_off_secret(view, options, existing, result, new, old, credentials_path=credentials_path, now=now)
+    _hand_off_secret(view, options, existing, result, new, old, credentials_path=credentials_path, now=now,
+                     run_id=run_id)
     if old is None:
         result.notes.append("the credentials file held no secret of this app; no previous secret to remove")
         return result
@@ -254,7 +255,8 @@ async def _rotate_secret(session: TenantSession, view: TenantView, options: Onbo
 
 
 def _hand_off_secret(view: TenantView, options: OnboardOptions, existing: dict[str, Any] | None,
-                     result: RotateResult, new: Any, old: Any, *, credentials_path: Path, now: datetime) -> None:
+                     result: RotateResult, new: Any, old: Any, *, credentials_path: Path, now: datetime,
+                     run_id: str) -> None:
     """Back the old file up, write the new secret atomically, and only then drop the pending record."""
     app = view.actual.application
     if existing is not None:
@@ -267,7 +269,8 @@ def _hand_off_secret(view: TenantView, options: OnboardOptions, existing: dict[s
         "previous_secret_key_id": old.key_id if old else None,
     })
     write_credentials(credentials_path, record)
-    clear_pending_runs(view.org.id, view.desired.unique_name, legacy=credentials_path)  # handed off
+    clear_pending_runs(view.org.id, view.desired.unique_name, legacy=credentials_path,  # handed off
+                       handed_off=frozenset({run_id}))
     log.info("secret.rotated", new_key_id=new.key_id, old_key_id=old.key_id if old else None)
     result.new_key_id = new.key_id
     result.new_expires_at = record["secret_expires_at"]
@@ -396,7 +399,8 @@ async def _rotate_certificate(session: TenantSession, view: TenantView, options:
         "previous_certificate_key_id": old.key_id if old else None,
     })
     write_credentials(credentials_path, record)
-    clear_pending_runs(view.org.id, unique_name, legacy=credentials_path)  # handed off
+    clear_pending_runs(view.org.id, unique_name, legacy=credentials_path,  # handed off
+                       handed_off=frozenset({run_id}))
     log.info("certificate.rotated", new_key_id=added.key_id, old_key_id=old.key_id if old else None)
     result.new_key_id, result.new_expires_at = added.key_id, record["certificate_expires_at"]
     result.certificate_thumbprint = added.thumbprint

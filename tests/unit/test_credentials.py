@@ -97,3 +97,45 @@ def test_log_files_are_private_and_never_followed_through_a_symlink(tmp_path):
     with pytest.raises(UsageError, match="symbolic link"):
         open_private_log(link, "--log-file")
     assert victim.read_text() == "theirs\n"
+
+
+def test_an_interrupted_run_stays_pending_for_the_horizon_after_a_later_hand_off(tmp_path, monkeypatch):
+    """Issue 14: a killed run's request still in flight can commit after the next run handed off its own
+    credential; the interrupted run stays in the pending record for PENDING_HORIZON so the next command
+    still removes what lands late. The run that handed off goes at once; an older entry goes after the
+    horizon."""
+    from datetime import UTC, datetime, timedelta
+
+    from kodo_provision import environment
+    from kodo_provision.credentials.store import (
+        PENDING_HORIZON,
+        clear_pending_runs,
+        mark_pending_runs,
+        read_pending_runs,
+    )
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+
+    class At:
+        def __init__(self, when: datetime) -> None:
+            self.when = when
+
+        def monotonic(self) -> float:
+            return 0.0
+
+        def now(self) -> datetime:
+            return self.when
+
+        async def sleep(self, seconds: float) -> None:
+            return None
+
+    start = datetime(2026, 12, 7, tzinfo=UTC)
+    with environment.using(environment.Environment(clock=At(start))):
+        mark_pending_runs("t", "app", frozenset({"killed"}))
+        mark_pending_runs("t", "app", frozenset({"killed", "next"}))  # the next run keeps killed's time
+    with environment.using(environment.Environment(clock=At(start + timedelta(minutes=1)))):
+        clear_pending_runs("t", "app", handed_off=frozenset({"next"}))
+        assert read_pending_runs("t", "app") == {"killed"}
+    with environment.using(environment.Environment(clock=At(start + PENDING_HORIZON + timedelta(seconds=1)))):
+        clear_pending_runs("t", "app", handed_off=frozenset({"later"}))
+        assert read_pending_runs("t", "app") == frozenset()
