@@ -105,6 +105,10 @@ async def check_app_token(cloud: Cloud, tenant_id: str, client_id: str, secret: 
         return AppOnlyTokens(cloud, tenant_id, client_id, secret, ca_bundle=ca_bundle)
 
     tokens = new_tokens()
+    # One budget for the whole proof (--verify-budget): the resources share the credential, so a secret
+    # the token service does not know yet fails them all; a budget per resource waited it out once each.
+    clock = environment.clock()
+    deadline = clock.monotonic() + budget_s
     try:
         for resource in desired.resources:
             if not resource.application or resource.sp is None:
@@ -114,8 +118,6 @@ async def check_app_token(cloud: Cloud, tenant_id: str, client_id: str, secret: 
                 errors.append(f"{resource.name}: no token audience (servicePrincipalNames has no https URI)")
                 continue
             wanted = {p.name for p in resource.application}
-            clock = environment.clock()
-            deadline = clock.monotonic() + budget_s
             # The token service sees the new app, its SP and its role assignments only once they
             # have replicated to it (another principal than the admin's Graph session).
             backoff = Backoff(initial_s=0.5, max_s=1.0)
