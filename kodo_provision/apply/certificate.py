@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import structlog
-
 from ..credentials.certificate import GeneratedCertificate
 from ..graph.errors import TransientNetworkError
 from ..graph.gateway import GraphGateway
 from ..manifest.identity import SECRET_MARKER_PREFIX
+from ..output.logging import get_logger
 
-log = structlog.get_logger("kodo_provision.apply")
+log = get_logger("kodo_provision.apply")
 MAX_ADD_ATTEMPTS = 3
 
 

@@ -8,8 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import structlog
-
 from ..credentials.certificate import GeneratedCertificate
 from ..errors import InsufficientPrivilegesError, ProvisioningError, UsageError
 from ..graph.batched import BatchedReads, DelegatedGrant, RoleGrant
@@ -17,6 +15,7 @@ from ..graph.errors import GraphBadRequest, GraphForbidden
 from ..graph.gateway import GraphGateway, NewSecret
 from ..manifest.identity import merged_tags
 from ..manifest.resolve import DesiredState
+from ..output.logging import get_logger
 from ..plan.model import (
     AddCertificate,
     AddSecret,
@@ -36,7 +35,7 @@ from .certificate import AddedCertificate, add_certificate_exactly_once, remove_
 from .secret import secret_display_name
 from .secret_policy import add_secret_within_policy
 
-log = structlog.get_logger("kodo_provision.apply")
+log = get_logger("kodo_provision.apply")
 
 
 @dataclass

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import structlog
-
 from ..graph.gateway import GraphGateway
 from ..graph.lifecycle_ops import delete_app_role_assignment, delete_permission_grant, set_grant_scopes
+from ..output.logging import get_logger
 from ..plan.model import Plan, RevokeAppRole, RevokeDelegated, Step
 
-log = structlog.get_logger("kodo_provision.apply")
+log = get_logger("kodo_provision.apply")
 
 
 async def apply_revoke(gateway: GraphGateway, step: RevokeAppRole | RevokeDelegated, client_sp_id: str) -> bool:

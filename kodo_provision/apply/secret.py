@@ -12,16 +12,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import structlog
-
 from ..graph.errors import GraphThrottled, TransientNetworkError
 from ..graph.gateway import GraphGateway, NewSecret
 from ..graph.retry import Policy
 from ..manifest.identity import SECRET_MARKER_PREFIX, secret_marker
-from ..output.logging import register_secret
+from ..output.logging import get_logger, register_secret
 from ..state.model import Application
 
-log = structlog.get_logger("kodo_provision.apply")
+log = get_logger("kodo_provision.apply")
 MARKER_PREFIX = SECRET_MARKER_PREFIX
 MAX_ADD_ATTEMPTS = 3
 

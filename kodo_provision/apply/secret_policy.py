@@ -21,18 +21,17 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-import structlog
-
 from ..errors import ProvisioningError
 from ..graph.errors import GraphBadRequest
 from ..graph.gateway import GraphGateway, NewSecret
 from ..graph.policy import BLOCKED_CODE, LIFETIME_CODE, max_days_in, policy_id_in
 from ..manifest.resolve import DesiredState
+from ..output.logging import get_logger
 from ..plan.model import AddSecret, Plan
 from ..state.policy import SecretPolicy
 from .secret import add_secret_exactly_once
 
-log = structlog.get_logger("kodo_provision.apply")
+log = get_logger("kodo_provision.apply")
 # The lifetimes the Entra admin center offers for a new client secret (portal presets).
 PORTAL_LIFETIMES_DAYS = (730, 545, 365, 180, 90)
 # A lifetime at the policy's maximum is measured by Entra from its own clock (to the second);

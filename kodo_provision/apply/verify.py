@@ -16,17 +16,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
 from .. import environment
 from ..auth import AppOnlyCertificateTokens, AppOnlyTokens
 from ..cloud import Cloud
 from ..errors import SignInError
 from ..graph.retry import Backoff
 from ..manifest.resolve import DesiredState
+from ..output.logging import get_logger
 from ..plan.model import Plan
 
-log = structlog.get_logger("kodo_provision.verify")
+log = get_logger("kodo_provision.verify")
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import structlog
-
 from ..cloud import CLOUDS, Cloud
 from ..credentials.store import write_credentials
+from ..output.logging import get_logger
 from . import SIGN_IN_CLASSES, TOKEN_CACHE_NAME, InteractiveSignIn, SignedInUser
 
-log = structlog.get_logger("kodo_provision.login")
+log = get_logger("kodo_provision.login")
 LOGIN_FILE = "login.json"
 
 

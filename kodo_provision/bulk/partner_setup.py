@@ -12,20 +12,19 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from .. import environment
 from ..auth import SignedInUser
 from ..errors import SignInError, UsageError
 from ..flows.session import ConnectionSettings, open_session_with_credential
 from ..graph.errors import GraphForbidden
 from ..graph.retry import Backoff
+from ..output.logging import get_logger
 from ..partner.center import PARTNER_CENTER_SCOPE, PartnerCenterClient
 from ..partner.route import ConsentProbe, PartnerRoute
 from ..partner.signin_app import PartnerApp, ensure_partner_app, remember, remembered
 from .signin import OperatorSignIn
 
-log = structlog.get_logger("kodo_provision.bulk")
+log = get_logger("kodo_provision.bulk")
 GDAP_SCOPE = "DelegatedAdminRelationship.Read.All"
 NEW_APP_SIGN_IN_BUDGET_S = 180.0  # a new app reaches the token service after replication (AADSTS700016 until then)
 

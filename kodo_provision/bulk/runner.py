@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from .. import environment
 from ..apply.secret import MARKER_PREFIX
 from ..auth import ADMIN_SCOPES, SignedInUser
@@ -35,7 +33,7 @@ from ..flows.onboard import onboard_tenant
 from ..flows.options import OnboardOptions, OnboardResult
 from ..flows.session import ConnectionSettings, open_session_with_credential
 from ..manifest.model import Manifest
-from ..output.logging import redact_text
+from ..output.logging import get_logger, redact_text
 from ..partner.route import PROBE_SETS, NoRelationship, NotACustomer, PartnerRoute
 from ..partner.signin_app import PartnerApp, forget, remembered
 from .journal import Journal, JournalState
@@ -44,7 +42,7 @@ from .report import FAILED, PLANNED, SUCCEEDED, TenantOutcome
 from .signin import AutomationAppAccess, OperatorSignIn, TenantAccess
 from .tenants import TenantRow
 
-log = structlog.get_logger("kodo_provision.bulk")
+log = get_logger("kodo_provision.bulk")
 DEVICE_CODE, PER_TENANT_DEVICE_CODE = "device-code", "per-tenant-device-code"
 APP_METHODS = ("client-secret", "certificate")  # the operator's automation app
 

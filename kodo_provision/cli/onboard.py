@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,13 +14,9 @@ from .. import environment
 from ..auth import GRAPH_CLI_CLIENT_ID, AuthSettings, validate_tenant
 from ..credentials.store import check_writable, default_credentials_path, read_credentials
 from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, UsageError
-from ..flows.onboard import onboard_tenant
 from ..flows.options import OnboardOptions, OnboardResult, OnboardUI
 from ..flows.session import ConnectionSettings, open_tenant_session
-from ..graph.gateway import Organization
 from ..manifest.load import load_manifest
-from ..output.console import render_plan, render_result, render_step
-from ..plan.model import Plan, Step
 from .interrupts import mark_changing
 from .manifest import admin_action_notes, lint_before_run
 from .options import (
@@ -34,6 +30,10 @@ from .options import (
     parse_duration,
     pfx_password,
 )
+
+if TYPE_CHECKING:
+    from ..graph.gateway import Organization
+    from ..plan.model import Plan, Step
 
 ONBOARD_HELP = f"""Onboard one tenant: sign in, plan, apply, verify, hand off credentials.
 
@@ -66,6 +66,8 @@ The secret is printed only with --show-secret.
 
 
 def _ui(output_format: str, yes: bool) -> OnboardUI:
+    from ..output.console import render_plan, render_step
+
     text = output_format == "text"
     plan_stream = sys.stdout if text else sys.stderr
 
@@ -89,6 +91,8 @@ def _ui(output_format: str, yes: bool) -> OnboardUI:
 
 
 def _emit(result: OnboardResult, output_format: str, show_secret: bool, error: KodoError | None = None) -> None:
+    from ..output.console import render_result
+
     secret = None
     if show_secret and result.credentials_path:
         secret = (read_credentials(result.credentials_path) or {}).get("client_secret")
@@ -165,6 +169,9 @@ def run_onboard(settings: ConnectionSettings, options: OnboardOptions, *, output
 
     async def run() -> OnboardResult:
         async with open_tenant_session(settings, options.tenant) as session:
+            # The flow and the Graph stack load after the sign-in (see open_tenant_session).
+            from ..flows.onboard import onboard_tenant
+
             return await onboard_tenant(session, options, _ui(output_format, yes))
 
     with configured_logging(log_format, log_level, log_file):

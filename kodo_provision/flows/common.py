@@ -10,13 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from .. import environment
 from ..auth import AUTOMATION_APP_ROLES
 from ..errors import note_interruption
 from ..graph.gateway import Organization
 from ..manifest.resolve import DesiredState
+from ..output.logging import get_logger
 from ..state.model import TenantState
 from .journal import RunJournal, settle_abandoned_runs
 from .options import OnboardOptions
@@ -24,7 +23,7 @@ from .record import AuditTrail, audit_path, begin_journal
 from .roles import check_app_roles
 from .session import TenantSession
 
-log = structlog.get_logger("kodo_provision.flows")
+log = get_logger("kodo_provision.flows")
 
 
 @dataclass(frozen=True)

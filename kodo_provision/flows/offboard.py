@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from .. import environment
 from ..apply.revoke import apply_revoke
 from ..errors import UsageError
@@ -25,6 +23,7 @@ from ..graph.lifecycle_ops import (
     purge_deleted_item,
 )
 from ..manifest.identity import TOOL_TAG, is_tool_app
+from ..output.logging import get_logger
 from ..plan.model import (
     DeleteApplication,
     DeleteServicePrincipal,
@@ -41,7 +40,7 @@ from .journal import settle_abandoned_runs
 from .options import OnboardOptions
 from .session import TenantSession
 
-log = structlog.get_logger("kodo_provision.offboard")
+log = get_logger("kodo_provision.offboard")
 
 
 @dataclass

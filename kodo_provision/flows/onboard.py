@@ -14,8 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from .. import environment
 from ..apply.executor import ApplyOutcome, apply_plan
 from ..apply.revoke import apply_revocations
@@ -41,7 +39,7 @@ from ..graph.batched import BatchedReads
 from ..graph.gateway import Organization
 from ..graph.request_ids import start_collecting
 from ..manifest.resolve import DesiredState
-from ..output.logging import register_secret
+from ..output.logging import bind_log_context, get_logger, register_secret
 from ..plan.diff import diff
 from ..plan.model import AddCertificate, AddSecret, Plan, RemoveOrphanCertificate, RemoveOrphanSecret
 from ..state.model import HeldCertificate, HeldSecret, ResourceServicePrincipal, TenantState
@@ -54,7 +52,7 @@ from .record import AuditTrail, audit_path, begin_journal, record_failed_run, re
 from .roles import check_app_roles, check_roles
 from .session import TenantSession, desired_state, desired_unique_name
 
-log = structlog.get_logger("kodo_provision.onboard")
+log = get_logger("kodo_provision.onboard")
 
 MAX_RECONCILE_ROUNDS = 3
 
@@ -109,7 +107,7 @@ async def onboard_tenant(session: TenantSession, options: OnboardOptions, ui: On
                          ) -> OnboardResult:
     """Run the whole flow for one tenant; raises KodoError subclasses with exit statuses."""
     run_id = options.run_id or pysecrets.token_hex(4)
-    structlog.contextvars.bind_contextvars(tenant=options.tenant, run_id=run_id)
+    bind_log_context(tenant=options.tenant, run_id=run_id)
     run = OnboardRun(session, options, ui or OnboardUI(), run_id,
                      AuditTrail(run_id, environment.clock().now(), start_collecting()),  # the audit record
                      read_credentials(options.credentials_path))

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..apply.verify import VerificationReport
-from ..graph.gateway import Organization
 from ..manifest.model import Manifest
-from ..plan.model import Plan, Step
+
+if TYPE_CHECKING:  # annotations only: the CLI builds options before the sign-in prompt (start-up, issue 17)
+    from ..apply.verify import VerificationReport
+    from ..graph.gateway import Organization
+    from ..plan.model import Plan, Step
 
 
 @dataclass(frozen=True)

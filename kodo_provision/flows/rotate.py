@@ -22,8 +22,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from ..apply.certificate import add_certificate_exactly_once, is_tool_certificate, remove_certificate
 from ..apply.secret import is_tool_secret, remove_unhanded_secrets, secret_display_name
 from ..apply.secret_policy import add_secret_within_policy, clamp_to_policy
@@ -44,6 +42,7 @@ from ..credentials.store import (
 )
 from ..errors import UsageError, VerificationError
 from ..manifest.identity import TOOL_TAG, is_tool_app, secret_marker
+from ..output.logging import get_logger
 from ..state.policy import effective_policy
 from .common import ROTATE_APP_ROLES, AppIdentity, TenantView, begin_record, read_view, recorded
 from .handoff import remove_key_command
@@ -51,7 +50,7 @@ from .journal import RunJournal
 from .options import OnboardOptions
 from .session import TenantSession
 
-log = structlog.get_logger("kodo_provision.rotate")
+log = get_logger("kodo_provision.rotate")
 
 
 @dataclass

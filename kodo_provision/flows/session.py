@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import certifi
 
@@ -20,15 +20,15 @@ from ..auth import GRAPH_CLI_CLIENT_ID, AppCaller, AppIdentitySignIn, AuthSettin
 from ..cloud import Cloud
 from ..credentials.store import write_private_file
 from ..errors import UsageError
-from ..graph.client import build_graph_client
-from ..graph.gateway import GraphGateway
-from ..graph.retry import RetrySettings
+from ..graph.settings import RetrySettings
 from ..manifest.identity import app_unique_name
 from ..manifest.model import Manifest
 from ..manifest.resolve import DesiredState, resolve
 from ..state.model import ResourceServicePrincipal, TenantState
-from ..state.read import read_resource_service_principals, read_tenant_state
 from .options import OnboardOptions
+
+if TYPE_CHECKING:
+    from ..graph.gateway import GraphGateway
 
 
 def desired_unique_name(manifest: Manifest, options: OnboardOptions) -> str:
@@ -71,6 +71,8 @@ class TenantSession:
                    app_id: str | None = None) -> tuple[DesiredState, TenantState]:
         """Desired and actual state. Pass what is already known (the resource SPs, the app's
         appId) and the read is a single batched request."""
+        from ..state.read import read_resource_service_principals, read_tenant_state
+
         sps = resource_sps if resource_sps is not None else await read_resource_service_principals(
             self.gateway, [r.app_id for r in manifest.resources])
         desired = desired_state(manifest, sps, options)
@@ -143,6 +145,11 @@ async def open_tenant_session(settings: ConnectionSettings, tenant: str, *,
             sign_in_or_resume, settings.cloud, tenant, client_id=settings.client_id,
             ca_bundle=settings.ca_bundle, prompt_stream=prompt_stream, timeout_s=settings.sign_in_timeout_s,
             method=auth.method)
+    # The Graph stack (msgraph, kiota, httpx: ~0.3 s of imports) loads only now: the sign-in prompt, the
+    # first request, does not wait for it (issue 17).
+    from ..graph.client import build_graph_client
+    from ..graph.gateway import GraphGateway
+
     client, http = build_graph_client(settings.cloud, sign_in.graph_credential(), sign_in.scopes,
                                       ca_bundle=settings.ca_bundle)
     try:
@@ -157,6 +164,9 @@ async def open_session_with_credential(settings: ConnectionSettings, credential:
                                        signed_in_as: str) -> AsyncIterator[TenantSession]:
     """A Graph session from a credential someone already signed in (bulk: one operator sign-in
     serving many tenants; the credential decides which tenant its tokens are for)."""
+    from ..graph.client import build_graph_client
+    from ..graph.gateway import GraphGateway
+
     client, http = build_graph_client(settings.cloud, credential, scopes, ca_bundle=settings.ca_bundle)
     try:
         yield TenantSession(GraphGateway(client, settings.retry), settings.cloud, settings.ca_bundle, signed_in_as)

@@ -17,17 +17,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
 from kiota_serialization_json.json_parse_node import JsonParseNode
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
 from .. import environment
+from ..output.logging import get_logger
 from .errors import GraphError, GraphNotFound, error_from_parts, is_replication_lag, parse_retry_after
 from .retry import Policy, RetrySettings, jittered, matches_policy, run_with_policy
 
-log = structlog.get_logger("kodo_provision.graph")
+log = get_logger("kodo_provision.graph")
 MAX_BATCH_SIZE = 20
 
 

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
-import structlog
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_abstractions.request_information import RequestInformation
@@ -44,6 +43,7 @@ from msgraph.generated.service_principals_with_app_id.service_principals_with_ap
     ServicePrincipalsWithAppIdRequestBuilder,
 )
 
+from ..output.logging import get_logger
 from ..state.model import (
     Application,
     AppRoleAssignment,
@@ -69,7 +69,7 @@ from .policy import app_policy_from_json
 from .retry import Policy, RetrySettings, run_with_policy
 
 T = TypeVar("T")
-log = structlog.get_logger("kodo_provision.graph")
+log = get_logger("kodo_provision.graph")
 
 _RESOURCE_SP_FIELDS = ["id", "appId", "displayName", "servicePrincipalNames", "appRoles",
                        "oauth2PermissionScopes"]

@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from enum import Flag, auto
 from typing import TypeVar
 
-import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_any
 from tenacity.stop import stop_base
 
 from .. import environment
+from ..output.logging import get_logger
 from .errors import GraphThrottled, TransientNetworkError, is_replication_lag
+from .settings import RetrySettings
 
 T = TypeVar("T")
-log = structlog.get_logger("kodo_provision.graph")
+log = get_logger("kodo_provision.graph")
 
 
 class Policy(Flag):
@@ -41,19 +41,6 @@ class Policy(Flag):
     # Reads and idempotent writes (PATCH upsert, GET) may always be repeated.
     IDEMPOTENT = THROTTLING | TRANSIENT_NETWORK
     AFTER_CREATE = THROTTLING | REPLICATION_LAG
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    """Budgets; a CLI flag can raise them for slow tenants."""
-
-    throttling_budget_s: float = 300.0
-    replication_budget_s: float = 300.0
-    network_attempts: int = 4
-    backoff_initial_s: float = 0.25
-    # Replication lag has no announced end; a short cap keeps the overshoot after the object
-    # appears under a second, at the price of one cheap request per second while waiting.
-    backoff_max_s: float = 1.0
 
 
 def matches_policy(policy: Policy, exc: BaseException) -> bool:

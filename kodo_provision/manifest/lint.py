@@ -27,8 +27,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from .load import load_yaml
 from .model import Manifest
 
 ERROR = "error"
@@ -89,7 +88,7 @@ class LintReport:
 
 def _load(name: str) -> dict[str, Any]:
     text = resources.files("kodo_provision.data").joinpath(name).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 @cache

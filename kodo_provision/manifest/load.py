@@ -12,6 +12,16 @@ from pydantic import ValidationError
 from ..errors import ManifestError
 from .model import Manifest
 
+# libyaml's parser where PyYAML was built with it (the wheels are): the bundled manifest and the lint data
+# parse in ~2 ms instead of ~30 ms of pure Python, before the sign-in prompt (issue 17). Same safe subset.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML with the safe loader (no Python objects), in C where available (bandit B506 cannot
+    tell that the loader is CSafeLoader or SafeLoader)."""
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506  # nosec B506
+
 BUNDLED_MANIFEST = "kodo.yaml"
 
 
@@ -61,7 +71,7 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
     except OSError as exc:
         raise ManifestError(f"cannot read manifest {manifest_path}", detail=exc.strerror) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -2,6 +2,11 @@
 
 Redaction is by key (anything named like a secret or token) and by value (every secret this
 process has seen is registered and replaced wherever it appears, e.g. inside an error text).
+
+structlog is imported only here, and only when the first event is logged: importing it costs ~100 ms
+(structlog.dev pulls in rich), which `onboard` would otherwise spend before its sign-in prompt (issue 17).
+Every module logs through `get_logger`; its first event applies the configuration `configure_logging`
+recorded, so no event is ever printed with structlog's defaults (stdout, every level).
 """
 
 from __future__ import annotations
@@ -10,8 +15,6 @@ import logging
 import re
 import sys
 from typing import Any, TextIO
-
-import structlog
 
 REDACTED = "[REDACTED]"
 _SECRET_KEYS = re.compile(r"(secret|token|password|assertion|authorization|client_secret|code)$", re.I)
@@ -84,11 +87,31 @@ def route_library_logs(level: str, stream: TextIO | None) -> None:
         logger.propagate = False
 
 
+class _Settings:
+    """What configure_logging asked for; applied to structlog when the first event is logged."""
+
+    level: str = "warning"
+    fmt: str = "console"
+    stream: TextIO | None = None
+    applied: bool = False
+
+
 def configure_logging(*, level: str = "warning", fmt: str = "console", stream: TextIO | None = None) -> None:
-    """Configure structlog once per process (the CLI calls this; tests may call it again), and where the
-    libraries' own log records go (route_library_logs)."""
+    """Configure logging once per process (the CLI calls this; tests may call it again): where the
+    libraries' own log records go (route_library_logs) now, the tool's events from their first one."""
     route_library_logs(level, stream)
-    renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
+    _Settings.level, _Settings.fmt, _Settings.stream, _Settings.applied = level, fmt, stream, False
+    if "structlog" in sys.modules:  # already in use: apply now, the next event must see the new settings
+        _structlog()
+
+
+def _structlog() -> Any:
+    """structlog, configured as configure_logging last asked."""
+    import structlog
+
+    if _Settings.applied:
+        return structlog
+    renderer: Any = (structlog.processors.JSONRenderer() if _Settings.fmt == "json"
                      else structlog.dev.ConsoleRenderer(colors=False))
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -101,7 +124,29 @@ def configure_logging(*, level: str = "warning", fmt: str = "console", stream: T
     ]
     structlog.configure(
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, _Settings.level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=_Settings.stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
+    _Settings.applied = True
+    return structlog
+
+
+class Logger:
+    """A named structlog logger that imports and configures structlog on its first event."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, method: str) -> Any:
+        return getattr(_structlog().get_logger(self.name), method)
+
+
+def get_logger(name: str) -> Any:
+    """The logger every module of the tool uses (`log = get_logger("kodo_provision.x")` at import time)."""
+    return Logger(name)
+
+
+def bind_log_context(**values: Any) -> None:
+    """Fields every later event of this task carries (structlog's contextvars), e.g. tenant and run ID."""
+    _structlog().contextvars.bind_contextvars(**values)

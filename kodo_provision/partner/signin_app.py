@@ -30,10 +30,10 @@ MANIFEST_FILE = "partner-signin.yaml"
 
 def partner_manifest() -> Manifest:
     """The sign-in app's manifest, shipped with the package."""
-    import yaml
+    from ..manifest.load import load_yaml
 
     text = resources.files("kodo_provision.data").joinpath(MANIFEST_FILE).read_text(encoding="utf-8")
-    return parse_manifest(yaml.safe_load(text), source=MANIFEST_FILE)
+    return parse_manifest(load_yaml(text), source=MANIFEST_FILE)
 
 
 @dataclass(frozen=True)

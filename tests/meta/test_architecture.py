@@ -53,6 +53,30 @@ def test_only_auth_imports_azure_identity():
     assert any(i.startswith("azure.identity") for p in (PACKAGE / "auth").glob("*.py") for i in imports_of(p))
 
 
+def test_only_output_logging_imports_structlog():
+    """structlog costs ~0.1 s to import; it loads with the first event (output/logging.py, issue 17)."""
+    offenders = [str(p) for p in modules(exclude=("simulator",))
+                 if p.name != "logging.py" and any(i.startswith("structlog") for i in imports_of(p))]
+    assert offenders == []
+
+
+def test_onboard_loads_no_graph_stack_and_no_structlog_before_its_sign_in():
+    """What `onboard` imports before its first request (the sign-in) decides how soon the prompt appears
+    (`make bench`: start-up). The Graph stack, the flows after sign-in and structlog load later. The
+    module list is read in a fresh interpreter, after the command module and its parsing are loaded."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom kodo_provision.cli.main import cli\nimport kodo_provision.cli.onboard\n"
+            "print('\\n'.join(sorted(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            check=True).stdout.split()
+    heavy = ("msgraph", "msgraph_core", "kiota_http", "httpx", "structlog", "rich", "tenacity",
+             "kodo_provision.graph.gateway", "kodo_provision.flows.onboard", "kodo_provision.apply")
+    assert [m for m in loaded if m.split(".")[0] in heavy or m.startswith(heavy)] == []
+    assert "azure.identity" in loaded and "kodo_provision.manifest.model" in loaded  # what sign-in needs
+
+
 def test_plan_is_pure():
     io_modules = {"httpx", "asyncio", "os", "socket", "msgraph", "kodo_provision.graph", "kodo_provision.auth"}
     for path in (PACKAGE / "plan").glob("*.py"):
