@@ -27,9 +27,11 @@ lock:
 demo: install
 	$(BIN)/kodo-provision demo
 
-# One pytest-xdist worker per core: each has its own simulator (tests/sim shares one per worker).
+# Two pytest-xdist workers per core: each has its own simulator (tests/sim shares one per worker), and many
+# tests wait on a real process (the kill and interrupt matrices), so a second worker per core fills the waits.
+TEST_WORKERS ?= $(shell $(PY) -c "import os; print(2 * (os.cpu_count() or 1))")
 test: install
-	$(BIN)/pytest -q -n auto
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 # No network, no simulator: the pure units, the layout's meta tests and the golden plan renderings.
 test-fast: install

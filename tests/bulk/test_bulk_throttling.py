@@ -6,7 +6,7 @@ from kodo_provision.simulator import Faults
 
 from .conftest import customer, many_tenants, report, start, write_tenants_csv
 
-RETRY_AFTER_S = 3
+RETRY_AFTER_S = 2
 
 
 def test_one_throttled_tenant_backs_off_alone(bulk_run, tmp_path):

@@ -16,7 +16,7 @@ from kodo_provision.simulator import Faults
 from .conftest import CONTOSO, FABRIKAM, assert_converged, kodo_apps, signal_cli_when, tenant_state
 
 SIGNALS = [pytest.param(signal.SIGKILL, id="SIGKILL"), pytest.param(signal.SIGINT, id="SIGINT")]
-SLOW = Faults(latency_ms=100)  # each request takes a moment: the signal lands inside the step
+SLOW = Faults(latency_ms=50)  # each request takes a moment: the signal lands inside the step
 
 
 def seen(sim, route: str):
@@ -35,7 +35,7 @@ def app_gone(sim):
 def hold_answer(sim, route: str) -> None:
     """The last step of a command: the signal lands after the write committed, before its answer."""
     sim.set_faults(SLOW)
-    sim.hold_next_answer(route, ms=3_000)
+    sim.hold_next_answer(route, ms=1_500)
 
 
 def proving(sim):
@@ -113,7 +113,7 @@ ONBOARD_STEPS = ["applications.upsert", "servicePrincipals.create", "application
 def test_onboard(sim, kodo, tmp_path, monkeypatch, step, signum):
     first, second = folders(tmp_path)
     args = ["onboard", "--yes", "--tenant", FABRIKAM]  # fabrikam: the Exchange SP is created too
-    sim.set_faults(Faults(latency_ms=100, new_secret_delay_ms=30_000 if step == "proving" else 0))
+    sim.set_faults(Faults(latency_ms=50, new_secret_delay_ms=30_000 if step == "proving" else 0))
     run_interrupted(sim, args, proving(sim) if step == "proving" else seen(sim, step), signum, first)
     sim.set_faults(Faults())
     monkeypatch.chdir(second)
@@ -138,7 +138,7 @@ def test_rotate_secret(sim, kodo, tmp_path, monkeypatch, step, signum):
     args = ["rotate-secret", "--tenant", CONTOSO, "--credentials", str(creds), "--remove-old"]
     old_key = json.loads(creds.read_text())["secret_key_id"]
     ready = {"proving": proving(sim), "applications.removePassword": app_lacks_key(sim, old_key)}.get(step)
-    sim.set_faults(Faults(latency_ms=100, new_secret_delay_ms=30_000 if step == "proving" else 2_000))
+    sim.set_faults(Faults(latency_ms=50, new_secret_delay_ms=30_000 if step == "proving" else 2_000))
     if step == "applications.removePassword":
         hold_answer(sim, step)
     run_interrupted(sim, args, ready or seen(sim, step), signum, first)
@@ -163,7 +163,7 @@ def test_rotate_certificate(sim, kodo, tmp_path, monkeypatch, step, signum):
     before = {r["run_id"] for r in audit_records(first)}
     sim.clear_request_log()  # the steps to wait for are the next command's
     args = ["rotate-secret", "--tenant", CONTOSO, "--credentials", str(creds), "--remove-old"]
-    sim.set_faults(Faults(latency_ms=100, new_secret_delay_ms=30_000 if step == "proving" else 0))
+    sim.set_faults(Faults(latency_ms=50, new_secret_delay_ms=30_000 if step == "proving" else 0))
     run_interrupted(sim, args, proving(sim) if step == "proving" else seen(sim, step), signum, first)
     sim.set_faults(Faults())
     monkeypatch.chdir(second)

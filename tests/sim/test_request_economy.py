@@ -32,3 +32,26 @@ def test_drift_repair_touches_only_what_drifted(sim, kodo, tmp_path):
     kodo("onboard", "--yes")
     writes = [r for r in sim.request_log[mark:] if r.kind == "graph" and r.in_batch and r.method != "GET"]
     assert [(r.method, r.route) for r in writes] == [("POST", "appRoleAssignedTo.create")]
+
+
+def test_onboarding_parses_graph_json_not_sdk_models(sim, tmp_path):
+    """A real process onboards a tenant without the Exchange Online service principal (it creates one).
+    Parsing one directory object into an msgraph SDK model imports ~1,300 model modules (1.5 s of CPU, paid by
+    every such onboarding until the new resource SP was read as JSON, json_state): the process loads only the
+    few models the writes serialise."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import FABRIKAM, assert_converged
+
+    code = ("import sys\nfrom kodo_provision.cli.main import main\nstatus = main(sys.argv[1:])\n"
+            "print(status, sum(m.startswith('msgraph.generated.models.') for m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code, "onboard", "--yes", "--tenant", FABRIKAM, "--authority-host",
+                          sim.url, "--graph-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HOME": str(tmp_path)})
+    status, models = map(int, run.stdout.split()[-2:])
+    assert status == 0, run.stderr
+    assert_converged(sim, FABRIKAM, tmp_path / f"kodo-credentials-{FABRIKAM}.json")
+    assert models < 50, f"{models} SDK model modules imported"
