@@ -81,7 +81,8 @@ def bulk_run(capfd, tmp_path, monkeypatch):
 
     def run(sim: Simulator, *args: str, expect: int = 0, real_time: bool = False) -> Run:
         argv = ["bulk", *args, "--authority-host", sim.url, "--graph-endpoint", sim.url,
-                "--partner-center-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)]
+                "--partner-center-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path),
+                "--ca-bundle-only"]  # the simulator's CA alone: see CA_ONLY in tests/sim/conftest.py
         capfd.readouterr()
         # Virtual time (tests/virtual_time.py) unless the test is about how waits overlap in real time.
         code = main(argv, environment=None if real_time else virtual_time())
@@ -119,7 +120,7 @@ def sigkill_bulk_when(sim, tmp_path: Path, args: list[str], out: Path,
     Returns its exit status and stderr."""
     argv = [sys.executable, "-m", "kodo_provision.cli.main", "bulk", *args, "--out", str(out), "--yes",
             "--concurrency", "4", "--authority-host", sim.url, "--graph-endpoint", sim.url,
-            "--partner-center-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path)]
+            "--partner-center-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path), "--ca-bundle-only"]
     env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
