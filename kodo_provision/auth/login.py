@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from .. import environment
 from ..cloud import CLOUDS, Cloud
 from ..credentials.store import write_credentials
 from ..output.logging import get_logger
@@ -31,9 +32,10 @@ LOGIN_FILE = "login.json"
 
 
 def config_dir() -> Path:
-    if os.name == "nt" and os.environ.get("APPDATA"):
-        return Path(os.environ["APPDATA"]) / "kodo-provision"
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    app_data = environment.getenv("APPDATA")
+    if os.name == "nt" and app_data:
+        return Path(app_data) / "kodo-provision"
+    base = environment.getenv("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "kodo-provision"
 
 
@@ -43,8 +45,9 @@ def login_path() -> Path:
 
 def token_cache_files() -> list[Path]:
     """The persistent cache's files (plaintext cache, or the timestamp files of an encrypted one)."""
-    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
-        folder = Path(os.environ["LOCALAPPDATA"]) / ".IdentityService"
+    local_app_data = environment.getenv("LOCALAPPDATA")
+    if os.name == "nt" and local_app_data:
+        folder = Path(local_app_data) / ".IdentityService"
     else:
         folder = Path.home() / ".IdentityService"
     names = [f"{TOKEN_CACHE_NAME}{suffix}" for suffix in (".nocae", ".cae")]

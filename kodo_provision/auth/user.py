@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from azure.identity import (
     TokenCachePersistenceOptions,
 )
 
+from .. import environment
 from ..cloud import Cloud
 from ..errors import InsufficientPrivilegesError, SignInError, UsageError
 from .common import ADMIN_SCOPES, GRAPH_CLI_CLIENT_ID, PREAUTHORIZED_CLIENTS, decode_claims, preauthorized_gaps
@@ -122,7 +122,7 @@ class InteractiveSignIn:
         self.preauthorized = PREAUTHORIZED_CLIENTS.get(client_id.lower())
         if self.preauthorized:  # a first-party client takes `.default` only (AADSTS65002 otherwise)
             self.scopes = self.sign_in_scopes = (cloud.graph_scope(".default"),)
-        self.prompt_stream = prompt_stream or sys.stderr
+        self.prompt_stream = prompt_stream or environment.current().err()
         kwargs: dict[str, Any] = {
             "client_id": client_id,
             "tenant_id": tenant,

@@ -6,7 +6,6 @@ Both write to stderr (stdout carries the summary table or JSON). Device-code pro
 
 from __future__ import annotations
 
-import sys
 from typing import TextIO
 
 from rich.console import Console
@@ -20,7 +19,7 @@ class PlainProgress:
     """Line per tenant event; for logs, CI and pipes."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
+        self.stream = stream or environment.current().err()
         self.total = self.done = self.failed = self.running = 0
 
     def start(self, total: int) -> None:
@@ -59,7 +58,7 @@ class LiveProgress:
     """A rich progress bar: done / failed / running and ETA."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
-        self.console = Console(file=stream or sys.stderr)
+        self.console = Console(file=stream or environment.current().err())
         self.progress = Progress(TextColumn("[bold]onboarding"), BarColumn(),
                                  TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[counts]}"),
                                  TextColumn("ETA"), TimeRemainingColumn(),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -310,7 +309,8 @@ def _render(outcomes: list[TenantOutcome], output_format: str, plan_only: bool, 
         for o in outcomes:
             if o.status == PLANNED:
                 click.echo(_plan_text(o), nl=False)
-    console = Console(file=sys.stdout, width=200 if not environment.current().stdout_is_tty() else None)
+    run = environment.current()
+    console = Console(file=run.out(), width=200 if not run.stdout_is_tty() else None)
     console.print(_summary_table(outcomes, plan_only))
     parts = [f"{counts.get(k, 0)} {k}" for k in (SUCCEEDED, PLANNED, FAILED, PENDING) if counts.get(k)]
     click.echo(f"{counts['total']} tenant(s): " + ", ".join(parts) +

@@ -17,9 +17,10 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from typing import Any
+
+from .. import environment
 
 _state: dict[str, Any] = {"changing": False, "signal": None}
 EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -53,8 +54,9 @@ def _closing_the_loop(task: asyncio.Task[Any]) -> bool:
 def _handler(signum: int, frame: Any) -> None:
     if not _state["changing"]:
         name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
-        sys.stderr.write(f"interrupted ({name}) before any change; nothing was changed\n")
-        sys.stderr.flush()
+        stderr = environment.current().err()
+        stderr.write(f"interrupted ({name}) before any change; nothing was changed\n")
+        stderr.flush()
         os._exit(EXIT_CODES.get(signum, 130))
     _state["signal"] = signum
     try:

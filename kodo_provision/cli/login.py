@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import click
 
+from .. import environment
 from ..auth import AuthSettings, validate_tenant
 from ..auth.login import login as do_login
 from ..auth.login import login_path, remove_login, token_cache_files
@@ -66,7 +66,7 @@ def login(tenant: str, allow_unencrypted_cache: bool, cloud: str, authority_host
     settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id)
     user, path = asyncio.run(asyncio.to_thread(
         do_login, settings.cloud, tenant, client_id=settings.client_id, ca_bundle=settings.ca_bundle,
-        allow_unencrypted_cache=allow_unencrypted_cache, prompt_stream=sys.stderr,
+        allow_unencrypted_cache=allow_unencrypted_cache, prompt_stream=environment.current().err(),
         timeout_s=settings.sign_in_timeout_s, method=auth.method))
     if output_format == "json":
         echo_json({"schema_version": 1, "signed_in_as": user.username, "tenant_id": user.tenant_id,

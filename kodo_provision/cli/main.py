@@ -6,7 +6,6 @@ import asyncio
 import difflib
 import importlib
 import json
-import os
 import sys
 
 import click
@@ -133,7 +132,8 @@ def main(argv: list[str] | None = None, environment: env.Environment | None = No
     --traceback (or KODO_TRACEBACK=1) re-raises for a full traceback. `environment` (clock, terminal)
     defaults to the real one."""
     args = list(sys.argv[1:] if argv is None else argv)
-    show_traceback = "--traceback" in args or os.environ.get("KODO_TRACEBACK") == "1"
+    environment = environment or env.Environment()
+    show_traceback = "--traceback" in args or environment.getenv("KODO_TRACEBACK") == "1"
     args = [a for a in args if a != "--traceback"]
     status, failed = _run(args, show_traceback, environment, json_errors=_wants_json(args))
     if failed and status != ExitStatus.INTERRUPTED and args[:1] == ["plan"] and "--detailed-exitcode" in args:

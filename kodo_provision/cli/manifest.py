@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, date, datetime
 
 import click
 
+from .. import environment
 from ..errors import ManifestError
 from ..manifest.lint import ERROR, LintReport, lint_manifest
 from ..manifest.load import load_manifest
@@ -39,7 +39,7 @@ Exit status:
 
 def lint_date(value: str | None = None) -> date:
     """--as-of, else $KODO_LINT_DATE, else today (UTC)."""
-    text = value or os.environ.get(LINT_DATE_ENV)
+    text = value or environment.getenv(LINT_DATE_ENV)
     if not text:
         return datetime.now(UTC).date()
     try:

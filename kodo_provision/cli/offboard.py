@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from .. import environment
@@ -47,7 +45,7 @@ Exit status:
 
 def _ui(output_format: str, yes: bool) -> OffboardUI:
     text = output_format == "text"
-    plan_stream = sys.stdout if text else sys.stderr
+    plan_stream = environment.current().out() if text else environment.current().err()
 
     def show_plan(plan: Plan, view: TenantView) -> None:
         click.echo(render_plan(plan, f"{view.org.display_name} ({view.org.id})").replace(

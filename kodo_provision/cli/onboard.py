@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +68,7 @@ def _ui(output_format: str, yes: bool) -> OnboardUI:
     from ..output.console import render_plan, render_step
 
     text = output_format == "text"
-    plan_stream = sys.stdout if text else sys.stderr
+    plan_stream = environment.current().out() if text else environment.current().err()
 
     def show_plan(plan: Plan, org: Organization) -> None:
         click.echo(render_plan(plan, f"{org.display_name} ({org.id})"), file=plan_stream, nl=False)

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from .. import environment
 from ..auth import AUTH_METHODS, AuthSettings
 from ..cloud import CLOUDS, Cloud, check_token_destinations, resolve_cloud
 from ..credentials.store import open_private_log
@@ -113,7 +114,7 @@ def auth_settings(method: str, app_client_id: str | None, certificate: str | Non
             raise UsageError(f"certificate file {certificate} does not exist",
                              hint="pass --auth-certificate a PEM file holding the private key and the certificate")
         return AuthSettings(method, app_client_id, app_certificate_path=certificate)
-    secret = os.environ.get(AUTH_SECRET_ENV, "")
+    secret = environment.getenv(AUTH_SECRET_ENV, "")
     if not secret:
         raise UsageError(f"--auth client-secret reads the secret from the environment variable {AUTH_SECRET_ENV}, "
                          "which is not set", hint=f"export {AUTH_SECRET_ENV}=<the automation app's secret> "
@@ -161,7 +162,7 @@ def pfx_password(env_var: str | None, *, certificates_wanted: bool) -> str | Non
     if not certificates_wanted:
         raise UsageError("--pfx-password-env needs --credential certificate",
                          hint="add --credential certificate, or drop --pfx-password-env")
-    password = os.environ.get(env_var)
+    password = environment.getenv(env_var)
     if not password:
         raise UsageError(f"environment variable {env_var} is not set or empty",
                          hint=f"export {env_var}=<PFX password> and run again")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import click
 
+from .. import environment
 from ..auth import validate_tenant
 from ..errors import ExitStatus
 from ..partner import manage
@@ -105,7 +105,8 @@ def remove_consent(tenants: tuple[str, ...], partner_center_endpoint: str | None
     settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id,
                                    partner_center_endpoint=partner_center_endpoint)
     with configured_logging(log_format, log_level, log_file):
-        removed = asyncio.run(manage.remove_consent(settings, _home(home_tenant), customers, sys.stderr))
+        stderr = environment.current().err()
+        removed = asyncio.run(manage.remove_consent(settings, _home(home_tenant), customers, stderr))
     if output_format == "json":
         echo_json({"schema_version": 1, "removed": removed})
     else:
@@ -124,7 +125,7 @@ def remove(home_tenant: str, cloud: str, authority_host: str | None, graph_endpo
     mark_changing()
     settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id)
     with configured_logging(log_format, log_level, log_file):
-        app = asyncio.run(manage.remove_app(settings, _home(home_tenant), sys.stderr))
+        app = asyncio.run(manage.remove_app(settings, _home(home_tenant), environment.current().err()))
     if output_format == "json":
         echo_json({"schema_version": 1, "removed_client_id": app.client_id})
     else:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from types import SimpleNamespace
 
 import click
 
+from .. import environment
 from ..auth import GRAPH_CLI_CLIENT_ID, AuthSettings, validate_tenant
 from ..credentials.store import default_credentials_path
 from ..flows.onboard import onboard_tenant
@@ -75,7 +75,7 @@ def plan(tenant: str, manifest_path: str | None, credentials_path: str | None, a
         click.echo(json.dumps({"tenant_id": result.tenant_id, "tenant_name": result.tenant_name, "app": app,
                                **result.plan.to_dict()}, indent=2))
     else:
-        sys.stdout.write("\n".join(render_identity(result.tenant_name, result.tenant_id,
+        environment.current().out().write("\n".join(render_identity(result.tenant_name, result.tenant_id,
                                                    SimpleNamespace(**app))) + "\n")
-        sys.stdout.write(render_plan(result.plan, f"{result.tenant_name} ({result.tenant_id})"))
+        environment.current().out().write(render_plan(result.plan, f"{result.tenant_name} ({result.tenant_id})"))
     return 2 if detailed_exitcode and not result.plan.is_empty else 0

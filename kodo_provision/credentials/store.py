@@ -181,9 +181,10 @@ def write_credentials(path: Path, data: dict[str, Any]) -> None:
 def state_dir() -> Path:
     """Per-user state that must outlive any working directory: $XDG_STATE_HOME/kodo-provision
     (default ~/.local/state/kodo-provision; %LOCALAPPDATA%\\kodo-provision on Windows)."""
-    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "kodo-provision"
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    local_app_data = environment.getenv("LOCALAPPDATA")
+    if os.name == "nt" and local_app_data:
+        return Path(local_app_data) / "kodo-provision"
+    base = environment.getenv("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "kodo-provision"
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import certifi
 
+from .. import environment
 from ..auth import GRAPH_CLI_CLIENT_ID, AppCaller, AppIdentitySignIn, AuthSettings
 from ..cloud import Cloud
 from ..credentials.store import write_private_file
@@ -87,7 +88,7 @@ def resolve_ca_bundle(flag: str | None, *, only: bool = False) -> str | None:
     trust with a file they are given, so --ca-bundle's CAs are added to the default trust (certifi's,
     which both use) unless `only` (--ca-bundle-only). The environment variables keep their usual
     meaning: the whole trust."""
-    value = flag or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+    value = flag or environment.getenv("REQUESTS_CA_BUNDLE") or environment.getenv("SSL_CERT_FILE")
     if value and not Path(value).is_file():
         raise UsageError(f"CA bundle {value} does not exist", hint="pass --ca-bundle with a PEM file")
     if flag and not only:

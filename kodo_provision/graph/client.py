@@ -18,6 +18,7 @@ from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.graph_request_adapter import options as msgraph_options
 from msgraph_core import GraphClientFactory
 
+from .. import environment
 from ..cloud import Cloud
 from .request_ids import record_request_id
 
@@ -29,7 +30,7 @@ def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
     One context per bundle file version for the whole process: loading a CA file costs
     milliseconds of CPU, and bulk opens a client per tenant (an SSLContext is safe to share)."""
     if not ca_bundle:
-        return _context(None, 0, os.environ.get("SSL_CERT_FILE"))
+        return _context(None, 0, environment.getenv("SSL_CERT_FILE"))
     stat = os.stat(ca_bundle)
     return _context(ca_bundle, stat.st_mtime_ns ^ stat.st_size, None)
 

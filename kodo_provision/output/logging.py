@@ -16,6 +16,8 @@ import re
 import sys
 from typing import Any, TextIO
 
+from .. import environment
+
 REDACTED = "[REDACTED]"
 _SECRET_KEYS = re.compile(r"(secret|token|password|assertion|authorization|client_secret|code)$", re.I)
 # JWTs, and any other base64url-encoded JSON (MSAL's client_info, a token's parts) as libraries log them.
@@ -76,7 +78,7 @@ def route_library_logs(level: str, stream: TextIO | None) -> None:
     not propagate, so a handler someone put on the root logger does not print them either."""
     handler: logging.Handler = logging.NullHandler()
     if stream is not None or level == "debug":
-        handler = _LibraryHandler(stream or sys.stderr)
+        handler = _LibraryHandler(stream or environment.current().err())
     handler.kodo_library_logs = True  # type: ignore[attr-defined]
     for name in LIBRARY_LOGGERS:
         logger = logging.getLogger(name)
@@ -125,7 +127,7 @@ def _structlog() -> Any:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, _Settings.level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=_Settings.stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Settings.stream or environment.current().err()),
         cache_logger_on_first_use=False,
     )
     _Settings.applied = True

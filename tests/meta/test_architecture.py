@@ -105,6 +105,15 @@ def test_every_wait_of_the_core_goes_through_the_environment_clock():
     assert offenders == []
 
 
+def test_the_core_reads_streams_and_variables_only_through_the_environment():
+    """sys.stdin/stdout/stderr and os.environ outside environment.py would be a stream or a variable a test
+    (or an embedding program) cannot hand in with Environment(stdin=..., variables=...)."""
+    forbidden = ("sys.stdin", "sys.stdout", "sys.stderr", "os.environ", "os.getenv(")
+    offenders = [f"{p.relative_to(PACKAGE)}: {name}" for p in modules(exclude=("simulator",))
+                 if p.name != "environment.py" for name in forbidden if name in p.read_text()]
+    assert offenders == []
+
+
 # The layer order, bottom to top (issue 17). A module may import from its own layer and the ones below.
 # Longest prefix wins: state.model is data every layer shares, state.read reads the tenant through graph.
 LAYERS: dict[str, int] = {

@@ -26,11 +26,22 @@ def run_on_terminal(sim, tmp_path, answer: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def test_terminal_user_who_says_no_changes_nothing(sim, tmp_path):
-    result = run_on_terminal(sim, tmp_path, "n\n")
-    assert result.returncode == 2, result.stderr
-    assert "Apply these changes?" in result.stderr
-    assert "create app registration" in result.stdout  # the plan was shown first
+def test_terminal_user_who_says_no_changes_nothing(sim, tmp_path, monkeypatch):
+    """In-process: the Environment stands for a person at a terminal who types "n" (issue 17: no pty needed).
+    The streams it is given are the command's stdin, stdout and stderr."""
+    import io
+
+    from kodo_provision.cli.main import main
+    from kodo_provision.environment import Environment
+
+    monkeypatch.chdir(tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    person = Environment(stdin=io.StringIO("n\n"), stdout=out, stderr=err, terminal=True)
+    code = main(["onboard", "--tenant", CONTOSO, "--authority-host", sim.url, "--graph-endpoint", sim.url,
+                 "--ca-bundle", str(sim.ca_bundle_path), "--ca-bundle-only"], environment=person)
+    assert code == 2, err.getvalue()
+    assert "Apply these changes?" in err.getvalue()
+    assert "create app registration" in out.getvalue()  # the plan was shown first
     assert kodo_apps(tenant_state(sim)) == []
 
 
