@@ -31,7 +31,7 @@ demo: install
 # tests wait on a real process (the kill and interrupt matrices), so a second worker per core fills the waits.
 TEST_WORKERS ?= $(shell $(PY) -c "import os; print(2 * (os.cpu_count() or 1))")
 test: install
-	$(BIN)/pytest -q -n $(TEST_WORKERS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # No network, no simulator: the pure units, the layout's meta tests and the golden plan renderings.
 test-fast: install
@@ -51,8 +51,9 @@ audit: install
 	.venv-audit/bin/pip-audit --strict --no-deps --disable-pip -r requirements.lock
 
 # Figures, never assertions: single-tenant request economy and wall time, bulk throughput,
-# simulator capacity. About 6 minutes on the 2-core reference machine.
+# simulator capacity, how soon `onboard` makes its first request. About 6 minutes on the 2-core reference machine.
 bench: install
+	$(BIN)/python -m scripts.startup_bench
 	$(BIN)/python -m scripts.bench
 	$(BIN)/python -m scripts.bulk_bench --tenants 100 --concurrency 16 50
 	$(BIN)/python -m scripts.bulk_bench --tenants 500 --concurrency 50
