@@ -76,8 +76,12 @@ def resolve_tenant(core: SimulatorCore, name: str) -> Tenant | None:
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """The urlencoded body (parsed here: Starlette's form() needs python-multipart, which we avoid)."""
-    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+    """The urlencoded body (parsed here: Starlette's form() needs python-multipart, which we avoid). The
+    `scope` a sign-in request asks for goes to the request log (what a client asked, not what it got)."""
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+    if "scope" in form:
+        request.state.kodo_scopes = form["scope"]
+    return form
 
 
 def json_error(fn):

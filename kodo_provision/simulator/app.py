@@ -117,6 +117,7 @@ class SimulatorApp:
                         method=scope["method"], path=path, host=host, kind="login", status=status["code"],
                         start=start, end=clock.time_s(), request_id="", tenant_id=t.id if t else None,
                         error_code=_login_error(status["body"]) if status["code"] >= 400 else None,
+                        scopes=(scope.get("state") or {}).get("kodo_scopes"),
                     ))
             await send(msg)
 

@@ -104,6 +104,8 @@ async def authorize(request: Request) -> Response:
     """
     core = core_of(request)
     q = request.query_params
+    if "scope" in q:
+        request.state.kodo_scopes = q["scope"]  # the request log: what the client asked for
     client_id = (q.get("client_id") or "").lower()
     redirect_uri = q.get("redirect_uri") or ""
     mode = q.get("response_mode") or "query"

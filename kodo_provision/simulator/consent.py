@@ -188,7 +188,11 @@ def scopes_for_token(client: ClientApp, tenant: Tenant, resource_sp: Obj, user: 
                 raise AadError(400, "access_denied", 65004, "User declined to consent to access the app.")
             record_consent(tenant, client, resource_sp, missing)
             held |= missing
-    return held if ".default" in names else explicit
+    # Additive scopes: the token carries every scope consented for this client and resource, not only the
+    # ones asked for ("irrespective of ... how many scopes you add in the request ... it would be adding up
+    # all the consents that have been consented until then", Microsoft Q&A, confirmed with the product team:
+    # https://learn.microsoft.com/en-us/answers/questions/78683). Asking for less does not make a token weaker.
+    return held
 
 
 def ensure_client_sp(tenant: Tenant, client: ClientApp) -> Obj:

@@ -38,6 +38,7 @@ class RequestRecord:
     in_batch: bool = False
     route: str | None = None
     error_code: str | None = None
+    scopes: str | None = None  # a sign-in request's `scope` parameter, as the client sent it
 
     @property
     def duration_ms(self) -> float:
