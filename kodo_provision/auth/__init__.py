@@ -19,7 +19,15 @@ from .app import (
     AuthSettings,
     acquire_app_token,
 )
-from .common import ADMIN_SCOPES, AUTH_METHODS, GRAPH_CLI_CLIENT_ID, TENANT_PATTERN, decode_claims, validate_tenant
+from .common import (
+    ADMIN_SCOPES,
+    AUTH_METHODS,
+    GRAPH_CLI_CLIENT_ID,
+    READ_SCOPES,
+    TENANT_PATTERN,
+    decode_claims,
+    validate_tenant,
+)
 from .errors import CONDITIONAL_ACCESS_CODES, translate_auth_error
 from .user import (
     SIGN_IN_CLASSES,
@@ -34,6 +42,7 @@ from .user import (
 
 __all__ = [
     "ADMIN_SCOPES", "AUTH_METHODS", "AUTOMATION_APP_ROLES", "CONDITIONAL_ACCESS_CODES", "GRAPH_CLI_CLIENT_ID",
+    "READ_SCOPES",
     "SIGN_IN_CLASSES", "TENANT_PATTERN", "TOKEN_CACHE_NAME", "AppCaller", "AppIdentitySignIn",
     "AppOnlyCertificateTokens", "AppOnlyTokens", "AsyncCredential", "AuthSettings", "BrowserSignIn",
     "DeviceCodeSignIn", "InteractiveSignIn", "SignedInUser", "acquire_app_token", "decode_claims",

@@ -33,6 +33,18 @@ ADMIN_SCOPES = (
     "User.Read",
 )
 
+# What the read-only commands (plan, verify) ask for: read the app, the service principals, their app role
+# assignments and delegated grants (Directory.Read.All is the least privileged delegated permission that
+# lists oauth2PermissionGrants: https://learn.microsoft.com/en-us/graph/api/oauth2permissiongrant-list),
+# and the signed-in user (User.Read). No write scope. The directory roles come from the token's `wids`.
+# Entra adds every scope already consented for the client to its tokens ("additive scopes",
+# https://learn.microsoft.com/en-us/answers/questions/78683): asking for less keeps the consent prompt and
+# the request minimal; it cannot make a token weaker than what the tenant consented to before.
+READ_SCOPES = (
+    "Directory.Read.All",
+    "User.Read",
+)
+
 # First-party clients preauthorized for a fixed Microsoft Graph scope set: they cannot ask for explicit
 # scopes (AADSTS65002, graph-facts §10), only `.default`, and the set is undocumented and may change.
 # So the tool asks for `.default` and reads the token's `scp` before anything else (preauthorized_gaps).

@@ -26,6 +26,7 @@ from ..cloud import CLOUDS, Cloud
 from ..credentials.store import write_credentials
 from ..output.logging import get_logger
 from . import SIGN_IN_CLASSES, TOKEN_CACHE_NAME, InteractiveSignIn, SignedInUser
+from .common import ADMIN_SCOPES, READ_SCOPES
 
 log = get_logger("kodo_provision.login")
 LOGIN_FILE = "login.json"
@@ -151,23 +152,25 @@ def login(cloud: Cloud, tenant: str, *, client_id: str, ca_bundle: str | None, a
           prompt_stream: TextIO | None = None, timeout_s: int | None = None, method: str = "device-code"
           ) -> tuple[SignedInUser, Path]:
     """One prompt (device code, or the browser with method="browser"); the tokens and the record are
-    kept for later commands."""
+    kept for later commands: consent covers what every command asks for, so each one's own scopes are
+    then redeemed silently (the read-only commands' too)."""
     sign_in = SIGN_IN_CLASSES[method](cloud, tenant, client_id=client_id, ca_bundle=ca_bundle,
                                       prompt_stream=prompt_stream, timeout_s=timeout_s, persistent_cache=True,
-                                      allow_unencrypted_cache=allow_unencrypted_cache)
+                                      allow_unencrypted_cache=allow_unencrypted_cache,
+                                      extra_scopes=tuple(s for s in READ_SCOPES if s not in ADMIN_SCOPES))
     user = sign_in.sign_in()
     return user, save_login(sign_in, user, client_id=client_id, allow_unencrypted_cache=allow_unencrypted_cache)
 
 
 def sign_in_or_resume(cloud: Cloud, tenant: str, *, client_id: str, ca_bundle: str | None,
-                      prompt_stream: TextIO | None = None, timeout_s: int | None = None, method: str = "device-code"
-                      ) -> tuple[InteractiveSignIn, SignedInUser]:
+                      prompt_stream: TextIO | None = None, timeout_s: int | None = None, method: str = "device-code",
+                      scope_names: tuple[str, ...] = ADMIN_SCOPES) -> tuple[InteractiveSignIn, SignedInUser]:
     """Resume the saved login silently when there is one for this authority and client, else prompt
     (device code, or the browser with method="browser"). The saved tokens serve either method."""
     sign_in_class = SIGN_IN_CLASSES[method]
     saved = load_login()
     common: dict[str, Any] = {"client_id": client_id, "ca_bundle": ca_bundle, "prompt_stream": prompt_stream,
-                              "timeout_s": timeout_s}
+                              "timeout_s": timeout_s, "scope_names": scope_names}
     if saved is None or not saved.matches(cloud, client_id):
         sign_in = sign_in_class(cloud, tenant, **common)
         return sign_in, sign_in.sign_in()

@@ -110,13 +110,14 @@ class InteractiveSignIn:
                  timeout_s: int | None = None, additionally_allowed_tenants: tuple[str, ...] = (),
                  disable_automatic_authentication: bool = False, persistent_cache: bool = False,
                  allow_unencrypted_cache: bool = False, authentication_record: str | None = None,
-                 extra_scopes: tuple[str, ...] = ()) -> None:
+                 extra_scopes: tuple[str, ...] = (), scope_names: tuple[str, ...] = ADMIN_SCOPES) -> None:
         """`additionally_allowed_tenants` (e.g. ("*",)) lets get_token(tenant_id=T) redeem this sign-in's
         refresh token at other tenants (graph-facts §4); `disable_automatic_authentication` makes a failed
         silent request raise instead of prompting again (bulk: one prompt, no surprise prompts)."""
         self.cloud = cloud
         self.tenant = tenant
-        self.scopes = tuple(cloud.graph_scope(s) for s in ADMIN_SCOPES)
+        # The command's Graph scopes (auth/common.py: ADMIN_SCOPES to change a tenant, READ_SCOPES to read it).
+        self.scopes = tuple(cloud.graph_scope(s) for s in scope_names)
         # Asked for at sign-in on top of `scopes` (bulk: GDAP reads in the partner tenant only).
         self.sign_in_scopes = self.scopes + tuple(cloud.graph_scope(s) for s in extra_scopes)
         self.preauthorized = PREAUTHORIZED_CLIENTS.get(client_id.lower())
@@ -226,6 +227,14 @@ class InteractiveSignIn:
             raise translate_auth_error(exc, host=self.host, what=f"token for tenant {tenant_id}",
                                        tenant=tenant_id, method=self.method) from None
         return True
+
+    def token_roles(self) -> frozenset[str] | None:
+        """The directory role template IDs of the signed-in user from the Graph token's `wids` claim (None
+        when the token has none): no directory read and no RoleManagement scope needed to know them.
+        https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference"""
+        token = self._credential.get_token(*self.scopes, enable_cae=True)  # the cached token: no request
+        wids = decode_claims(token.token).get("wids")
+        return frozenset(str(w).lower() for w in wids) if isinstance(wids, list) else None
 
     def token_claims_for(self, tenant_id: str) -> dict[str, Any]:
         """Claims of a Graph token for `tenant_id` from this sign-in, without a prompt: the refresh

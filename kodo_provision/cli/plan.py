@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import click
 
 from .. import environment
-from ..auth import GRAPH_CLI_CLIENT_ID, AuthSettings, validate_tenant
+from ..auth import GRAPH_CLI_CLIENT_ID, READ_SCOPES, AuthSettings, validate_tenant
 from ..credentials.store import default_credentials_path
 from ..flows.onboard import onboard_tenant
 from ..flows.options import OnboardOptions, OnboardResult
@@ -56,7 +56,8 @@ def plan(tenant: str, manifest_path: str | None, credentials_path: str | None, a
     lint_before_run(manifest)  # warnings on stderr; lint errors refuse before the sign-in prompt
     settings = ConnectionSettings(
         cloud=cloud_for(cloud, authority_host=authority_host, graph_endpoint=graph_endpoint),
-        ca_bundle=ca_bundle_for(ca_bundle), auth=auth, client_id=client_id or GRAPH_CLI_CLIENT_ID)
+        ca_bundle=ca_bundle_for(ca_bundle), auth=auth, client_id=client_id or GRAPH_CLI_CLIENT_ID,
+        scopes=READ_SCOPES)  # plan changes nothing: it asks for no write scope
     options = OnboardOptions(tenant=tenant, manifest=manifest, plan_only=True, app_name=app_name, prune=prune,
                              credentials_path=Path(credentials_path) if credentials_path
                              else default_credentials_path(tenant, app_name=app_name))

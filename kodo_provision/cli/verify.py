@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from ..auth import AuthSettings
+from ..auth import READ_SCOPES, AuthSettings
 from ..errors import ExitStatus, VerificationError
 from ..flows.session import TenantSession
 from ..flows.verify import HealthReport, verify_tenant
@@ -70,7 +71,9 @@ def verify(tenant: str, manifest_path: str | None, app_name: str | None, credent
         require_credentials_file(credentials_path)  # else "passed" while the secret checks were skipped
     if credentials_path is None and options.credentials_path.exists():
         credentials_path = options.credentials_path
-    settings = connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id, auth)
+    # verify changes nothing: it asks for no write scope.
+    settings = replace(connection_settings(cloud, authority_host, graph_endpoint, ca_bundle, client_id, auth),
+                       scopes=READ_SCOPES)
 
     async def body(session: TenantSession) -> HealthReport:
         return await verify_tenant(session, options, credentials_path=credentials_path,

@@ -143,9 +143,9 @@ async def _preflight(run: OnboardRun) -> list[str]:
     check_owner(options.credentials_path, run.existing, {run.org.id})
     notes: list[str] = []
     if caller is None:
-        roles = overview.role_template_ids
-        if not me.user_principal_name and session.token_roles is not None:
-            roles = session.token_roles
+        # The token's `wids` when it has them (a GDAP partner admin's too: the roles of the relationship);
+        # else the directory roles read with /me/memberOf.
+        roles = session.token_roles if session.token_roles is not None else overview.role_template_ids
         notes = check_roles(roles, manifest, me.user_principal_name or session.signed_in_as)
     run.held, run.held_cert = held_secret(run.existing), held_certificate(run.existing)
     run.interrupted = read_pending_runs(run.org.id, run.unique_name, legacy=options.credentials_path)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import certifi
 
 from .. import environment
-from ..auth import GRAPH_CLI_CLIENT_ID, AppCaller, AppIdentitySignIn, AuthSettings
+from ..auth import ADMIN_SCOPES, GRAPH_CLI_CLIENT_ID, AppCaller, AppIdentitySignIn, AuthSettings
 from ..cloud import Cloud
 from ..credentials.store import write_private_file
 from ..errors import UsageError
@@ -122,6 +122,8 @@ class ConnectionSettings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     sign_in_timeout_s: int | None = None
     auth: AuthSettings = field(default_factory=AuthSettings)
+    # The Graph scopes a user sign-in asks for: ADMIN_SCOPES to change a tenant, READ_SCOPES to read it.
+    scopes: tuple[str, ...] = ADMIN_SCOPES
 
 
 @asynccontextmanager
@@ -135,6 +137,7 @@ async def open_tenant_session(settings: ConnectionSettings, tenant: str, *,
 
     auth = settings.auth
     sign_in: Any
+    token_roles: frozenset[str] | None = None
     # No model warm-up: the hot path parses Graph JSON itself (graph/json_state.py) and never walks
     # msgraph's Entity discriminator table (~1,300 model imports), so there is nothing to overlap
     # with the admin's approval; waiting for it cost ~2 s when the approval was quick.
@@ -145,7 +148,8 @@ async def open_tenant_session(settings: ConnectionSettings, tenant: str, *,
         sign_in, user = await asyncio.to_thread(
             sign_in_or_resume, settings.cloud, tenant, client_id=settings.client_id,
             ca_bundle=settings.ca_bundle, prompt_stream=prompt_stream, timeout_s=settings.sign_in_timeout_s,
-            method=auth.method)
+            method=auth.method, scope_names=settings.scopes)
+        token_roles = await asyncio.to_thread(sign_in.token_roles)
     # The Graph stack (msgraph, kiota, httpx: ~0.3 s of imports) loads only now: the sign-in prompt, the
     # first request, does not wait for it (issue 17).
     from ..graph.client import build_graph_client
@@ -155,7 +159,7 @@ async def open_tenant_session(settings: ConnectionSettings, tenant: str, *,
                                       ca_bundle=settings.ca_bundle)
     try:
         yield TenantSession(GraphGateway(client, settings.retry), settings.cloud, settings.ca_bundle,
-                            user.username, app_caller=getattr(sign_in, "caller", None))
+                            user.username, token_roles=token_roles, app_caller=getattr(sign_in, "caller", None))
     finally:
         await http.aclose()
 

@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 GRAPH_CLI_TOOLS = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
 AZURE_CLI = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+# Graph Explorer's public client, which asks for explicit Graph scopes like Graph CLI Tools (its authorize
+# requests: microsoftgraph/microsoft-graph-explorer#182). Another client than the tool's: under additive
+# scopes (consent.py: scopes_for_token) what an admin consents to it never reaches the tool's tokens.
+GRAPH_EXPLORER = "de8bc8b5-d9f9-48b1-a8ad-b748da725064"
 # The tenant that owns Microsoft Graph Command Line Tools (a third-party-style registration;
 # graph-facts §10) and Microsoft's own tenant for first-party clients.
 GRAPH_CLI_OWNER = "cdc5aeea-15c5-4db6-b079-fcadd2505dc2"
@@ -81,6 +85,7 @@ class ClientApp:
 
 KNOWN_CLIENTS = {
     GRAPH_CLI_TOOLS: ClientApp(GRAPH_CLI_TOOLS, "Microsoft Graph Command Line Tools", GRAPH_CLI_OWNER),
+    GRAPH_EXPLORER: ClientApp(GRAPH_EXPLORER, "Graph Explorer", MICROSOFT_TENANT),
     AZURE_CLI: ClientApp(AZURE_CLI, "Microsoft Azure CLI", MICROSOFT_TENANT,
                          preauthorized={MICROSOFT_GRAPH_APP_ID: AZURE_CLI_GRAPH_SCOPES}),
 }

@@ -13,6 +13,10 @@ from azure.identity import CertificateCredential, ClientSecretCredential, Device
 from .conftest import CONTOSO
 
 GRAPH_CLI = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+# The admin working outside kodo-provision signs in with another client (Graph Explorer): Entra adds every
+# scope consented to a client to its tokens (additive scopes), so consenting the tool's own client to the
+# admin's Policy scopes would quietly hand them to the tool.
+GRAPH_EXPLORER = "de8bc8b5-d9f9-48b1-a8ad-b748da725064"
 
 
 def creds_file(tmp_path: Path, tenant: str = CONTOSO) -> Path:
@@ -57,7 +61,7 @@ def graph_as_admin(sim, method: str, path: str, body: dict[str, Any] | None = No
                    tenant: str = CONTOSO, headers: dict[str, str] | None = None,
                    scopes: tuple[str, ...] = ADMIN_PORTAL_SCOPES) -> httpx.Response:
     """A Graph request by the tenant's admin outside kodo-provision (someone in the portal)."""
-    credential = DeviceCodeCredential(client_id=GRAPH_CLI, tenant_id=tenant, authority=sim.url,
+    credential = DeviceCodeCredential(client_id=GRAPH_EXPLORER, tenant_id=tenant, authority=sim.url,
                                       disable_instance_discovery=True, connection_verify=str(sim.ca_bundle_path),
                                       prompt_callback=lambda *a: None)
     token = credential.get_token(*(f"https://graph.microsoft.com/{s}" for s in scopes)).token

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import CONTOSO, assert_converged
+from .conftest import CONTOSO, assert_converged, without_sign_in_consent
 from .lifecycle_helpers import creds_file, set_secret_end
 
 
@@ -27,7 +27,13 @@ def test_verify_passes_on_a_good_tenant(sim, kodo, tmp_path):
     names = {c["name"] for c in data["checks"]}
     assert {"app", "required_resource_access", "application_permission", "delegated_scope", "secret_expiry",
             "app_token"} <= names
-    assert sim.tenant(CONTOSO).dump() == before  # read-only
+    # Read-only: verify changed nothing. Its sign-in asked for Directory.Read.All, which the admin consented
+    # on the sign-in page (Entra records that on the tool's public client); nothing else differs.
+    after = sim.tenant(CONTOSO).dump()
+    assert without_sign_in_consent(after) == without_sign_in_consent(before)
+    consented = {s for g in after["oauth2PermissionGrants"] for s in g["scope"].split()} - {
+        s for g in before["oauth2PermissionGrants"] for s in g["scope"].split()}
+    assert consented == {"Directory.Read.All"}, consented
 
 
 def test_verify_fails_on_a_missing_assignment(sim, kodo, tmp_path):

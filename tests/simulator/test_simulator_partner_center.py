@@ -116,6 +116,10 @@ def test_pushed_consent_reaches_sign_ins_after_propagation(psim):
 
 
 def test_gdap_relationships_assignments_and_groups(psim):
+    # Before the GDAP scope was ever consented: a token without it is refused. (After a consent, every token
+    # of the client carries it: Entra's additive scopes, simulator/consent.py.)
+    without_scope = token_of(sign_in(psim, PARTNER))
+    assert pc(psim, "GET", "/v1.0/tenantRelationships/delegatedAdminRelationships", without_scope).status_code == 403
     token = token_of(sign_in(psim, PARTNER, scopes=[*ADMIN_SCOPES, GDAP]), *ADMIN_SCOPES, GDAP)
     rels = pc(psim, "GET", "/v1.0/tenantRelationships/delegatedAdminRelationships", token).json()["value"]
     assert {r["customer"]["tenantId"] for r in rels} == {psim.tenant(CONTOSO).id, psim.tenant(FABRIKAM).id}
@@ -126,5 +130,6 @@ def test_gdap_relationships_assignments_and_groups(psim):
     (assignment,) = assignments
     groups = pc(psim, "GET", "/v1.0/me/transitiveMemberOf/microsoft.graph.group", token).json()["value"]
     assert assignment["accessContainer"]["accessContainerId"] in {g["id"] for g in groups}
-    without_scope = token_of(sign_in(psim, PARTNER))
-    assert pc(psim, "GET", "/v1.0/tenantRelationships/delegatedAdminRelationships", without_scope).status_code == 403
+    # Now a sign-in that asks without the GDAP scope still gets it: it was consented (additive scopes).
+    again = token_of(sign_in(psim, PARTNER))
+    assert pc(psim, "GET", "/v1.0/tenantRelationships/delegatedAdminRelationships", again).status_code == 200
