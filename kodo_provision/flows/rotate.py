@@ -311,6 +311,7 @@ async def remove_secret_key(session: TenantSession, options: OnboardOptions, *, 
             result.old_removed = True
             result.credential_type = "certificate"
             return result
+        _refuse_unknown_key(key_id, existing, app)
         result.action = "nothing_to_do"
         result.notes.append(f"no secret {key_id} on the app (already removed)")
         return result
@@ -319,6 +320,21 @@ async def remove_secret_key(session: TenantSession, options: OnboardOptions, *, 
     log.info("secret.removed", key_id=key_id)
     remove_backups_holding(credentials_path, key_id, result)
     return result
+
+
+def _refuse_unknown_key(key_id: str, existing: dict[str, Any] | None, app: Any) -> None:
+    """A key ID the app does not have: fine when the credentials file names it as the one a rotation
+    replaced (removed already, e.g. a repeated --remove-key); otherwise most likely a typo, and the user
+    needs the IDs that are there."""
+    replaced = {str((existing or {}).get(k) or "").lower()
+                for k in ("previous_secret_key_id", "previous_certificate_key_id")}
+    if key_id in replaced:
+        return
+    keys = [f"{c.key_id} (secret{', ' + c.display_name if c.display_name else ''})" for c in app.password_credentials]
+    keys += [f"{c.key_id} (certificate)" for c in app.key_credentials]
+    raise UsageError(f"the app has no secret or certificate {key_id}",
+                     detail="its keys: " + ("; ".join(keys) or "none"),
+                     hint="pass one of its key IDs to --remove-key (rotate-secret prints the old one's)")
 
 
 def _certificate_change(action: str, key_id: str) -> dict[str, str]:

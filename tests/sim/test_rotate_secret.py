@@ -81,6 +81,18 @@ def test_remove_key_later_and_refusals(sim, kodo, tmp_path):
     assert app_token_works(sim, path)
 
 
+def test_remove_key_of_an_unknown_id_lists_the_apps_keys(sim, kodo, tmp_path):
+    """A key ID the app never had (a typo) is an error naming the keys it has, exit 2; nothing changes.
+    The one a rotation replaced and --remove-key already removed stays "nothing to do" (above)."""
+    kodo("onboard", "--yes")
+    held = json.loads(creds_file(tmp_path).read_text())["secret_key_id"]
+    before = key_ids(sim)
+    run = kodo("rotate-secret", "--remove-key", "11111111-2222-3333-4444-555555555555", expect=2)
+    (line,) = [x for x in run.err.splitlines() if x.startswith("error:")]
+    assert "11111111-2222-3333-4444-555555555555" in line and held in line and "--remove-key" in line
+    assert key_ids(sim) == before
+
+
 def test_a_foreign_secret_is_not_removed_by_remove_old(sim, kodo, tmp_path):
     kodo("onboard", "--yes")
     path = creds_file(tmp_path)
