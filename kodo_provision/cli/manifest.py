@@ -9,7 +9,7 @@ import click
 
 from .. import environment
 from ..errors import ManifestError
-from ..manifest.lint import ERROR, LintReport, lint_manifest
+from ..manifest.lint import ERROR, WARNING, LintReport, lint_manifest
 from ..manifest.load import load_manifest
 from ..manifest.model import Manifest
 
@@ -48,11 +48,12 @@ def lint_date(value: str | None = None) -> date:
         raise click.BadParameter(f"{text!r} is not a date; use YYYY-MM-DD") from None
 
 
-def render_report(report: LintReport, source: str) -> str:
-    """Text form: one block per finding, then a summary line."""
+def render_report(report: LintReport, source: str, acknowledged: tuple[str, ...] = ()) -> str:
+    """Text form: one block per finding (the manifest's acknowledged warnings marked), then a summary line."""
     lines = []
     for f in report.findings:
-        lines.append(f"{f.code} {f.severity:<7} {f.path}")
+        seen = " (acknowledged)" if f.code in acknowledged and f.severity == WARNING else ""
+        lines.append(f"{f.code} {f.severity:<7} {f.path}{seen}")
         lines.append(f"    {f.message}")
         if f.hint:
             lines.append(f"    hint: {f.hint}")
@@ -64,8 +65,14 @@ def render_report(report: LintReport, source: str) -> str:
 def lint_before_run(manifest: Manifest, *, client_id: str | None = None) -> LintReport:
     """For plan/onboard: warnings on stderr, errors refuse (before any sign-in)."""
     report = lint_manifest(manifest, today=lint_date(), client_id=client_id)
+    acknowledged = [f for f in report.warnings if f.code in manifest.acknowledge]
     for finding in report.warnings:
-        click.echo(f"warning: {finding.one_line()}", err=True)
+        if finding not in acknowledged:
+            click.echo(f"warning: {finding.short_line()} (details: kodo-provision manifest lint)", err=True)
+    if acknowledged:
+        codes = ", ".join(sorted({f.code for f in acknowledged}))
+        click.echo(f"note: {len(acknowledged)} acknowledged lint finding(s) ({codes}; the manifest's `acknowledge`): "
+                   "kodo-provision manifest lint lists them", err=True)
     if report.errors:
         raise ManifestError(
             f"manifest lint found {len(report.errors)} error(s): "
@@ -101,8 +108,9 @@ def lint(path: str | None, as_of: str | None, app_client_id: str | None, output_
     report = lint_manifest(manifest, today=lint_date(as_of), client_id=app_client_id)
     source = path or "bundled manifest"
     if output_format == "json":
-        payload = {"manifest": source, **report.to_dict(), "ok": not report.errors}
+        payload = {"manifest": source, **report.to_dict(), "ok": not report.errors,
+                   "acknowledged": list(manifest.acknowledge)}
         click.echo(json.dumps(payload, indent=2))
     else:
-        click.echo(render_report(report, source), nl=False)
+        click.echo(render_report(report, source, manifest.acknowledge), nl=False)
     return 2 if any(f.severity == ERROR for f in report.findings) else 0

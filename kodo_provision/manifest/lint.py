@@ -47,6 +47,9 @@ class Finding:
     hint: str = ""
     # Machine-readable extras: dates, sources, the admin command.
     data: dict[str, Any] = field(default_factory=dict)
+    # The finding in a few words (permission, date, the fix), for the one line plan/onboard print;
+    # `manifest lint` shows the whole message and hint.
+    summary: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +57,10 @@ class Finding:
     def one_line(self) -> str:
         text = f"{self.code} {self.path}: {self.message}"
         return text + (f" — {self.hint}" if self.hint else "")
+
+    def short_line(self) -> str:
+        """The finding in one short line (the summary where there is one)."""
+        return f"{self.code} {self.summary}" if self.summary else self.one_line()
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,25 @@ def _deprecation_finding(api: dict[str, Any], resource_name: str, kind: str, nam
         data["admin_command"] = command
         data["admin_check"] = action.get("check")
         hint = (hint + "; " if hint else "") + f"until then the tenant admin must run: {command}"
-    return Finding(code, WARNING, path, message, hint, data)
+    summary = _summary(code, f"{name} ({api.get('short_name', api['name'])})", milestones, today,
+                       admin_action="admin_command" in data, instead=instead)
+    return Finding(code, WARNING, path, message, hint, data, summary)
+
+
+def _summary(code: str, what: str, milestones: list[dict[str, Any]], today: date, *, admin_action: bool,
+             instead: str | None) -> str:
+    """A deprecation finding in a few words: the permission, its dates, the fix."""
+    dated = [(m["status"].replace("_", " "), _as_date(m["date"]).isoformat()) for m in milestones]
+    if code == "KP101":
+        return f"{what}: retired {dated[-1][1]} — remove it"
+    fix = "the tenant admin must allow-list the app" if admin_action else (
+        f"move to {instead}" if instead else "plan the move")
+    if code == "KP102":
+        return f"{what}: {dated[0][0]} from {dated[0][1]} — {fix}"
+    passed = [d for d, m in zip(dated, milestones, strict=True) if _as_date(m["date"]) <= today]
+    later = [d for d, m in zip(dated, milestones, strict=True) if _as_date(m["date"]) > today]
+    text = f"{what}: {passed[-1][0]} since {passed[-1][1]}"
+    return text + (f", {later[0][0]} {later[0][1]}" if later else "") + f" — {fix}"
 
 
 def _type_findings(resource_app_id: str, resource_name: str, kind: str, name: str, path: str) -> list[Finding]:

@@ -77,6 +77,9 @@ class Manifest(_Strict):
     # What the app is for (e.g. "backup"); `manifest lint` flags permissions broader than it needs
     # (kodo_provision/data/permission_hints.yaml lists the purposes it knows).
     purpose: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    # Lint warning codes the manifest's owner has seen and accepts (e.g. KP101: KODO still asks for Azure AD
+    # Graph): plan/onboard/bulk show them as one summary line; `manifest lint` lists them. Errors stay errors.
+    acknowledge: tuple[Annotated[str, Field(pattern=r"^KP\d{3}$")], ...] = ()
     app: AppSpec
     secret: SecretSpec = SecretSpec()
     resources: tuple[ResourceSpec, ...] = Field(min_length=1)

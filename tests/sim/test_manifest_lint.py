@@ -101,11 +101,31 @@ def test_over_broad_permissions_against_the_purpose(kodo, tmp_path):
 
 
 def test_plan_prints_lint_warnings_on_stderr(sim, kodo, monkeypatch):
+    """Issue 16: one short line per warning (code, permission, dates, the fix); the bundled manifest's
+    acknowledged findings (KP101) as one summary line; the full text is `manifest lint`'s."""
     monkeypatch.setenv("KODO_LINT_DATE", "2026-11-27")
     run = kodo("plan", "--output", "json")
-    assert "warning: KP103" in run.err and "warning: KP101" in run.err
+    warnings = [x for x in run.err.splitlines() if x.startswith("warning: KP")]
+    assert warnings == ["warning: KP103 full_access_as_app (EWS): blocked by default since 2026-10-01, retired "
+                        "2027-04-01 — the tenant admin must allow-list the app (details: kodo-provision manifest lint)"]
+    notes = [x for x in run.err.splitlines() if "acknowledged" in x]
+    assert len(notes) == 1 and "2 acknowledged lint finding(s) (KP101" in notes[0]
     assert "KP1" not in run.out
     assert run.json()["changes"] > 0  # stdout stays one JSON object
+
+
+def test_a_manifest_without_acknowledge_shows_each_warning_on_one_line(sim, kodo, tmp_path, monkeypatch):
+    monkeypatch.setenv("KODO_LINT_DATE", "2026-11-27")
+
+    def unacknowledged(data):
+        data.pop("acknowledge", None)
+
+    run = kodo("plan", "--manifest", str(write_manifest(tmp_path, unacknowledged)))
+    warnings = [x for x in run.err.splitlines() if x.startswith("warning: KP")]
+    assert [w.split()[1] for w in warnings] == ["KP101", "KP101", "KP103"]
+    assert "warning: KP101 Directory.Read.All (Azure AD Graph): retired 2025-08-31 — remove it" in warnings[0]
+    assert all(len(w) <= 200 for w in warnings), warnings
+    assert "acknowledged" not in run.err
 
 
 def test_lint_errors_refuse_onboarding_before_sign_in(sim, kodo, tmp_path):
@@ -125,3 +145,12 @@ def test_onboard_prints_the_ews_command_with_the_new_client_id(sim, kodo, monkey
     notes = run.json()["notes"]
     assert any(EWS_COMMAND % client_id in n for n in notes), notes
     assert "warning: KP103" in run.err
+
+
+def test_manifest_lint_shows_acknowledged_findings_in_full(kodo, monkeypatch):
+    monkeypatch.setenv("KODO_LINT_DATE", "2026-11-27")
+    text = kodo("manifest", "lint", endpoints=False, tenant=None).out
+    assert "KP101 warning resources[1].application[0] (acknowledged)" in text
+    assert "retired on 2025-08-31" in text and "KP103 warning resources[2].application[0]\n" in text
+    data = kodo("manifest", "lint", "--output", "json", endpoints=False, tenant=None).json()
+    assert data["acknowledged"] == ["KP101"] and data["warnings"] == 3
