@@ -158,9 +158,8 @@ def _run(args: list[str], show_traceback: bool, environment: env.Environment | N
     except click.exceptions.Exit as exc:
         return exc.exit_code, exc.exit_code != 0
     except click.ClickException as exc:
-        exc.show()
-        _json_error(json_errors, error_object("usage_error", exc.format_message(), "see --help",
-                                              int(ExitStatus.USAGE)))
+        hint = _usage_error(exc)
+        _json_error(json_errors, error_object("usage_error", exc.format_message(), hint, int(ExitStatus.USAGE)))
         return ExitStatus.USAGE, True
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -185,6 +184,15 @@ def _run(args: list[str], show_traceback: bool, environment: env.Environment | N
                                               "re-run with --traceback and report it", code))
         return code, True
     return (int(status) if isinstance(status, int) else ExitStatus.SUCCESS), False
+
+
+def _usage_error(exc: click.ClickException) -> str:
+    """click's usage errors as every other error: one line with the fix (click's own form is three lines:
+    the usage, a "Try --help" line and the error)."""
+    ctx = getattr(exc, "ctx", None)
+    hint = f"see {ctx.command_path if ctx is not None else 'kodo-provision'} --help"
+    click.echo(f"error: {exc.format_message()} — {hint}", err=True)
+    return hint
 
 
 def _json_error(wanted: bool, payload: dict[str, object]) -> None:

@@ -37,3 +37,15 @@ def test_a_mistyped_command_gets_did_you_mean(capsys):
     assert "Did you mean 'rotate-secret'?" in capsys.readouterr().err
     assert main(["xyzzy"]) == 2
     assert "Did you mean" not in capsys.readouterr().err
+
+
+def test_usage_errors_are_one_line_with_the_fix(capsys):
+    """Issue 16: click's three-line usage errors become one line naming the --help to read; exit 2."""
+    from kodo_provision.cli.main import main
+
+    for argv, help_of in ((["onbaord"], "kodo-provision --help"),
+                          (["onboard", "--bogus"], "kodo-provision onboard --help"),
+                          (["plan", "--tenant", "x.onmicrosoft.com", "--output", "yaml"], "kodo-provision plan --help")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("error: ") and err.rstrip().endswith(f"— see {help_of}"), err
