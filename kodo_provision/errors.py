@@ -38,6 +38,12 @@ Exit status:
   8  bulk: one or more tenants failed (see report.json in --out); the others are done
   130 interrupted"""
 
+# bulk takes no browser sign-in (one operator prompt serves every tenant): its way past a Conditional Access
+# policy that blocks the device-code flow is the operator's automation app.
+BULK_EXIT_STATUS_HELP = EXIT_STATUS_HELP.replace(
+    "blocked by Conditional Access: try --auth browser",
+    "blocked by Conditional Access: use --auth client-secret|certificate")
+
 
 class KodoError(Exception):
     """A failure the user can act on: what failed, the API's words, and how to fix it."""

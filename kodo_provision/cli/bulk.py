@@ -26,7 +26,7 @@ from ..bulk.runner import (
     run_bulk,
 )
 from ..bulk.tenants import TenantRow, parse_tenants_file
-from ..errors import EXIT_STATUS_HELP, ExitStatus, UsageError
+from ..errors import BULK_EXIT_STATUS_HELP, ExitStatus, UsageError
 from ..flows.session import ConnectionSettings
 from ..manifest.load import load_manifest
 from ..manifest.model import Manifest
@@ -91,7 +91,7 @@ stray secrets). --only-failed re-runs the tenants the last report lists as faile
 first (`kodo-provision manifest lint`): warnings are printed, errors refuse.
 
 \b
-{EXIT_STATUS_HELP}
+{BULK_EXIT_STATUS_HELP}
 """
 
 

@@ -45,7 +45,18 @@ def test_usage_errors_are_one_line_with_the_fix(capsys):
 
     for argv, help_of in ((["onbaord"], "kodo-provision --help"),
                           (["onboard", "--bogus"], "kodo-provision onboard --help"),
-                          (["plan", "--tenant", "x.onmicrosoft.com", "--output", "yaml"], "kodo-provision plan --help")):
+                          (["plan", "--tenant", "x.onmicrosoft.com", "--output", "yaml"],
+                           "kodo-provision plan --help")):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: ") and err.rstrip().endswith(f"— see {help_of}"), err
+
+
+def test_bulk_help_suggests_only_sign_in_modes_bulk_accepts():
+    """Issue 16: bulk has no --auth browser; its help must not send anyone there."""
+    from click.testing import CliRunner
+
+    from kodo_provision.cli.main import cli
+
+    text = CliRunner().invoke(cli, ["bulk", "--help"]).output
+    assert "browser" not in text and "--auth client-secret|certificate" in text
