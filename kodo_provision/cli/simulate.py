@@ -5,6 +5,7 @@ Parse and render only; the simulator lives in kodo_provision.simulator.
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import threading
@@ -14,6 +15,7 @@ from typing import Any
 import click
 import pydantic
 
+from ..errors import UsageError
 from ..simulator import Faults, Scenario, Simulator
 from ..simulator.tls import REAL_HOST_NAMES
 
@@ -102,6 +104,16 @@ def _render(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _start_failure(exc: BaseException, port: int, proxy_port: int | None) -> UsageError:
+    """One line naming the port that is taken and the fix (errno 98/48: EADDRINUSE on Linux/macOS)."""
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        taken = [f"--{name} {value}" for name, value in (("port", port), ("proxy-port", proxy_port)) if value]
+        which = " or ".join(taken) or "the port"
+        return UsageError(f"cannot start the simulator: {which} is already in use",
+                          hint="pick another port, or --port 0 --proxy-port 0 for free ones")
+    return UsageError(f"cannot start the simulator: {exc}", hint="see kodo-provision simulate --help")
+
+
 @click.command("simulate")
 @click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Scenario file (YAML or JSON) merged over the built-in default scenario.")
@@ -137,7 +149,7 @@ def simulate(scenario_path: Path | None, replace_default: bool, port: int, proxy
     try:
         sim.start()
     except (OSError, RuntimeError) as exc:
-        raise click.ClickException(f"Could not start the simulator: {exc}. Is the port in use?") from exc
+        raise _start_failure(exc, port, None if no_proxy else proxy_port) from exc
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -53,3 +53,17 @@ def test_human_output_names_flags_env_and_proxy():
         assert f"--authority-host {sim.url} --graph-endpoint {sim.url} --ca-bundle {sim.ca_bundle_path}" in text
         assert f"export KODO_AUTHORITY_HOST={sim.url};" in text and "export HTTPS_PROXY=" in text
         assert "export REQUESTS_CA_BUNDLE=" in text and "export SSL_CERT_FILE=" in text
+
+
+def test_a_port_in_use_is_one_line_naming_it(capsys):
+    """Issue 16: the port that is taken and the fix (--port 0), exit 2."""
+    import socket
+
+    from kodo_provision.cli.main import main
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["simulate", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: cannot start the simulator: --port {port} is already in use — pick another port, "
+                   "or --port 0 --proxy-port 0 for free ones\n")
