@@ -34,7 +34,7 @@ Many tenants:             kodo-provision bulk tenants.csv --out kodo-bulk
 
 # Each command's module is imported only when that command runs: `onboard` should not pay for
 # the simulator, bulk or lifecycle imports before the admin's sign-in prompt appears (start-up
-# time is part of what the admin waits for; see README "Performance").
+# time is part of what the admin waits for; docs/PERFORMANCE.md, "Start-up").
 COMMANDS = {
     "onboard": "onboard:onboard",
     "plan": "plan:plan",
