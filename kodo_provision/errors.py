@@ -7,6 +7,7 @@ boundary turns them into one line on stderr and the documented exit status.
 
 from __future__ import annotations
 
+import textwrap
 from enum import IntEnum
 
 
@@ -50,11 +51,14 @@ class KodoError(Exception):
 
     exit_status: ExitStatus = ExitStatus.ERROR
 
-    def __init__(self, summary: str, *, detail: str | None = None, hint: str | None = None) -> None:
+    def __init__(self, summary: str, *, detail: str | None = None, hint: str | None = None,
+                 items: tuple[str, ...] = ()) -> None:
         super().__init__(summary)
         self.summary = summary
         self.detail = detail
         self.hint = hint
+        # Things to list one per line under the error (e.g. every bad line of a tenants file).
+        self.items = items
 
     def one_line(self) -> str:
         """The message the CLI prints: summary, then the hint after a dash."""
@@ -64,6 +68,12 @@ class KodoError(Exception):
         if self.hint:
             text += f" — {self.hint}"
         return text
+
+    def cli_lines(self) -> list[str]:
+        """What the CLI prints on stderr: one line, then the items (if any) one per line."""
+        if not self.items:
+            return [f"error: {self.one_line()}"]
+        return [f"error: {self.summary}" + (f" — {self.hint}" if self.hint else ""), *(f"  {i}" for i in self.items)]
 
     def error_object(self) -> dict[str, object]:
         """What `--output json` prints on stdout for this error: {"error": {code, message, hint, exit_status}}."""
@@ -151,3 +161,8 @@ def take_interruption_notes() -> list[str]:
     notes = list(_INTERRUPTION)
     _INTERRUPTION.clear()
     return notes
+
+
+def clip(text: str, limit: int = 300) -> str:
+    """`text` on one line, at most `limit` characters, cut at a word boundary (never mid-word) with " …"."""
+    return textwrap.shorten(text, limit, placeholder=" …") or text[:limit]

@@ -14,7 +14,7 @@ from azure.identity import (
 )
 
 from ..cloud import Cloud
-from ..errors import UsageError
+from ..errors import UsageError, clip
 from .common import authority_kwargs, decode_claims
 from .errors import translate_auth_error
 from .user import AsyncCredential, SignedInUser
@@ -125,7 +125,7 @@ class AppIdentitySignIn:
                 self._credential: Any = CertificateCredential(tenant, auth.app_client_id, auth.app_certificate_path,
                                                               **kwargs)
             except (ValueError, OSError) as exc:
-                raise UsageError(f"cannot use the certificate {auth.app_certificate_path}", detail=str(exc)[:200],
+                raise UsageError(f"cannot use the certificate {auth.app_certificate_path}", detail=clip(str(exc), 200),
                                  hint="pass --auth-certificate a PEM file holding the private key and the "
                                       "certificate") from None
         else:

@@ -7,7 +7,7 @@ import re
 
 from azure.core.exceptions import ServiceRequestError
 
-from ..errors import KodoError, NetworkError, SignInError
+from ..errors import KodoError, NetworkError, SignInError, clip
 
 # AADSTS codes a sign-in can end with, and what the admin should do about each.
 # https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
@@ -77,10 +77,10 @@ def translate_auth_error(exc: Exception, *, host: str, what: str = "sign-in", te
     first_line = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
     # azure-identity wraps transport failures in ClientAuthenticationError too; the text tells.
     if "CERTIFICATE_VERIFY_FAILED" in message or "SSLError" in message:
-        return NetworkError(f"TLS certificate of {host} is not trusted", detail=first_line[:300],
+        return NetworkError(f"TLS certificate of {host} is not trusted", detail=clip(first_line),
                             hint="behind a TLS-inspecting proxy pass --ca-bundle PATH (or set REQUESTS_CA_BUNDLE)")
     if isinstance(exc, ServiceRequestError) or any(m in message for m in _UNREACHABLE):
-        return NetworkError(f"cannot reach {host}", detail=first_line[:300],
+        return NetworkError(f"cannot reach {host}", detail=clip(first_line),
                             hint="check the network, DNS, HTTPS_PROXY/NO_PROXY, or --authority-host")
     if "Unable to get authority configuration" in message:
         # MSAL reports an unknown tenant (AADSTS90002 on the discovery document) this way.
@@ -88,7 +88,7 @@ def translate_auth_error(exc: Exception, *, host: str, what: str = "sign-in", te
                            hint="check the tenant ID or domain, and --cloud for national-cloud tenants")
     code = _aadsts(message)
     if code in CONDITIONAL_ACCESS_CODES:
-        return SignInError(f"{what} blocked by Conditional Access (AADSTS{code})", detail=first_line[:300],
+        return SignInError(f"{what} blocked by Conditional Access (AADSTS{code})", detail=clip(first_line),
                            hint=_conditional_access_hint(method))
     lowered = message.lower()
     if code in _APP_IDENTITY_HINTS and method in ("client-secret", "certificate"):
@@ -103,6 +103,6 @@ def translate_auth_error(exc: Exception, *, host: str, what: str = "sign-in", te
     else:
         hint = "run again; if it persists, check --tenant, --cloud and --client-id"
     summary = f"{what} failed" + (f" with AADSTS{code}" if code else "")
-    return SignInError(summary, detail=first_line[:300], hint=hint)
+    return SignInError(summary, detail=clip(first_line), hint=hint)
 
 

@@ -28,7 +28,7 @@ from azure.identity import (
 
 from .. import environment
 from ..cloud import Cloud
-from ..errors import InsufficientPrivilegesError, SignInError, UsageError
+from ..errors import InsufficientPrivilegesError, SignInError, UsageError, clip
 from .common import ADMIN_SCOPES, GRAPH_CLI_CLIENT_ID, PREAUTHORIZED_CLIENTS, decode_claims, preauthorized_gaps
 from .errors import translate_auth_error
 
@@ -306,11 +306,11 @@ def _sign_in_error(exc: Exception, *, host: str, tenant: str, method: str = "dev
     message = str(exc)
     if isinstance(exc, CredentialUnavailableError) and "browser" in message.lower():
         # webbrowser.open() found no browser: an SSH session or a server without a desktop.
-        return SignInError("no web browser could be opened for the sign-in", detail=message.splitlines()[0][:200],
+        return SignInError("no web browser could be opened for the sign-in", detail=clip(message.splitlines()[0], 200),
                            hint="over SSH or on a server without a desktop use --auth device-code "
                                 "(or set BROWSER to a browser command)")
     if isinstance(exc, CredentialUnavailableError) and "HTTP server" in message:
-        return SignInError("cannot receive the browser's redirect on localhost", detail=message[:200],
+        return SignInError("cannot receive the browser's redirect on localhost", detail=clip(message, 200),
                            hint="free a port in 8400-8999 on localhost, or use --auth device-code")
     if "Cache encryption is impossible" in message:
         return UsageError("cannot keep the sign-in encrypted: no usable keyring (libsecret) on this system",

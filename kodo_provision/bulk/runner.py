@@ -28,7 +28,7 @@ from .. import environment
 from ..apply.secret import MARKER_PREFIX
 from ..auth import ADMIN_SCOPES, SignedInUser
 from ..credentials.store import default_credentials_path, read_credentials
-from ..errors import KodoError, SignInError, UsageError
+from ..errors import KodoError, SignInError, UsageError, clip
 from ..flows.onboard import onboard_tenant
 from ..flows.options import OnboardOptions, OnboardResult
 from ..flows.session import ConnectionSettings, open_session_with_credential
@@ -237,7 +237,7 @@ class BulkRunner:
                                     "crash): it continues from there")
         except Exception as exc:  # the tenant boundary: a bug in one tenant must not stop the batch
             outcome.status = FAILED
-            outcome.error = f"unexpected {type(exc).__name__}: {redact_text(str(exc))[:300]}"
+            outcome.error = f"unexpected {type(exc).__name__}: {clip(redact_text(str(exc)))}"
             outcome.hint = "re-run with --resume; if it persists, report it with --log-level debug"
             outcome.error_type = type(exc).__name__
             log.exception("bulk.tenant_crashed", tenant=row.tenant)

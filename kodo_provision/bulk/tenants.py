@@ -182,10 +182,10 @@ def parse_tenants_file(path: str | Path, *,
         rows = [row for line, record in records if (row := reader.row(line, record)) is not None]
     if bad.problems:
         problems = sorted(bad.problems)
-        listing = "; ".join(f"line {line}: {message}" for line, message in problems)
+        items = tuple(f"line {line}: {message}" for line, message in problems)
         raise UsageError(f"tenants file {path} has {len(problems)} problem(s); nothing was changed",
-                         detail=listing,
-                         hint="fix every line listed and run again (columns: " + ", ".join(COLUMNS) + ")")
+                         detail="; ".join(items), items=items,
+                         hint="fix every line listed below and run again (columns: " + ", ".join(COLUMNS) + ")")
     return rows
 
 

@@ -26,7 +26,7 @@ from ..bulk.runner import (
     run_bulk,
 )
 from ..bulk.tenants import TenantRow, parse_tenants_file
-from ..errors import BULK_EXIT_STATUS_HELP, ExitStatus, UsageError
+from ..errors import BULK_EXIT_STATUS_HELP, ExitStatus, UsageError, clip
 from ..flows.session import ConnectionSettings
 from ..manifest.load import load_manifest
 from ..manifest.model import Manifest
@@ -96,15 +96,16 @@ first (`kodo-provision manifest lint`): warnings are printed, errors refuse.
 
 
 def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
+    """One row per tenant; a header on every column (a plan has no client ID or verification yet)."""
     table = Table(title="kodo-provision bulk", show_lines=False)
-    for name in ("tenant", "status", "client id" if not plan_only else "changes planned",
-                 "changes" if not plan_only else "", "verification" if not plan_only else "", "error / hint"):
+    names = (("tenant", "status", "changes planned", "error / hint") if plan_only else
+             ("tenant", "status", "client id", "changes", "verification", "error / hint"))
+    for name in names:
         table.add_column(name)
     for o in outcomes:
-        error = o.error or ""
-        error = error if len(error) <= 120 else error[:119] + "…"  # the full text is in report.json
+        error = clip(o.error or "", 120) if o.error else ""  # the full text is in report.json
         if plan_only:
-            table.add_row(o.tenant, o.status, str(len(o.plan or [])), "", "", error)
+            table.add_row(o.tenant, o.status, str(len(o.plan or [])), error)
         else:
             table.add_row(o.tenant, o.status, o.client_id or "", str(len(o.changes)), o.verification or "", error)
     return table

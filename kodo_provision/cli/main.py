@@ -11,7 +11,7 @@ import sys
 import click
 
 from .. import environment as env
-from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, UsageError, error_object, take_interruption_notes
+from ..errors import EXIT_STATUS_HELP, ExitStatus, KodoError, UsageError, clip, error_object, take_interruption_notes
 from .interrupts import handled, interrupted_exit_code
 
 HELP = f"""Onboard Microsoft 365 tenants to KODO cloud backup.
@@ -167,7 +167,8 @@ def _run(args: list[str], show_traceback: bool, environment: env.Environment | N
     except KodoError as exc:
         if show_traceback:
             raise
-        click.echo(f"error: {exc.one_line()}", err=True)
+        for line in exc.cli_lines():
+            click.echo(line, err=True)
         if not getattr(exc, "json_reported", False):
             _json_error(json_errors, exc.error_object())
         return exc.exit_status, True
@@ -208,7 +209,7 @@ def _unexpected(exc: Exception, show_traceback: bool) -> int:
         raise exc
     from ..output.logging import redact_text
 
-    click.echo(f"error: unexpected {type(exc).__name__}: {redact_text(str(exc))[:300]} — "
+    click.echo(f"error: unexpected {type(exc).__name__}: {clip(redact_text(str(exc)))} — "
                "re-run with --traceback and report it", err=True)
     return ExitStatus.ERROR
 

@@ -59,7 +59,7 @@ def _ui(output_format: str, yes: bool) -> OffboardUI:
 
     def on_step(step: Step, status: str) -> None:
         if text:
-            click.echo(render_step(step.describe(), status))
+            click.echo(render_step(step, status))
 
     return OffboardUI(show_plan=show_plan, confirm=confirm, on_step=on_step)
 

@@ -78,7 +78,7 @@ def _ui(output_format: str, yes: bool) -> OnboardUI:
 
     def on_step(step: Step, status: str) -> None:
         if text:
-            click.echo(render_step(step.describe(), status))
+            click.echo(render_step(step, status))
 
     def on_phase(phase: str) -> None:
         if phase == "apply":

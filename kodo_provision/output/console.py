@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..flows.options import OnboardResult
-from ..plan.model import Plan
+from ..plan.model import Plan, Step
 
-_SYMBOL = {"done": "+", "already present": "="}
+_SYMBOL = {"already present": "="}
 
 
 def render_plan(plan: Plan, tenant_label: str) -> str:
@@ -13,13 +13,15 @@ def render_plan(plan: Plan, tenant_label: str) -> str:
     if plan.is_empty:
         return f"Plan for {tenant_label}: nothing to change; the tenant matches the manifest.\n"
     lines = [f"Plan for {tenant_label}: {len(plan.steps)} change(s)"]
-    lines += [f"  {i:>2}. {step.describe()}" for i, step in enumerate(plan.steps, 1)]
+    lines += [f"  {i:>2}. {step.marker} {step.describe()}" for i, step in enumerate(plan.steps, 1)]
     lines += [f"  note: {note}" for note in plan.notes]
     return "\n".join(lines) + "\n"
 
 
-def render_step(description: str, status: str) -> str:
-    return f"  {_SYMBOL.get(status, '*')} {description}" + ("" if status == "done" else f" ({status})")
+def render_step(step: Step, status: str) -> str:
+    """An applied step: its change marker (+ ~ -) when done, "=" when it was already there."""
+    symbol = step.marker if status == "done" else _SYMBOL.get(status, "*")
+    return f"  {symbol} {step.describe()}" + ("" if status == "done" else f" ({status})")
 
 
 def render_result(result: OnboardResult, *, show_secret: str | None = None) -> str:

@@ -14,12 +14,19 @@ class Step:
 
     kind: ClassVar[str] = "step"
     permission: ClassVar[str] = ""
+    # What the step does to the tenant, as terraform marks it: "+" adds, "~" changes, "-" removes.
+    change: ClassVar[str] = "+"
 
     def describe(self) -> str:
         raise NotImplementedError
 
+    @property
+    def marker(self) -> str:
+        """The change marker, as terraform shows it: "+" adds, "~" changes (an update of what exists), "-" removes."""
+        return self.change
+
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "description": self.describe(), **asdict(self)}
+        return {"kind": self.kind, "change": self.marker, "description": self.describe(), **asdict(self)}
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,10 @@ class UpsertApplication(Step):
     display_name: str
     create: bool
     changed_fields: tuple[str, ...] = ()
+
+    @property
+    def marker(self) -> str:
+        return "+" if self.create else "~"
 
     def describe(self) -> str:
         if self.create:
@@ -103,6 +114,10 @@ class GrantDelegated(Step):
     # With --prune: scopes the manifest does not list, dropped by the same update.
     removed: tuple[str, ...] = ()
 
+    @property
+    def marker(self) -> str:
+        return "~" if self.grant_id else "+"
+
     def describe(self) -> str:
         verb = "update" if self.grant_id else "create"
         text = f"{verb} delegated grant for all users on {self.resource_name}: add {' '.join(self.added)}"
@@ -114,6 +129,7 @@ class RemoveOrphanSecret(Step):
     """A secret an interrupted run added but never handed off: nobody holds it."""
 
     kind: ClassVar[str] = "remove_orphan_secret"
+    change: ClassVar[str] = "-"
     permission: ClassVar[str] = "Application.ReadWrite.All"
     key_id: str
     display_name: str
@@ -127,6 +143,7 @@ class RemoveOrphanCertificate(Step):
     """A certificate an interrupted run uploaded but never recorded in a credentials file."""
 
     kind: ClassVar[str] = "remove_orphan_certificate"
+    change: ClassVar[str] = "-"
     permission: ClassVar[str] = "Application.ReadWrite.All"
     key_id: str
     display_name: str
@@ -170,6 +187,7 @@ class RevokeAppRole(Step):
     """Remove an application permission the manifest does not list (--prune, offboard)."""
 
     kind: ClassVar[str] = "revoke_app_role"
+    change: ClassVar[str] = "-"
     permission: ClassVar[str] = "AppRoleAssignment.ReadWrite.All"
     assignment_id: str
     resource_name: str
@@ -186,6 +204,7 @@ class RevokeDelegated(Step):
     """Remove delegated scopes from an AllPrincipals grant; the whole grant when none remain."""
 
     kind: ClassVar[str] = "revoke_delegated"
+    change: ClassVar[str] = "-"
     permission: ClassVar[str] = "DelegatedPermissionGrant.ReadWrite.All"
     grant_id: str
     resource_name: str
@@ -204,6 +223,7 @@ class DeleteServicePrincipal(Step):
     """Offboard: the app's service principal (enterprise application)."""
 
     kind: ClassVar[str] = "delete_service_principal"
+    change: ClassVar[str] = "-"
     permission: ClassVar[str] = "Application.ReadWrite.All"
     service_principal_id: str
     app_id: str
@@ -218,6 +238,7 @@ class RemovePartnerConsent(Step):
     (deleting its service principal removes its delegated grants with it)."""
 
     kind: ClassVar[str] = "remove_partner_consent"
+    change: ClassVar[str] = "-"
     permission: ClassVar[str] = "Application.ReadWrite.All"
     service_principal_id: str
     app_id: str
@@ -231,6 +252,7 @@ class DeleteApplication(Step):
     """Offboard: the app registration (soft delete: 30 days in deleted items)."""
 
     kind: ClassVar[str] = "delete_application"
+    change: ClassVar[str] = "-"
     permission: ClassVar[str] = "Application.ReadWrite.All"
     object_id: str
     app_id: str
@@ -247,6 +269,7 @@ class PurgeApplication(Step):
     """Offboard --purge: remove the soft-deleted app from deleted items for good."""
 
     kind: ClassVar[str] = "purge_application"
+    change: ClassVar[str] = "-"
     permission: ClassVar[str] = "Application.ReadWrite.All"
     object_id: str
     display_name: str

@@ -14,6 +14,10 @@ def test_offboard_then_plan_shows_everything_to_create_again(sim, kodo, tmp_path
     run = kodo("offboard", "--yes")
     assert f"Client ID     {result['app']['appId']}" in run.out
     assert "delete app registration" in run.out and "Offboarded" in run.out
+    # Issue 16: a removal is marked "-" wherever it is shown (the plan, the steps as they are applied).
+    steps = [x.strip() for x in run.out.splitlines() if x.strip()[:1] in "+~-" or x.strip()[:3].strip(". ").isdigit()]
+    assert steps and all(" - " in f" {x} " for x in steps), steps
+    assert not [x for x in steps if x.startswith("+")], steps
     state = tenant_state(sim)
     assert kodo_apps(state) == []
     assert [s for s in state["servicePrincipals"] if s["id"] == result["sp_id"]] == []
@@ -23,6 +27,7 @@ def test_offboard_then_plan_shows_everything_to_create_again(sim, kodo, tmp_path
 
     plan = kodo("plan", "--output", "json", "--detailed-exitcode", expect=2).json()
     kinds = [s["kind"] for s in plan["steps"]]
+    assert {s["change"] for s in plan["steps"]} == {"+"}  # everything to add again
     assert kinds[:2] == ["upsert_application", "create_service_principal"] and plan["steps"][0]["create"]
     assert kinds.count("grant_app_role") == 8 and kinds.count("grant_delegated") == 2 and kinds[-1] == "add_secret"
     assert plan["app"]["client_id"] is None and plan["app"]["unique_name"] == UNIQUE_NAME
