@@ -123,6 +123,12 @@ def clock() -> Clock:
     return current().clock
 
 
+def pause(seconds: float) -> None:
+    """Block for `seconds` of real time: for waiting on another process (its exit, a file it writes), which
+    no virtual clock can move. The tool's own waits go through `clock().sleep`."""
+    time.sleep(seconds)
+
+
 def getenv(name: str, default: str | None = None) -> str | None:
     """An environment variable of the running command."""
     return current().getenv(name, default)

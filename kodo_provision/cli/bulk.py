@@ -117,7 +117,7 @@ def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
               help="Every customer the partner has in Partner Center, instead of TENANTS_FILE.")
 @click.option("--partner-center/--no-partner-center", "partner_center", default=True, show_default=True,
               help="Reach a CSP partner's customers through Partner Center consent and GDAP.")
-@click.option("--partner-center-endpoint", metavar="URL",
+@click.option("--partner-center-endpoint", envvar="KODO_PARTNER_CENTER_ENDPOINT", metavar="URL",
               help="Custom Partner Center endpoint (e.g. the simulator).")
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), default=None,
               help="Permission manifest for tenants without a manifest column. Default: the bundled one.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import signal
 import threading
 from pathlib import Path
@@ -62,7 +63,8 @@ def describe(sim: Simulator) -> dict[str, Any]:
         # bulk also talks to Partner Center (a CSP partner's customers), served on the same port
         "bulk_flags": ["--authority-host", sim.url, "--graph-endpoint", sim.url, "--partner-center-endpoint", sim.url,
                        "--ca-bundle", ca],
-        "env": {"KODO_AUTHORITY_HOST": sim.url, "KODO_GRAPH_ENDPOINT": sim.url, "KODO_CA_BUNDLE": ca},
+        "env": {"KODO_AUTHORITY_HOST": sim.url, "KODO_GRAPH_ENDPOINT": sim.url,
+                "KODO_PARTNER_CENTER_ENDPOINT": sim.url, "KODO_CA_BUNDLE": ca},
         "proxy_env": {"HTTPS_PROXY": sim.proxy_url, "REQUESTS_CA_BUNDLE": ca, "SSL_CERT_FILE": ca}
         if sim.proxy_url else None,
     }
@@ -114,6 +116,17 @@ def _start_failure(exc: BaseException, port: int, proxy_port: int | None) -> Usa
     return UsageError(f"cannot start the simulator: {exc}", hint="see kodo-provision simulate --help")
 
 
+def write_endpoints(workdir: Path, info: dict[str, Any]) -> None:
+    """endpoints.json and env.sh in --workdir, written once the simulator serves (a background start waits
+    for them): `. DIR/env.sh` points kodo-provision at this simulator."""
+    exports = "".join(f"export {k}={v}\n" for k, v in info["env"].items())
+    (workdir / "env.sh").write_text(f"# kodo-provision simulate (PID {os.getpid()}): point kodo-provision at it\n"
+                                    + exports)
+    temp = workdir / "endpoints.json.tmp"
+    temp.write_text(json.dumps({**info, "pid": os.getpid()}, indent=2))
+    temp.replace(workdir / "endpoints.json")  # complete when it appears
+
+
 @click.command("simulate")
 @click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Scenario file (YAML or JSON) merged over the built-in default scenario.")
@@ -125,14 +138,25 @@ def _start_failure(exc: BaseException, port: int, proxy_port: int | None) -> Usa
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
               help="Where to write the CA bundle and server certificate (default: a temporary directory).")
 @click.option("--json", "as_json", is_flag=True, help="Print the endpoints as one JSON object.")
+@click.option("--background", is_flag=True,
+              help="Start it as a background process and return once it serves (needs --workdir, where it "
+                   "writes env.sh: `. DIR/env.sh` points kodo-provision at it).")
+@click.option("--stop", is_flag=True, help="Stop the background simulator of --workdir.")
 @_fault_options
 def simulate(scenario_path: Path | None, replace_default: bool, port: int, proxy_port: int, no_proxy: bool,
-             manual_approval: bool, workdir: Path | None, as_json: bool, **fault_values: Any) -> None:
+             manual_approval: bool, workdir: Path | None, as_json: bool, background: bool, stop: bool,
+             **fault_values: Any) -> None:
     """Run a local Entra ID + Microsoft Graph (the tenant simulator) over TLS on 127.0.0.1.
 
     Rehearse onboarding without a real tenant: sign-in, app registration, consent and faults
     (throttling, replication lag, lost responses) behave like Microsoft's services.
     """
+    if background or stop:
+        from . import simulate_background
+
+        if stop:
+            return simulate_background.stop(workdir)
+        return simulate_background.start(click.get_current_context(), workdir)
     try:
         scenario = Scenario.default()
         if scenario_path is not None:
@@ -150,13 +174,15 @@ def simulate(scenario_path: Path | None, replace_default: bool, port: int, proxy
         sim.start()
     except (OSError, RuntimeError) as exc:
         raise _start_failure(exc, port, None if no_proxy else proxy_port) from exc
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         info = describe(sim)
+        if workdir is not None:
+            write_endpoints(workdir, info)
         click.echo(json.dumps(info) if as_json else _render(info))
         try:
-            while not stop.wait(0.5):
+            while not stopping.wait(0.5):
                 pass
         except KeyboardInterrupt:
             pass

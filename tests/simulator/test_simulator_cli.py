@@ -67,3 +67,12 @@ def test_a_port_in_use_is_one_line_naming_it(capsys):
     err = capsys.readouterr().err
     assert err == (f"error: cannot start the simulator: --port {port} is already in use — pick another port, "
                    "or --port 0 --proxy-port 0 for free ones\n")
+
+
+def test_background_needs_a_workdir_and_stop_needs_a_running_one(capsys, tmp_path):
+    from kodo_provision.cli.main import main
+
+    assert main(["simulate", "--background"]) == 2
+    assert "--background needs --workdir DIR" in capsys.readouterr().err
+    assert main(["simulate", "--stop", "--workdir", str(tmp_path)]) == 2
+    assert f"no simulator running from {tmp_path}" in capsys.readouterr().err
