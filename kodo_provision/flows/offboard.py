@@ -115,7 +115,8 @@ async def offboard_tenant(session: TenantSession, options: OnboardOptions, *, pu
                                                                                    view.desired.unique_name))
     partner = await _partner_consents(session.gateway, partner_app_ids)
     plan = offboard_plan(view.actual, view.desired.unique_name, purge=purge, deleted=deleted,
-                         partner_consents=partner, remove_partner_consents=remove_partner_consent)
+                         partner_consents=partner, remove_partner_consents=remove_partner_consent,
+                         desired=view.desired)
     result = OffboardResult(view.org.id, view.org.display_name, view.identity, plan)
     run_id = pysecrets.token_hex(4)
     if not plan_only:  # even with nothing left to do: an earlier run may have been killed at its last step

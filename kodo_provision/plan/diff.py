@@ -94,12 +94,21 @@ def _thumbprint_hex(custom_key_identifier: str | None) -> str | None:
         return None
 
 
-def assignment_names(actual: TenantState, resource_sp_id: str, app_role_id: str) -> tuple[str, str]:
+def resource_names(actual: TenantState, desired: DesiredState | None = None) -> dict[str, str]:
+    """Resource service principal ID -> the one name the tool shows for that API: the manifest's where it
+    lists the API (plan, verify, offboard and lint then agree), else the tenant's display name."""
+    names = {rsp.id: rsp.display_name for rsp in actual.resource_service_principals.values()}
+    names |= {r.sp.id: r.name for r in (desired.resources if desired else ()) if r.sp}
+    return names
+
+
+def assignment_names(actual: TenantState, resource_sp_id: str, app_role_id: str,
+                     names: dict[str, str] | None = None) -> tuple[str, str]:
     """(resource name, permission name) for an assignment, falling back to IDs when unknown."""
     for rsp in actual.resource_service_principals.values():
         if rsp.id == resource_sp_id:
             role = next((r.value for r in rsp.app_roles if r.id == app_role_id), app_role_id)
-            return rsp.display_name, role
+            return (names or {}).get(rsp.id, rsp.display_name), role
     return resource_sp_id, app_role_id
 
 
@@ -110,13 +119,13 @@ def extra_permissions(desired: DesiredState, actual: TenantState
     if actual.application is None or actual.service_principal is None:
         return (), ()
     wanted_roles = {(r.sp.id, p.id) for r in desired.resources if r.sp for p in r.application}
+    names = resource_names(actual, desired)
     roles: list[RevokeAppRole] = []
     for a in sorted(actual.app_role_assignments, key=lambda a: (a.resource_id, a.app_role_id, a.id)):
         if (a.resource_id, a.app_role_id) not in wanted_roles:
-            resource_name, permission_name = assignment_names(actual, a.resource_id, a.app_role_id)
+            resource_name, permission_name = assignment_names(actual, a.resource_id, a.app_role_id, names)
             roles.append(RevokeAppRole(a.id, resource_name, a.resource_id, a.app_role_id, permission_name))
     wanted_scopes = {r.sp.id: {p.name for p in r.delegated} for r in desired.resources if r.sp}
-    names = {rsp.id: rsp.display_name for rsp in actual.resource_service_principals.values()}
     grants: list[RevokeDelegated] = []
     for g in sorted(actual.grants, key=lambda g: (g.resource_id, g.id)):
         if g.consent_type != ALL_PRINCIPALS:

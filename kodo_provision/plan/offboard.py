@@ -7,8 +7,9 @@ service principal, then the app registration (soft delete), then with purge the 
 
 from __future__ import annotations
 
+from ..manifest.resolve import DesiredState
 from ..state.model import TenantState
-from .diff import ALL_PRINCIPALS, assignment_names
+from .diff import ALL_PRINCIPALS, assignment_names, resource_names
 from .model import (
     DeleteApplication,
     DeleteServicePrincipal,
@@ -23,18 +24,18 @@ from .model import (
 
 def offboard_plan(actual: TenantState, unique_name: str, *, purge: bool,
                   deleted: tuple[tuple[str, str], ...] = (), partner_consents: tuple[tuple[str, str], ...] = (),
-                  remove_partner_consents: bool = False) -> Plan:
+                  remove_partner_consents: bool = False, desired: DesiredState | None = None) -> Plan:
     """`deleted`: (object id, display name) of our app(s) already in deleted items; `partner_consents`:
     (service principal id, appId) of a partner sign-in app the tool consented here, removed when asked."""
     steps: list[Step] = []
     app, sp = actual.application, actual.service_principal
-    names = {rsp.id: rsp.display_name for rsp in actual.resource_service_principals.values()}
+    names = resource_names(actual, desired)  # the manifest's names where it lists the API
     if app is not None and sp is not None:
         for g in sorted(actual.grants, key=lambda g: (g.resource_id, g.id)):
             steps.append(RevokeDelegated(g.id, names.get(g.resource_id, g.resource_id), g.resource_id,
                                          tuple(sorted(g.scopes)), ()))
         for a in sorted(actual.app_role_assignments, key=lambda a: (a.resource_id, a.app_role_id, a.id)):
-            resource_name, permission_name = assignment_names(actual, a.resource_id, a.app_role_id)
+            resource_name, permission_name = assignment_names(actual, a.resource_id, a.app_role_id, names)
             steps.append(RevokeAppRole(a.id, resource_name, a.resource_id, a.app_role_id, permission_name))
         steps.append(DeleteServicePrincipal(sp.id, sp.app_id))
     if app is not None:

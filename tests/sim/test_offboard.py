@@ -18,6 +18,9 @@ def test_offboard_then_plan_shows_everything_to_create_again(sim, kodo, tmp_path
     steps = [x.strip() for x in run.out.splitlines() if x.strip()[:1] in "+~-" or x.strip()[:3].strip(". ").isdigit()]
     assert steps and all(" - " in f" {x} " for x in steps), steps
     assert not [x for x in steps if x.startswith("+")], steps
+    # One name per API: the manifest's, as onboard's plan and lint show it (not the tenant's display name).
+    assert "revoke application permission Azure AD Graph / Directory.Read.All" in run.out
+    assert "Windows Azure Active Directory" not in run.out
     state = tenant_state(sim)
     assert kodo_apps(state) == []
     assert [s for s in state["servicePrincipals"] if s["id"] == result["sp_id"]] == []
