@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import gc
 import importlib
 import json
 import sys
@@ -116,6 +117,8 @@ class LazyGroup(click.Group):
             if (error := missing_simulator_extra(exc)) is None:
                 raise
             return _needs_simulator_extra(cmd_name, error)
+        finally:
+            gc.enable()  # see main(): the command's imports are done
         command: click.Command = getattr(module, attr)
         return command
 
@@ -133,6 +136,19 @@ def main(argv: list[str] | None = None, environment: env.Environment | None = No
     defaults to the real one."""
     args = list(sys.argv[1:] if argv is None else argv)
     environment = environment or env.Environment()
+    # No cyclic garbage collection while the command's modules load (thousands of objects, almost none of
+    # them garbage): ~5 % of the time to the sign-in prompt (docs/PERFORMANCE.md, "Start-up"). Back on
+    # once the command is imported (LazyGroup.get_command), and in any case when main returns.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(args, environment)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _main(args: list[str], environment: env.Environment) -> int:
     show_traceback = "--traceback" in args or environment.getenv("KODO_TRACEBACK") == "1"
     args = [a for a in args if a != "--traceback"]
     status, failed = _run(args, show_traceback, environment, json_errors=_wants_json(args))
