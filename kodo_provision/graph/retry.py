@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Awaitable, Callable
 from enum import Flag, auto
@@ -58,9 +59,21 @@ def _matches(policy: Policy) -> Callable[[BaseException], bool]:
     return lambda exc: matches_policy(policy, exc)
 
 
+# Past the cap, the ceiling grows by this share of the time already waited at the cap: a replication lag
+# that has lasted 30 s is no more likely to end in the next second than one that has lasted 3 s, and every
+# poll is a request (https://learn.microsoft.com/en-us/graph/throttling). The overshoot after the object
+# appears stays under ~10 % of the wait; below ~10 s of waiting nothing changes.
+CAP_GROWTH = 0.1
+
+
 def jittered(initial_s: float, max_s: float, attempt: int) -> float:
-    """Capped exponential backoff with jitter: uniform in [c/2, c], c = min(max, initial * 2**(attempt-1))."""
-    ceiling = min(max_s, initial_s * 2 ** (attempt - 1))
+    """Capped exponential backoff with jitter: uniform in [c/2, c], c = min(max, initial * 2**(attempt-1)),
+    the cap growing slowly with the time already spent at it (CAP_GROWTH)."""
+    ceiling = initial_s * 2 ** min(attempt - 1, 30)
+    if ceiling > max_s:
+        to_cap = max(0, math.ceil(math.log2(max_s / initial_s))) + 1 if initial_s > 0 else 1
+        waited_at_cap = 0.75 * max_s * max(0, attempt - to_cap)  # the mean of uniform[cap/2, cap] per attempt
+        ceiling = max(max_s, CAP_GROWTH * waited_at_cap)
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
 
 

@@ -139,3 +139,22 @@ def test_ca_bundle_adds_to_the_default_trust_unless_only(tmp_path, monkeypatch):
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.setenv("SSL_CERT_FILE", str(extra))
     assert resolve_ca_bundle(None) == str(extra)
+
+
+def test_backoff_cap_grows_with_a_long_wait_but_not_a_short_one():
+    """Past the cap, each wait may grow by a tenth of the time already waited (fewer polls of a lag that has
+    lasted a while); the first ~10 s stay at the cap, so a short lag's overshoot does not grow."""
+    from kodo_provision.graph.retry import jittered
+
+    for _ in range(200):
+        assert all(jittered(0.25, 1.0, a) <= 1.0 for a in range(1, 17))  # ~10 s
+        assert jittered(0.25, 1.0, 60) >= 1.5  # ~43 s waited at the cap: ceiling ~4.3 s, at least half of it
+
+    def polls_until(total_s: float) -> int:
+        waited, polls = 0.0, 0
+        while waited < total_s:
+            polls += 1
+            waited += jittered(0.25, 1.0, polls)
+        return polls
+
+    assert max(polls_until(90) for _ in range(50)) < 80  # a fixed 1 s cap: ~120 polls
