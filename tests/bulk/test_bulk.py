@@ -123,6 +123,10 @@ def test_plan_changes_nothing(bulk_run, tmp_path):
         assert not [a for a in tenant_state(sim, PARTNER)["applications"] if a.get("uniqueName")], \
             "--plan does not set the partner sign-in app up"
         assert "3 planned" in run.out and not (tmp_path / "out" / "journal.jsonl").exists()
+        # Issue 16: a header on every column of the summary table (a plan has no client ID yet).
+        header = next(line for line in run.out.splitlines() if "tenant" in line and "status" in line)
+        cells = [c.strip() for c in header.strip("┃│ ").split("┃")]
+        assert cells == ["tenant", "status", "changes planned", "error / hint"], cells
 
         # Once a run has consented the app in a customer, --plan shows that customer's real plan.
         bulk_run(sim, str(write_tenants_csv(tmp_path / "one.csv", tenants[:1])), "--out", "first", "--yes")
@@ -137,6 +141,10 @@ def test_a_bad_tenants_file_changes_nothing(bulk_run, tmp_path):
         path.write_text("tenant,colour\nnot a tenant,\n")
         run = bulk_run(sim, str(path), "--out", "out", "--yes", expect=2)
         assert "line 1: unknown column(s) 'colour'" in run.err and "line 2:" in run.err
+        # Issue 16: the error line, then each problem on a line of its own.
+        lines = run.err.strip().splitlines()
+        assert lines[0].startswith("error: tenants file") and "problem(s)" in lines[0], lines
+        assert [x.strip().split(":")[0] for x in lines[1:]] == ["line 1", "line 2"], lines
         assert devicecode_requests(sim) == 0
 
 
