@@ -19,3 +19,4 @@ def test_items_print_one_per_line_under_the_error():
     assert error.cli_lines() == ["error: tenants file t.csv has 2 problem(s) — fix them", "  line 2: x", "  line 3: y"]
     assert UsageError("bad", detail="d", hint="h").cli_lines() == ["error: bad (d) — h"]
     assert "line 2: x; line 3: y" in error.error_object()["error"]["message"]  # JSON keeps the whole list
+
