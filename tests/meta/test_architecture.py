@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import click
@@ -13,7 +14,9 @@ from kodo_provision.cli.main import cli
 PACKAGE = Path(__file__).parents[2] / "kodo_provision"
 
 
-def imports_of(path: Path) -> set[str]:
+@functools.cache
+def imports_of(path: Path) -> frozenset[str]:
+    """Every module `path` imports (absolute names). Cached: several meta tests walk every module."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
@@ -26,7 +29,7 @@ def imports_of(path: Path) -> set[str]:
                 names.add(".".join([*base, node.module] if node.module else base))
             else:
                 names.add(node.module or "")
-    return names
+    return frozenset(names)
 
 
 def modules(exclude: tuple[str, ...] = ()) -> list[Path]:
