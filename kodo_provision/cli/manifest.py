@@ -1,4 +1,5 @@
-"""`kodo-provision manifest lint`: check a manifest without a tenant; also run by plan/onboard."""
+"""`kodo-provision manifest lint` (check a manifest without a tenant; also run by plan/onboard) and
+`manifest diff` (what changes from one manifest to another)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 
 from .. import environment
 from ..errors import ManifestError
+from ..manifest.compare import ManifestDiff, compare
 from ..manifest.lint import ERROR, WARNING, LintReport, lint_manifest
 from ..manifest.load import load_manifest
 from ..manifest.model import Manifest
@@ -114,3 +116,44 @@ def lint(path: str | None, as_of: str | None, app_client_id: str | None, output_
     else:
         click.echo(render_report(report, source, manifest.acknowledge), nl=False)
     return 2 if any(f.severity == ERROR for f in report.findings) else 0
+
+
+DIFF_HELP = """What changes from one permission manifest to another, offline: per resource API the application
+permissions and delegated scopes added (+) and removed (-), and the app and secret settings. Review it
+before moving tenants to NEW (`onboard --manifest NEW --prune` applies the removals too).
+
+\b
+Examples:
+  kodo-provision manifest diff manifests/kodo.yaml manifests/custom.yaml
+  kodo-provision manifest diff OLD NEW --output json       # one object: resources, settings, counts
+  kodo-provision manifest diff OLD NEW --detailed-exitcode # exit 0: the same, 2: they differ
+"""
+
+
+@manifest_group.command("diff", help=DIFF_HELP)
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json prints one object on stdout.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the manifests differ (0 when they do not).")
+def diff(old: str, new: str, output_format: str, detailed_exitcode: bool) -> int:
+    result = compare(load_manifest(old), load_manifest(new))
+    if output_format == "json":
+        click.echo(json.dumps({"old": old, "new": new, **result.to_dict()}, indent=2))
+    else:
+        click.echo(render_diff(result, old, new), nl=False)
+    return 2 if detailed_exitcode and not result.is_empty else 0
+
+
+def render_diff(result: ManifestDiff, old: str, new: str) -> str:
+    """Text form of a ManifestDiff: a header, one block per resource API, the settings, a count."""
+    lines = [f"{old} ({result.old_version}) -> {new} ({result.new_version})"]
+    if result.is_empty:
+        return lines[0] + ": no difference\n"
+    for r in result.resources:
+        lines.append(f"  {r.change} {r.name} ({r.app_id})")
+        lines += [f"      + {kind} {name}" for kind, names in r.added.items() for name in names]
+        lines += [f"      - {kind} {name}" for kind, names in r.removed.items() for name in names]
+    lines += [f"  ~ {setting}: {before!r} -> {after!r}" for setting, before, after in result.settings]
+    lines.append(f"{result.count('added')} permission(s) added, {result.count('removed')} removed")
+    return "\n".join(lines) + "\n"
