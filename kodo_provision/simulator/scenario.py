@@ -6,6 +6,7 @@ YAML or JSON, validated with pydantic so a bad file names the failing path.
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 from pathlib import Path
@@ -231,8 +232,7 @@ class Scenario(_Model):
     @classmethod
     def default(cls) -> Scenario:
         """The scenario shipped with the package (contoso, fabrikam, an MSP partner)."""
-        text = resources.files("kodo_provision.simulator").joinpath("scenarios/default.yaml").read_text()
-        return cls.model_validate(yaml.safe_load(text))
+        return cls.model_validate(_default_scenario_data())
 
     def __or__(self, other: Scenario) -> Scenario:
         """Merge: tenants by id (other replaces), sign_in/faults fields explicitly set in other win."""
@@ -252,3 +252,14 @@ class Scenario(_Model):
         apps = {a.app_id: a for a in self.automation_apps} | {a.app_id: a for a in other.automation_apps}
         return Scenario(tenants=list(tenants.values()), sign_in=sign_in, faults=faults,
                         automation_apps=list(apps.values()))
+
+
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the safe subset, in C where available
+
+
+@functools.cache
+def _default_scenario_data() -> Any:
+    """The shipped scenario's YAML, parsed once per process (libyaml where available; every simulator
+    start validates it again into its own objects)."""
+    text = resources.files("kodo_provision.simulator").joinpath("scenarios/default.yaml").read_text()
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506  # nosec B506

@@ -1,4 +1,4 @@
-"""RS256 token signing and verification with a key generated per simulator start.
+"""RS256 token signing and verification with a key generated once per process.
 
 Entra signs access and id tokens with RS256 and publishes the keys at
 `/{tenant}/discovery/v2.0/keys` (https://learn.microsoft.com/en-us/entra/identity-platform/access-tokens).
@@ -7,6 +7,7 @@ Entra signs access and id tokens with RS256 and publishes the keys at
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import secrets
 import time
@@ -18,11 +19,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 _CACHE_LIMIT = 4096
 
 
+@functools.cache
+def _signing_key() -> rsa.RSAPrivateKey:
+    """One RSA key per process (generating one costs ~55 ms of CPU, and tests start many simulators); each
+    simulator still names it with a `kid` of its own. Entra, too, signs with keys that live for weeks."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 class TokenIssuer:
     """Signs JWTs and verifies the ones it signed (with a small verification cache)."""
 
     def __init__(self) -> None:
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._key = _signing_key()
         self._public = self._key.public_key()
         self.kid = secrets.token_urlsafe(16)
         self._verified: dict[str, dict[str, Any]] = {}
@@ -38,6 +46,13 @@ class TokenIssuer:
         """
         claims = self._verified.get(token)
         if claims is None:
+            # The key is shared by the simulators of a process; the `kid` is each one's own, and a token whose
+            # kid is not among the keys published (jwks) is refused, as Entra's validation does.
+            try:
+                if jwt.get_unverified_header(token).get("kid") != self.kid:
+                    return None
+            except jwt.PyJWTError:
+                return None
             try:
                 claims = jwt.decode(
                     token,
