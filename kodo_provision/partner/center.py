@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from ..errors import InsufficientPrivilegesError, KodoError, NetworkError
+from ..errors import InsufficientPrivilegesError, KodoError, NetworkError, clip
 from ..graph.client import DEFAULT_TIMEOUT, ssl_context
 
 PARTNER_CENTER_RESOURCE = "https://api.partnercenter.microsoft.com"
@@ -42,7 +42,7 @@ class PartnerCenterError(KodoError):
 
     def __init__(self, status: int, code: Any, description: str, *, operation: str) -> None:
         super().__init__(f"Partner Center refused to {operation} (HTTP {status}, code {code})",
-                         detail=description[:300], hint=_hint(status))
+                         detail=clip(description), hint=_hint(status))
         self.status = status
 
 
@@ -71,7 +71,6 @@ class PartnerCenterClient:
         self.endpoint = endpoint.rstrip("/") + "/"
         self._token = token
         self._http = httpx.AsyncClient(verify=ssl_context(ca_bundle), timeout=DEFAULT_TIMEOUT, trust_env=True)
-        self.requests = 0  # for the benchmark: Partner Center requests made
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -80,12 +79,11 @@ class PartnerCenterClient:
                     headers: dict[str, str] | None = None) -> httpx.Response:
         token = await self._token()
         try:
-            self.requests += 1
             response = await self._http.request(method, urljoin(self.endpoint, path.lstrip("/")), json=json,
                                                 headers={"Authorization": f"Bearer {token}",
                                                          "Accept": "application/json", **(headers or {})})
         except httpx.HTTPError as exc:
-            raise NetworkError(f"cannot reach Partner Center to {operation}", detail=str(exc)[:200],
+            raise NetworkError(f"cannot reach Partner Center to {operation}", detail=clip(str(exc), 200),
                                hint="check the network and HTTPS_PROXY, or --partner-center-endpoint") from None
         return response
 
