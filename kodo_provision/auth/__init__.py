@@ -34,6 +34,7 @@ from .user import (
     TOKEN_CACHE_NAME,
     AsyncCredential,
     BrowserSignIn,
+    BulkDeviceCodeSignIn,
     DeviceCodeSignIn,
     InteractiveSignIn,
     SignedInUser,
@@ -45,6 +46,7 @@ __all__ = [
     "READ_SCOPES",
     "SIGN_IN_CLASSES", "TENANT_PATTERN", "TOKEN_CACHE_NAME", "AppCaller", "AppIdentitySignIn",
     "AppOnlyCertificateTokens", "AppOnlyTokens", "AsyncCredential", "AuthSettings", "BrowserSignIn",
+    "BulkDeviceCodeSignIn",
     "DeviceCodeSignIn", "InteractiveSignIn", "SignedInUser", "acquire_app_token", "decode_claims",
     "print_device_code_prompt", "translate_auth_error", "validate_tenant",
 ]

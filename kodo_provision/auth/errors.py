@@ -62,6 +62,10 @@ def _conditional_access_hint(method: str) -> str:
     if method == "device-code":
         return ("the tenant's policy may block the device-code flow: run again with --auth browser, "
                 "or ask the tenant admin to allow this sign-in")
+    if method == "bulk-device-code":  # bulk has no browser sign-in
+        return ("the tenant's policy may block the device-code flow: run bulk with your automation app "
+                "(--auth client-secret|certificate), onboard this tenant alone with --auth browser, "
+                "or ask the tenant admin to allow this sign-in")
     if method == "browser":
         return ("ask the tenant admin which policy blocked it (Entra sign-in logs, Conditional Access tab), "
                 "or use your automation app with --auth client-secret|certificate")
@@ -98,7 +102,7 @@ def translate_auth_error(exc: Exception, *, host: str, what: str = "sign-in", te
     elif "declined" in lowered or "access_denied" in lowered:
         hint = _AADSTS_HINTS["70000"]
     elif "expired" in lowered or "timed out" in lowered:
-        hint = (_AADSTS_HINTS["7000218"] if method == "device-code"
+        hint = (_AADSTS_HINTS["7000218"] if method in ("device-code", "bulk-device-code")
                 else "the sign-in was not completed in the browser in time: run again")
     else:
         hint = "run again; if it persists, check --tenant, --cloud and --client-id"

@@ -282,6 +282,13 @@ class DeviceCodeSignIn(InteractiveSignIn):
         return DeviceCodeCredential(**kwargs)
 
 
+class BulkDeviceCodeSignIn(DeviceCodeSignIn):
+    """The device-code sign-in of `bulk`, which has no browser sign-in: its errors point past a Conditional
+    Access block to the operator's automation app instead of `--auth browser`."""
+
+    method = "bulk-device-code"
+
+
 class BrowserSignIn(InteractiveSignIn):
     """Authorization code with PKCE in the system browser (`--auth browser`).
 

@@ -17,7 +17,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from ..auth import AppCaller, AppIdentitySignIn, DeviceCodeSignIn, SignedInUser
+from ..auth import AppCaller, AppIdentitySignIn, BulkDeviceCodeSignIn, SignedInUser
 from ..auth.login import load_login
 from ..errors import SignInError
 from ..flows.session import ConnectionSettings
@@ -82,7 +82,7 @@ class OperatorSignIn:
         self.client_id = client_id or settings.client_id
         self._prompt_for = prompt_for
         self._home_tenant, self._prompt, self._extra_scopes = home_tenant, prompt, extra_scopes
-        self._sign_in = DeviceCodeSignIn(settings.cloud, home_tenant, client_id=self.client_id,
+        self._sign_in = BulkDeviceCodeSignIn(settings.cloud, home_tenant, client_id=self.client_id,
                                          ca_bundle=settings.ca_bundle, prompt_stream=prompt,
                                          timeout_s=settings.sign_in_timeout_s,
                                          additionally_allowed_tenants=("*",),
@@ -105,7 +105,7 @@ class OperatorSignIn:
             return None
         if self._extra_scopes and self.client_id == self.settings.client_id:
             return None  # a saved login of the default client holds no GDAP scope: the partner check needs one
-        resumed = DeviceCodeSignIn(self.settings.cloud, self._home_tenant, client_id=self.client_id,
+        resumed = BulkDeviceCodeSignIn(self.settings.cloud, self._home_tenant, client_id=self.client_id,
                                    ca_bundle=self.settings.ca_bundle, prompt_stream=self._prompt,
                                    additionally_allowed_tenants=("*",), extra_scopes=self._extra_scopes,
                                    persistent_cache=True, allow_unencrypted_cache=saved.allow_unencrypted_cache,
@@ -116,7 +116,7 @@ class OperatorSignIn:
         return user
 
     @property
-    def interactive(self) -> DeviceCodeSignIn:
+    def interactive(self) -> BulkDeviceCodeSignIn:
         """The sign-in itself (tokens for other resources and consent probes)."""
         return self._sign_in
 
@@ -136,7 +136,7 @@ class OperatorSignIn:
         if self._prompt_for is None:
             raise SignInError(f"no interactive sign-in possible for {tenant}")
         async with self._prompt_lock:
-            sign_in = DeviceCodeSignIn(self.settings.cloud, tenant, client_id=self.settings.client_id,
+            sign_in = BulkDeviceCodeSignIn(self.settings.cloud, tenant, client_id=self.settings.client_id,
                                        ca_bundle=self.settings.ca_bundle, prompt_stream=self._prompt_for(tenant),
                                        timeout_s=self.settings.sign_in_timeout_s,
                                        disable_automatic_authentication=True)

@@ -104,3 +104,18 @@ def test_device_code_under_a_policy_blocking_all_sign_ins(sim, kodo):
     run = kodo("onboard", "--yes", expect=ExitStatus.SIGN_IN_FAILED)
     assert "AADSTS53003" in one_error_line(run.err)
     assert_unchanged(sim)
+
+
+@BLOCK_DEVICE_CODE
+def test_bulk_blocked_device_code_points_to_the_automation_app(sim, kodo, tmp_path):
+    """Issue 16: bulk has no --auth browser; its hint names what bulk accepts (the operator's automation app)."""
+    tenants = tmp_path / "t.csv"
+    tenants.write_text(f"tenant\n{CONTOSO}\n")
+    run = kodo("bulk", str(tenants), "--out", str(tmp_path / "out"), "--yes", "--home-tenant", CONTOSO,
+               tenant=None, expect=ExitStatus.SIGN_IN_FAILED)
+    line = one_error_line(run.err)
+    assert "blocked by Conditional Access (AADSTS53003)" in line
+    hint = line.split(" — ", 1)[1]
+    assert hint.startswith("the tenant's policy may block the device-code flow: run bulk with your automation app "
+                           "(--auth client-secret|certificate)"), hint
+    assert_unchanged(sim)
