@@ -22,7 +22,8 @@ _CACHE_LIMIT = 4096
 @functools.cache
 def _signing_key() -> rsa.RSAPrivateKey:
     """One RSA key per process (generating one costs ~55 ms of CPU, and tests start many simulators); each
-    simulator still names it with a `kid` of its own. Entra, too, signs with keys that live for weeks."""
+    simulator still names it with a `kid` of its own. Entra, too, signs with keys that live for weeks
+    (https://learn.microsoft.com/en-us/entra/identity-platform/signing-key-rollover)."""
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
@@ -47,7 +48,8 @@ class TokenIssuer:
         claims = self._verified.get(token)
         if claims is None:
             # The key is shared by the simulators of a process; the `kid` is each one's own, and a token whose
-            # kid is not among the keys published (jwks) is refused, as Entra's validation does.
+            # kid is not among the keys published (jwks) is refused: a validator looks the signing key up by the
+            # token's `kid` (https://learn.microsoft.com/en-us/entra/identity-platform/access-tokens#validate-tokens).
             try:
                 if jwt.get_unverified_header(token).get("kid") != self.kid:
                     return None
