@@ -1,7 +1,9 @@
 """The bulk run's journal: append-only JSON lines, fsync'd per record, so a crash loses nothing.
 
 Records (`event`):
-- `run_started`: a bulk run began (who signed in, how many tenants).
+- `run_started`: a bulk run began (who signed in, how many tenants). `new_pass`: it runs every tenant
+  again over a folder whose earlier run finished (e.g. a fleet moving to another manifest): what earlier
+  passes finished no longer counts as done, their credentials files are reused.
 - `tenant_started`: a tenant's flow is about to change it, with the run ID that names any secret it
   adds (apply/secret.py). Written and fsync'd *before* the first change.
 - `tenant_finished`: the tenant's outcome (succeeded or failed), plus the run IDs of earlier
@@ -37,10 +39,17 @@ class JournalState:
     interrupted: dict[str, list[str]] = field(default_factory=dict)  # tenant -> run IDs never finished
     runs: int = 0
     consented: dict[str, str] = field(default_factory=dict)  # tenant -> partner sign-in app consented there
+    last_run_tenants: int = 0  # how many tenants the latest run set out to do
+    finished_since_last_run: int = 0
 
     @property
     def exists(self) -> bool:
         return self.runs > 0 or bool(self.finished) or bool(self.interrupted)
+
+    @property
+    def complete(self) -> bool:
+        """The latest run finished every tenant it set out to do, and no attempt was cut short."""
+        return not self.interrupted and self.finished_since_last_run >= self.last_run_tenants
 
 
 def load_journal(path: Path) -> JournalState:
@@ -59,12 +68,16 @@ def load_journal(path: Path) -> JournalState:
         event, tenant = record.get("event"), record.get("tenant")
         if event == "run_started":
             state.runs += 1
+            state.last_run_tenants, state.finished_since_last_run = int(record.get("tenants") or 0), 0
+            if record.get("new_pass"):
+                state.finished = {}
         elif event == "tenant_started" and tenant and record.get("run_id"):
             started.setdefault(tenant, []).append(record["run_id"])
         elif event == "partner_consent" and tenant and record.get("client_id"):
             state.consented[tenant] = record["client_id"]
         elif event == "tenant_finished" and tenant:
             state.finished[tenant] = record
+            state.finished_since_last_run += 1
             done = {record.get("run_id"), *record.get("cleaned_run_ids", [])}
             started[tenant] = [r for r in started.get(tenant, []) if r not in done]
     state.interrupted = {t: ids for t, ids in started.items() if ids}

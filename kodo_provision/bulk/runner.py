@@ -62,6 +62,10 @@ class BulkOptions:
     pfx_password: str | None = field(default=None, repr=False)  # certificates: also write a PFX
     all_customers: bool = False  # the rows are the partner's customers (Partner Center), not a file
     partner_center: bool = True  # a CSP partner's customers are reached through Partner Center consent
+    # Revoke what the manifest does not list (a fleet moving to another profile, issue 18).
+    prune: bool = False
+    # A new pass over a folder whose earlier run finished: its credentials files are reused (journal.py).
+    new_pass: bool = False
     # Which of the resolved rows run (--resume / --only-failed); None: all.
     select_rows: Callable[[list[TenantRow]], list[TenantRow]] | None = field(default=None, compare=False)
 
@@ -184,6 +188,8 @@ class BulkRunner:
         self.reporter.total(len(rows))
         self._record("run_started", signed_in_as=user.username, home_tenant_id=user.tenant_id,
                      tenants=len(rows), auth=self.options.auth, plan_only=self.options.plan_only,
+                     new_pass=self.options.new_pass, prune=self.options.prune,
+                     manifest_version=self.options.manifest.manifest_version,
                      partner_app=self.partner.app.client_id if self.partner else None)
         limit = asyncio.Semaphore(self.options.concurrency)
         try:
@@ -316,7 +322,7 @@ class BulkRunner:
             credentials_path=default_credentials_path(row.tenant, self.options.out_dir, app_name=row.app_name),
             app_name=row.app_name, secret_lifetime=row.secret_lifetime,
             verify_budget_s=self.options.verify_budget_s, plan_only=self.options.plan_only,
-            credential_type=row.credential_type or self.options.credential_type,
+            prune=self.options.prune, credential_type=row.credential_type or self.options.credential_type,
             pfx_password=self.options.pfx_password,
             run_id=None if self.options.plan_only else pysecrets.token_hex(4))
         outcome.run_id = options.run_id

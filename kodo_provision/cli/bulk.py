@@ -91,6 +91,15 @@ stray secrets). --only-failed re-runs the tenants the last report lists as faile
 first (`kodo-provision manifest lint`): warnings are printed, errors refuse.
 
 \b
+Day 2: the same command on a folder whose run finished is a new pass over every
+tenant: it reuses the credentials files (no new secrets) and repairs drift. To
+move a fleet to another permission profile, plan it, then apply it:
+  kodo-provision bulk tenants.csv --out DIR --manifest kodo-graph --prune --plan
+  kodo-provision bulk tenants.csv --out DIR --manifest kodo-graph --prune --yes
+--prune revokes what the manifest no longer lists (application permissions,
+delegated grants); an interrupted pass continues with --resume.
+
+\b
 {BULK_EXIT_STATUS_HELP}
 """
 
@@ -133,6 +142,8 @@ def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
 @click.option("--resume", is_flag=True, help="Continue the run in --out: skip tenants it finished.")
 @click.option("--only-failed", is_flag=True, help="Re-run only the tenants the report in --out lists as failed.")
 @click.option("--plan", "plan_only", is_flag=True, help="Show every tenant's plan; change nothing.")
+@click.option("--prune", is_flag=True,
+              help="Also revoke permissions the manifest does not list (moving a fleet to another profile).")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (required without a terminal).")
 @click.option("--verify-budget", type=click.FloatRange(5, 3600), default=180, show_default=True,
               metavar="SECONDS", help="How long each tenant's verification may wait for Entra to replicate.")
@@ -142,7 +153,7 @@ def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
 def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, partner_center_endpoint: str | None,
          manifest_path: str | None, concurrency: int, out_dir: Path, auth: str,
          auth_client_id: str | None, auth_certificate: str | None, home_tenant: str, resume: bool,
-         only_failed: bool, plan_only: bool, yes: bool, verify_budget: float,
+         only_failed: bool, plan_only: bool, prune: bool, yes: bool, verify_budget: float,
          credential_type: str, pfx_password_env: str | None,
          cloud: str, authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None,
          client_id: str | None, output_format: str, log_format: str, log_level: str | None,
@@ -167,6 +178,7 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
     previous = load_journal(out_dir / JOURNAL_NAME)
     source = str(tenants_file) if tenants_file else "Partner Center (all customers)"
     prior, select = ({}, None) if plan_only else _previous_run(out_dir, previous, resume, only_failed)
+    new_pass = not plan_only and previous.exists and not (resume or only_failed)
     if not plan_only:
         _confirm(yes, "every customer" if all_customers else f"{len(select(rows) if select else rows)} tenant(s)",
                  source)
@@ -175,7 +187,8 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
     options = BulkOptions(out_dir=out_dir, manifest=manifest, concurrency=concurrency, auth=auth,
                           home_tenant=home_tenant, plan_only=plan_only, verify_budget_s=verify_budget,
                           credential_type=credential_type, pfx_password=pfx, all_customers=all_customers,
-                          partner_center=partner_center and auth not in APP_METHODS, select_rows=select)
+                          partner_center=partner_center and auth not in APP_METHODS, select_rows=select,
+                          prune=prune, new_pass=new_pass)
     with configured_logging(log_format, log_level, log_file):
         return _run(settings, options, rows, previous, prior, source, output_format)
 
@@ -201,9 +214,10 @@ def _check_modes(tenants_file: Path | None, all_customers: bool, partner_center:
 def _previous_run(out_dir: Path, previous: JournalState, resume: bool, only_failed: bool
                   ) -> tuple[dict[str, TenantOutcome], Any]:
     """What an earlier run in `out_dir` finished, and which rows this run takes (None: all)."""
-    if previous.exists and not (resume or only_failed):
-        raise UsageError(f"{out_dir} already holds a bulk run",
-                         hint="continue it with --resume, retry its failures with --only-failed, or pass another --out")
+    if previous.exists and not (resume or only_failed) and not previous.complete:
+        raise UsageError(f"{out_dir} holds a bulk run that did not finish",
+                         hint="continue it with --resume (or retry its failures with --only-failed), or pass "
+                              "another --out")
     if resume:
         # Finished, and no later attempt interrupted: skip. Anything else runs (again).
         prior = {t: TenantOutcome.from_dict(r["outcome"]) for t, r in previous.finished.items()

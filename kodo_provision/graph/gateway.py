@@ -269,6 +269,17 @@ class GraphGateway:
             return None
         return json_state.resource_service_principal(sp) if sp else None
 
+    async def resource_service_principal_by_id(self, object_id: str) -> ResourceServicePrincipal | None:
+        """A resource API's service principal by object ID: the one a grant or assignment names.
+        https://learn.microsoft.com/en-us/graph/api/serviceprincipal-get"""
+        try:
+            sp = await self._get_json(f"read service principal {object_id}", Policy.IDEMPOTENT,
+                                      self.client.service_principals.by_service_principal_id(object_id),
+                                      _RESOURCE_SP_FIELDS)
+        except GraphNotFound:
+            return None
+        return json_state.resource_service_principal(sp) if sp else None
+
     async def application_by_unique_name(self, unique_name: str, *,
                                          policy: Policy = Policy.IDEMPOTENT) -> Application | None:
         try:

@@ -23,11 +23,29 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506  # nosec B506
 
 BUNDLED_MANIFEST = "kodo.yaml"
+# Profiles shipped with the package (copies of manifests/*.yaml), named by `--manifest NAME` where no file
+# of that name exists: a pipx install has no manifests/ folder (issue 18).
+BUNDLED_PROFILES = ("kodo", "kodo-graph")
 
 
 def default_manifest_path() -> Path:
     """The manifest shipped with the package (a copy of manifests/kodo.yaml)."""
-    return Path(str(resources.files("kodo_provision.data").joinpath(BUNDLED_MANIFEST)))
+    return bundled_profile_path(BUNDLED_MANIFEST.removesuffix(".yaml"))
+
+
+def bundled_profile_path(name: str) -> Path:
+    """The packaged copy of manifests/NAME.yaml."""
+    return Path(str(resources.files("kodo_provision.data").joinpath(f"{name}.yaml")))
+
+
+def manifest_path_for(path: str | Path | None) -> Path:
+    """Where `--manifest` points: a file, a bundled profile's name (kodo, kodo-graph), or None (kodo)."""
+    if not path:
+        return default_manifest_path()
+    given = Path(path)
+    if not given.exists() and str(path) in BUNDLED_PROFILES:
+        return bundled_profile_path(str(path))
+    return given
 
 
 def format_location(loc: tuple[Any, ...]) -> str:
@@ -62,12 +80,13 @@ def parse_manifest(data: Any, *, source: str) -> Manifest:
 
 def load_manifest(path: str | Path | None = None) -> Manifest:
     """Read a manifest file (default: the bundled one) and validate it."""
-    manifest_path = Path(path) if path else default_manifest_path()
+    manifest_path = manifest_path_for(path)
     try:
         text = manifest_path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ManifestError(f"manifest {manifest_path} does not exist",
-                            hint="pass --manifest PATH, or omit it to use the bundled manifest") from None
+                            hint="pass --manifest PATH, a bundled profile (" + ", ".join(BUNDLED_PROFILES)
+                                 + "), or omit it to use the default (kodo)") from None
     except OSError as exc:
         raise ManifestError(f"cannot read manifest {manifest_path}", detail=exc.strerror) from None
     try:

@@ -46,7 +46,18 @@ async def read_tenant_state(gateway: GraphGateway, unique_name: str,
             return TenantState(resource_service_principals=present)
     else:
         state = await reads.app_state(application.app_id)
+    assignments = state.assignments if state.service_principal else ()
+    grants = state.grants if state.service_principal else ()
+    present |= await _unlisted_resources(gateway, present, {a.resource_id for a in assignments}
+                                         | {g.resource_id for g in grants})
     return TenantState(application=application, service_principal=state.service_principal,
-                       app_role_assignments=state.assignments if state.service_principal else (),
-                       grants=state.grants if state.service_principal else (),
-                       resource_service_principals=present)
+                       app_role_assignments=assignments, grants=grants, resource_service_principals=present)
+
+
+async def _unlisted_resources(gateway: GraphGateway, present: dict[str, ResourceServicePrincipal],
+                              held_on: set[str]) -> dict[str, ResourceServicePrincipal]:
+    """The resource APIs the app holds permissions on that the manifest does not list (a profile that dropped
+    them, or drift): read by object ID so a plan names what it revokes. No request when there are none."""
+    known = {sp.id for sp in present.values()}
+    found = await asyncio.gather(*(gateway.resource_service_principal_by_id(i) for i in sorted(held_on - known)))
+    return {sp.app_id: sp for sp in found if sp is not None}
