@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
-from . import auth_endpoints, clock, control, partner_center
+from . import auth_endpoints, clock, control, ews, partner_center
 from .core import RequestRecord, SimulatorCore
 from .graph.common import GraphRequest
 from .graph.service import GraphService
@@ -92,6 +92,8 @@ class SimulatorApp:
             await self._graph(scope, receive, send, m.group(1), m.group(2) or "/")
         elif _PARTNER_CENTER.match(path):
             await self._partner_center(scope, receive, send, path)
+        elif path.lower() == ews.EWS_PATH and scope["method"] == "POST":
+            await self._ews(scope, receive, send, path)
         elif path.startswith("/_sim/"):
             await self.web(scope, receive, send)
         else:
@@ -147,6 +149,23 @@ class SimulatorApp:
             method=scope["method"], path=path, host=headers.get("host", ""), kind="partner", status=status,
             start=start, end=clock.time_s(), request_id="", tenant_id=tenant_id,
             error_code=str(answer.get("code")) if status >= 400 and isinstance(answer, dict) else None))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _ews(self, scope: dict[str, Any], receive: Any, send: Any, path: str) -> None:
+        """Exchange Web Services (ews.py): SOAP in, SOAP out, logged as kind "ews"."""
+        start = clock.time_s()
+        body = await _read_body(receive)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        with self.core.lock:
+            status, extra, payload, tenant_id = ews.handle(self.core, headers, body)
+        out = [(b"content-length", str(len(payload)).encode())]
+        if payload:
+            out.append((b"content-type", b"text/xml; charset=utf-8"))
+        out += [(k.encode(), v.encode()) for k, v in extra.items()]
+        self.core.log(RequestRecord(
+            method=scope["method"], path=path, host=headers.get("host", ""), kind="ews", status=status,
+            start=start, end=clock.time_s(), request_id="", tenant_id=tenant_id, error_code=None))
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": payload})
 

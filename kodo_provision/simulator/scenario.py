@@ -47,6 +47,9 @@ class UserSpec(_Model):
     display_name: str | None = None
     roles: list[str] = Field(default_factory=list, description="Directory role names or template ids.")
     partner_access: list[PartnerAccess] = Field(default_factory=list)
+    # An Exchange Online mailbox (a licence with Exchange). Without one, mail reads answer 404
+    # MailboxNotEnabledForRESTAPI (workloads.py).
+    mailbox: bool = True
 
     @field_validator("roles")
     @classmethod
@@ -108,6 +111,23 @@ class PriorConsent(_Model):
     scopes: list[str]
 
 
+class ExchangeOnlineSpec(_Model):
+    """The tenant's Exchange Online settings that decide whether an app reaches mailbox data.
+
+    - ews_enabled: Set-OrganizationConfig -EwsEnabled. None (never set) means blocked: from 2026-10-01 tenants
+      whose EwsEnabled was Null are switched to False (Message Center MC1227454; shared/graph-facts.md §8).
+    - ews_allowed_app_ids: -EwsAllowedAppIDs. With EwsEnabled True and a list, only listed apps reach EWS;
+      None: no list (every app, while EWS is enabled).
+      https://learn.microsoft.com/en-us/powershell/module/exchangepowershell/set-organizationconfig
+    - app_scope_excludes: mailboxes (UPNs) outside the app's Exchange "RBAC for Applications" management
+      scope (or an application access policy). https://learn.microsoft.com/en-us/exchange/permissions-exo/application-rbac
+    """
+
+    ews_enabled: bool | None = None
+    ews_allowed_app_ids: list[str] | None = None
+    app_scope_excludes: list[str] = Field(default_factory=list)
+
+
 class PartnerCenterSpec(_Model):
     """This tenant is a CSP partner: its Partner Center customer list (reseller relationships).
     Delegated admin (GDAP) roles are the users' `partner_access`.
@@ -136,6 +156,10 @@ class TenantSpec(_Model):
     # service; Microsoft documents no figure, only that consent "may take some time" to propagate.
     consent_propagation_s: float = Field(0.0, ge=0)
     partner_center: PartnerCenterSpec | None = None
+    exchange: ExchangeOnlineSpec = Field(default_factory=ExchangeOnlineSpec)
+    # SharePoint Online (and OneDrive) in the tenant's licences; without it Graph's site and drive reads answer
+    # 400 "Tenant does not have a SPO license." (workloads.py).
+    sharepoint: bool = True
 
     @field_validator("id")
     @classmethod

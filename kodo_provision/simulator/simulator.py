@@ -215,6 +215,17 @@ class Simulator:
         """HTTP requests the simulator is handling right now (e.g. a killed client's, still committing)."""
         return self.core.in_flight
 
+    def update_tenant(self, tenant: str, **settings: Any) -> None:
+        """Change a tenant's scenario settings while it runs, e.g. exchange={"ews_enabled": True} or
+        sharepoint=False (validated like a scenario file; reset() restores the scenario's)."""
+        from .scenario import TenantSpec
+
+        with self.core.lock:
+            t = self.core.directory.resolve(tenant)
+            if t is None:
+                raise KeyError(tenant)
+            t.spec = TenantSpec.model_validate(t.spec.model_dump() | settings)
+
     def reset(self) -> None:
         """Back to the scenario's initial tenants, faults and sign-in behaviour; clears the log."""
         self.core.reset()

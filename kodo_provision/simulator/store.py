@@ -103,6 +103,7 @@ class User:
     tenant_id: str
     role_ids: tuple[str, ...]
     partner_access: dict[str, tuple[str, ...]]  # customer tenant id -> role template ids
+    mailbox: bool = True  # an Exchange Online mailbox
 
     def graph_body(self) -> dict[str, Any]:
         """The user resource: https://learn.microsoft.com/en-us/graph/api/resources/user"""
@@ -110,7 +111,7 @@ class User:
             "id": self.id,
             "userPrincipalName": self.upn,
             "displayName": self.display_name,
-            "mail": self.upn,
+            "mail": self.upn if self.mailbox else None,
             "givenName": None,
             "surname": None,
             "jobTitle": None,
@@ -145,6 +146,7 @@ class Tenant:
                 tenant_id=self.id,
                 role_ids=tuple(u.roles),
                 partner_access={},  # resolved by Directory once all tenants exist
+                mailbox=u.mailbox,
             )
         missing = {m.lower() for m in spec.missing_resources}
         for app_id, res in first_party_resources().items():

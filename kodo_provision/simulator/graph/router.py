@@ -20,7 +20,7 @@ SP_REF = r"/servicePrincipals(?:/(?P<id>[^/()']+)|\((?P<key>appId)='(?P<val>[^']
 
 _KNOWN_ROOTS = {
     "applications", "servicePrincipals", "oauth2PermissionGrants", "organization", "me", "directory",
-    "policies", "$batch",
+    "policies", "$batch", "users", "sites", "admin",
 }
 
 

@@ -12,7 +12,7 @@ from .. import clock
 from ..catalogue import MICROSOFT_GRAPH_APP_ID, first_party_resources
 from ..core import RequestRecord, SimulatorCore
 from ..store import join_session
-from . import applications, directory, gdap, grants, service_principals  # noqa: F401 - register routes
+from . import applications, directory, gdap, grants, service_principals, workloads  # noqa: F401 - register routes
 from .batch import run_batch
 from .common import Ctx, GraphError, GraphRequest, GraphResponse
 from .router import dispatch, match
