@@ -29,6 +29,9 @@ class Cloud:
     # Partner Center's API (CSP partners); the global cloud's only.
     # https://learn.microsoft.com/en-us/partner-center/developer/partner-center-rest-api-reference
     partner_center_endpoint: str | None = None
+    # Exchange Online's EWS host (`verify --probe`); the global cloud's only: no other is assumed.
+    # https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-authenticate-an-ews-application-by-using-oauth
+    exchange_endpoint: str | None = None
 
     @property
     def graph_base_url(self) -> str:
@@ -46,7 +49,8 @@ class Cloud:
 
 CLOUDS: dict[str, Cloud] = {
     "global": Cloud("global", "https://login.microsoftonline.com", "https://graph.microsoft.com",
-                    "https://graph.microsoft.com", partner_center_endpoint="https://api.partnercenter.microsoft.com"),
+                    "https://graph.microsoft.com", partner_center_endpoint="https://api.partnercenter.microsoft.com",
+                    exchange_endpoint="https://outlook.office365.com"),
     "usgov": Cloud("usgov", "https://login.microsoftonline.us", "https://graph.microsoft.us",
                    "https://graph.microsoft.us"),
     "usgov-dod": Cloud("usgov-dod", "https://login.microsoftonline.us", "https://dod-graph.microsoft.us",
@@ -58,7 +62,8 @@ CLOUDS: dict[str, Cloud] = {
 
 def microsoft_hosts() -> frozenset[str]:
     """The sign-in, Graph and Partner Center hosts Microsoft documents for its clouds (the pages above)."""
-    urls = [u for c in CLOUDS.values() for u in (c.authority_host, c.graph_endpoint, c.partner_center_endpoint) if u]
+    urls = [u for c in CLOUDS.values()
+            for u in (c.authority_host, c.graph_endpoint, c.partner_center_endpoint, c.exchange_endpoint) if u]
     return frozenset(urlparse(u).hostname or "" for u in urls)
 
 
@@ -78,14 +83,15 @@ def check_token_destinations(cloud: Cloud, allowed: frozenset[str]) -> list[str]
     only the allow list lets through (for the CLI to show before sign-in)."""
     opted_in = []
     for flag, url in (("--authority-host", cloud.authority_host), ("--graph-endpoint", cloud.graph_endpoint),
-                      ("--partner-center-endpoint", cloud.partner_center_endpoint)):
+                      ("--partner-center-endpoint", cloud.partner_center_endpoint),
+                      ("--exchange-endpoint", cloud.exchange_endpoint)):
         host = (urlparse(url).hostname or "").lower() if url else ""
         if not host or host in microsoft_hosts() or is_loopback(host):
             continue
         if host not in allowed:
             raise UsageError(
                 f"refusing to send your Microsoft sign-in tokens to {host} ({flag}): it is not a Microsoft "
-                "sign-in, Graph or Partner Center host, nor this machine",
+                "sign-in, Graph, Exchange or Partner Center host, nor this machine",
                 hint=f"if you trust {host} with your admin token (e.g. your own TLS-inspecting gateway), name it: "
                      f"--allow-endpoint {host}")
         opted_in.append(host)
@@ -104,7 +110,7 @@ def _https_url(value: str, flag: str) -> str:
 
 def resolve_cloud(name: str = "global", *, authority_host: str | None = None,
                   graph_endpoint: str | None = None, partner_center_endpoint: str | None = None,
-                  allow_endpoints: frozenset[str] = frozenset()) -> Cloud:
+                  exchange_endpoint: str | None = None, allow_endpoints: frozenset[str] = frozenset()) -> Cloud:
     """The cloud to use: a named national cloud, optionally with custom endpoints, each of which must be
     Microsoft's, loopback or in `allow_endpoints` (check_token_destinations)."""
     try:
@@ -120,5 +126,7 @@ def resolve_cloud(name: str = "global", *, authority_host: str | None = None,
     if partner_center_endpoint:
         cloud = replace(cloud, partner_center_endpoint=_https_url(partner_center_endpoint,
                                                                    "--partner-center-endpoint"))
+    if exchange_endpoint:
+        cloud = replace(cloud, exchange_endpoint=_https_url(exchange_endpoint, "--exchange-endpoint"))
     check_token_destinations(cloud, frozenset(h.lower() for h in allow_endpoints))
     return cloud

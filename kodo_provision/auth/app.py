@@ -36,11 +36,15 @@ class AppOnlyTokens:
 
     def claims(self, resource: str) -> dict[str, Any]:
         """The claims of a fresh app-only token for `resource` (e.g. https://graph.microsoft.com)."""
+        return self.token(resource)[1]
+
+    def token(self, resource: str) -> tuple[str, dict[str, Any]]:
+        """An app-only access token for `resource` and its claims (to call the resource with)."""
         try:
             token = self._credential.get_token(f"{resource.rstrip('/')}/.default")
         except (ClientAuthenticationError, ServiceRequestError) as exc:
             raise translate_auth_error(exc, host=self.host, what="app-only token", tenant=self.tenant_id) from None
-        return decode_claims(token.token)
+        return token.token, decode_claims(token.token)
 
     def close(self) -> None:
         self._credential.close()

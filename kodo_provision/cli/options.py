@@ -49,6 +49,10 @@ def connection_options(func: F) -> F:
         click.option("--client-id", envvar="KODO_CLIENT_ID", metavar="GUID",
                      help="Public client used for the device-code sign-in. Default: Microsoft Graph "
                           "Command Line Tools (14d82eec-…), which may request exact Graph scopes."),
+        click.option("--exchange-endpoint", envvar="KODO_EXCHANGE_ENDPOINT", metavar="URL", expose_value=False,
+                     callback=_remember_exchange_endpoint,
+                     help="Custom Exchange Online endpoint for the EWS probe (e.g. the simulator). "
+                          "Env: KODO_EXCHANGE_ENDPOINT."),
         # No environment variable on purpose: a variable alone must never widen where tokens go (issue 15).
         click.option("--allow-endpoint", "allow_endpoints", multiple=True, metavar="HOST", expose_value=False,
                      callback=_remember_allowed,
@@ -57,6 +61,10 @@ def connection_options(func: F) -> F:
                           "endpoint is refused before any request."),
     ]
     return stacked(func, decorators)
+
+
+def _remember_exchange_endpoint(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    ctx.meta["kodo_exchange_endpoint"] = value
 
 
 def _remember_ca_only(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -80,7 +88,9 @@ def cloud_for(name: str, *, authority_host: str | None, graph_endpoint: str | No
     ctx = click.get_current_context(silent=True)
     allowed: frozenset[str] = ctx.meta.get("kodo_allow_endpoints", frozenset()) if ctx else frozenset()
     cloud = resolve_cloud(name, authority_host=authority_host, graph_endpoint=graph_endpoint,
-                          partner_center_endpoint=partner_center_endpoint, allow_endpoints=allowed)
+                          partner_center_endpoint=partner_center_endpoint,
+                          exchange_endpoint=ctx.meta.get("kodo_exchange_endpoint") if ctx else None,
+                          allow_endpoints=allowed)
     for host in check_token_destinations(cloud, allowed):
         click.echo(f"note: your sign-in tokens will be sent to {host} (--allow-endpoint)", err=True)
     return cloud

@@ -15,6 +15,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from ..apply.probe import BLOCKED, ERROR, MISSING, OK, ProbeResult, probe_data_access
 from ..apply.secret import is_tool_secret
 from ..apply.verify import check_app_token
 from ..credentials.store import check_owner, held_secret, read_credentials
@@ -49,6 +50,7 @@ class HealthReport:
     app: AppIdentity
     credentials_path: Path | None
     checks: list[Check] = field(default_factory=list)
+    probes: list[ProbeResult] = field(default_factory=list)  # --probe: one read per API
 
     @property
     def failed(self) -> list[Check]:
@@ -71,7 +73,16 @@ class HealthReport:
             "credentials_file": str(self.credentials_path) if self.credentials_path else None,
             "checks": [c.to_dict() for c in self.checks],
             "failed": [c.name for c in self.failed],
+            "probes": [p.to_dict() for p in self.probes],
         }
+
+    def add_probes(self, results: list[ProbeResult]) -> None:
+        """Each read as a check `probe_<name>`: ok passes, blocked / missing / error fail, not probed warns."""
+        self.probes = results
+        for r in results:
+            message = f"{r.api}: {r.detail}" + (f" -> {r.action}" if r.action else "")
+            self.add(f"probe_{r.name}", r.state == OK, message,
+                     warn=r.state not in (BLOCKED, MISSING, ERROR))
 
 
 def _expiry_check(report: HealthReport, what: str, end: datetime | None, now: datetime) -> None:
@@ -194,8 +205,10 @@ def _permission_checks(report: HealthReport, view: TenantView) -> None:
 
 
 async def verify_tenant(session: TenantSession, options: OnboardOptions, *, credentials_path: Path | None,
-                        token_budget_s: float, now: datetime) -> HealthReport:
-    """Run every check; never changes the tenant. The report says pass/warn/fail per check."""
+                        token_budget_s: float, now: datetime, probe: bool = False,
+                        probe_mailbox: str | None = None) -> HealthReport:
+    """Run every check; never changes the tenant. The report says pass/warn/fail per check. With `probe`, the
+    app also reads one thing per API it is granted (apply/probe.py)."""
     creds = read_credentials(credentials_path) if credentials_path else None
     view = await read_view(session, options)
     if credentials_path is not None:
@@ -243,4 +256,8 @@ async def verify_tenant(session: TenantSession, options: OnboardOptions, *, cred
                                f"{check.resource} / {check.permission} "
                                + ("is in the app-only token's roles" if check.granted else
                                   "is MISSING from the app-only token's roles"))
+        if probe:
+            report.add_probes(await probe_data_access(
+                session.cloud, view.org.id, app.app_id, str(creds.get("client_secret") or ""), view.desired,
+                ca_bundle=session.ca_bundle, certificate_path=cert_path or None, mailbox=probe_mailbox))
     return report
