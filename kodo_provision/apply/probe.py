@@ -164,7 +164,8 @@ async def _read(probe: Probe, ctx: ProbeContext) -> ReadAnswer:
 def _not_readable(probe: Probe, api: str, ctx: ProbeContext, granted: set[str]) -> ProbeResult | None:
     """The result of a probe that makes no request, or None when it should read."""
     if probe.name == "azure_ad_graph":
-        return ProbeResult(probe.name, api, NOT_PROBED, "retired (2025): no request works with its permissions", "move to the Graph-only profile: onboard --manifest kodo-graph --prune")
+        return ProbeResult(probe.name, api, NOT_PROBED, "retired (2025): no request works with its permissions",
+                           "move to the Graph-only profile: onboard --manifest kodo-graph --prune")
     token = ctx.tokens.get(probe.resource_app_id)
     if token is None:
         return ProbeResult(probe.name, api, ERROR, f"no app-only token for {api}")

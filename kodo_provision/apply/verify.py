@@ -42,6 +42,9 @@ class VerificationReport:
     replan: Plan
     permissions: list[PermissionCheck] = field(default_factory=list)
     token_errors: list[str] = field(default_factory=list)
+    # `--probe`: one read per granted API (apply/probe.py). Not part of `ok`: the onboarding itself worked;
+    # a tenant setting that blocks a read is the tenant admin's to change (flows/onboard._record says so).
+    probes: list[Any] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -54,6 +57,7 @@ class VerificationReport:
             "remaining_steps": [s.describe() for s in self.replan.steps],
             "permissions": [p.__dict__ for p in self.permissions],
             "token_errors": self.token_errors,
+            "probes": [p.to_dict() for p in self.probes],
         }
 
 

@@ -57,6 +57,8 @@ class TenantOutcome:
     # Where the sign-in client is not consented (AADSTS65001) and no Partner Center route exists: the URL a
     # tenant admin opens once to consent.
     admin_consent_url: str | None = None
+    # bulk --status: the tenant's health report (flows/verify.HealthReport.to_dict(), probes included).
+    health: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -66,6 +66,9 @@ class BulkOptions:
     prune: bool = False
     # A new pass over a folder whose earlier run finished: its credentials files are reused (journal.py).
     new_pass: bool = False
+    # --status: read-only; per tenant the health report with probes (credentials from out_dir).
+    status_only: bool = False
+    probe_mailbox: str | None = None
     # Which of the resolved rows run (--resume / --only-failed); None: all.
     select_rows: Callable[[list[TenantRow]], list[TenantRow]] | None = field(default=None, compare=False)
 
@@ -324,7 +327,7 @@ class BulkRunner:
             verify_budget_s=self.options.verify_budget_s, plan_only=self.options.plan_only,
             prune=self.options.prune, credential_type=row.credential_type or self.options.credential_type,
             pfx_password=self.options.pfx_password,
-            run_id=None if self.options.plan_only else pysecrets.token_hex(4))
+            run_id=None if self.options.plan_only or self.options.status_only else pysecrets.token_hex(4))
         outcome.run_id = options.run_id
         if options.run_id:
             # On disk before the first change: names the secret this attempt may add.
@@ -335,6 +338,9 @@ class BulkRunner:
                 session.app_caller = access.app_caller  # preflight checks the app's roles, not a user's
             else:
                 session.token_roles = frozenset(str(w).lower() for w in access.claims.get("wids") or ())
+            if self.options.status_only:
+                await self._status(session, options, outcome)
+                return
             try:
                 result = await onboard_tenant(session, options)
             except KodoError as exc:
@@ -349,6 +355,26 @@ class BulkRunner:
                 return
             await self._remove_orphans(row, session, options, outcome)
             outcome.status = SUCCEEDED
+
+    async def _status(self, session: Any, options: OnboardOptions, outcome: TenantOutcome) -> None:
+        """bulk --status: the tenant's health report, probes included, with the credentials file in --out."""
+        from ..flows.verify import verify_tenant
+
+        if not options.credentials_path.exists():
+            raise UsageError(f"no credentials file for this tenant in {self.options.out_dir}",
+                             hint="onboard it first (bulk without --status), or pass the --out of that run")
+        report = await verify_tenant(session, options, credentials_path=options.credentials_path,
+                                     token_budget_s=min(self.options.verify_budget_s, 30),
+                                     now=environment.clock().now(), probe=True,
+                                     probe_mailbox=self.options.probe_mailbox)
+        outcome.health = report.to_dict()
+        outcome.tenant_id, outcome.tenant_name = report.tenant_id, report.tenant_name
+        outcome.client_id, outcome.credentials_file = report.app.client_id, str(options.credentials_path)
+        outcome.verification = "passed" if report.ok else "failed"
+        outcome.status = SUCCEEDED if report.ok else FAILED
+        if not report.ok:
+            outcome.error = f"{len(report.failed)} check(s) failed: " + ", ".join(sorted({c.name for c in
+                                                                                           report.failed}))
 
     async def _remove_orphans(self, row: TenantRow, session: Any, options: OnboardOptions,
                               outcome: TenantOutcome) -> None:

@@ -100,6 +100,13 @@ move a fleet to another permission profile, plan it, then apply it:
 delegated grants); an interrupted pass continues with --resume.
 
 \b
+Fleet status (read-only): --status checks every tenant with its credentials file
+in --out: credential expiry, drift against the manifest, and one read per granted
+API as the KODO app (as `verify --probe`). It writes DIR/status.json and
+DIR/status.html (one self-contained page: a table and an expiry timeline).
+  kodo-provision bulk tenants.csv --out DIR --status
+
+\b
 {BULK_EXIT_STATUS_HELP}
 """
 
@@ -144,6 +151,8 @@ def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
 @click.option("--plan", "plan_only", is_flag=True, help="Show every tenant's plan; change nothing.")
 @click.option("--prune", is_flag=True,
               help="Also revoke permissions the manifest does not list (moving a fleet to another profile).")
+@click.option("--status", "status_only", is_flag=True,
+              help="Check every tenant read-only (expiry, drift, data-access probes): status.json/.html in --out.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (required without a terminal).")
 @click.option("--verify-budget", type=click.FloatRange(5, 3600), default=180, show_default=True,
               metavar="SECONDS", help="How long each tenant's verification may wait for Entra to replicate.")
@@ -153,13 +162,14 @@ def _summary_table(outcomes: list[TenantOutcome], plan_only: bool) -> Table:
 def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, partner_center_endpoint: str | None,
          manifest_path: str | None, concurrency: int, out_dir: Path, auth: str,
          auth_client_id: str | None, auth_certificate: str | None, home_tenant: str, resume: bool,
-         only_failed: bool, plan_only: bool, prune: bool, yes: bool, verify_budget: float,
+         only_failed: bool, plan_only: bool, prune: bool, status_only: bool, yes: bool, verify_budget: float,
          credential_type: str, pfx_password_env: str | None,
          cloud: str, authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None,
          client_id: str | None, output_format: str, log_format: str, log_level: str | None,
          log_file: str | None) -> int:
     # Everything checkable is checked before the sign-in prompt: nothing has changed yet.
     _check_modes(tenants_file, all_customers, partner_center, auth, resume, only_failed, plan_only)
+    _check_status_mode(status_only, plan_only or resume or only_failed or prune, out_dir)
     rows = parse_tenants_file(tenants_file) if tenants_file is not None else []
     if home_tenant.lower() not in ("organizations", "common"):
         home_tenant = validate_tenant(home_tenant)
@@ -177,9 +187,10 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
     out_dir = out_dir.resolve()
     previous = load_journal(out_dir / JOURNAL_NAME)
     source = str(tenants_file) if tenants_file else "Partner Center (all customers)"
-    prior, select = ({}, None) if plan_only else _previous_run(out_dir, previous, resume, only_failed)
-    new_pass = not plan_only and previous.exists and not (resume or only_failed)
-    if not plan_only:
+    read_only = plan_only or status_only
+    prior, select = ({}, None) if read_only else _previous_run(out_dir, previous, resume, only_failed)
+    new_pass = not read_only and previous.exists and not (resume or only_failed)
+    if not read_only:
         _confirm(yes, "every customer" if all_customers else f"{len(select(rows) if select else rows)} tenant(s)",
                  source)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -188,7 +199,7 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
                           home_tenant=home_tenant, plan_only=plan_only, verify_budget_s=verify_budget,
                           credential_type=credential_type, pfx_password=pfx, all_customers=all_customers,
                           partner_center=partner_center and auth not in APP_METHODS, select_rows=select,
-                          prune=prune, new_pass=new_pass)
+                          prune=prune, new_pass=new_pass, status_only=status_only)
     with configured_logging(log_format, log_level, log_file):
         return _run(settings, options, rows, previous, prior, source, output_format)
 
@@ -209,6 +220,17 @@ def _check_modes(tenants_file: Path | None, all_customers: bool, partner_center:
         raise UsageError("--all-customers reads the customers from Partner Center as the signed-in partner admin",
                          hint="drop --no-partner-center / --auth client-secret|certificate, or list the tenants "
                               "in a file")
+
+
+def _check_status_mode(status_only: bool, changing_flags: bool, out_dir: Path) -> None:
+    """--status reads what an earlier run in --out left: its credentials files."""
+    if not status_only:
+        return
+    if changing_flags:
+        raise UsageError("--status changes nothing, so it does not take --plan, --resume, --only-failed or --prune")
+    if not out_dir.is_dir():
+        raise UsageError(f"{out_dir} does not exist: --status reads the credentials files a bulk run wrote there",
+                         hint="pass the --out of the run that onboarded the tenants")
 
 
 def _previous_run(out_dir: Path, previous: JournalState, resume: bool, only_failed: bool
@@ -258,7 +280,7 @@ def _run(settings: ConnectionSettings, options: BulkOptions, rows: list[TenantRo
         by_tenant = {**prior, **{o.tenant: o for o in done}}
         return [by_tenant.get(r.tenant) or TenantOutcome(r.tenant, r.line, PENDING) for r in all_rows]
 
-    journal = None if plan_only else Journal(journal_path)
+    journal = None if plan_only or options.status_only else Journal(journal_path)
     progress.start(len(select(rows) if select else rows))
     try:
         if rows or options.all_customers:
@@ -275,11 +297,35 @@ def _run(settings: ConnectionSettings, options: BulkOptions, rows: list[TenantRo
             journal.close()
     _add_admin_actions(outcomes, options.manifest, all_rows)
     final = assemble(outcomes)
+    if options.status_only:
+        return _render_status(final, options, source, output_format)
     if not plan_only:
         write_reports(out_dir, final, tenants_file=source)
     _render(final, output_format, plan_only, out_dir)
     return ExitStatus.PARTIAL_FAILURE if [o for o in final if o.status not in (SUCCEEDED, PLANNED)] else \
         ExitStatus.SUCCESS
+
+
+def _render_status(outcomes: list[TenantOutcome], options: BulkOptions, source: str, output_format: str) -> int:
+    """status.json/.html in --out; stdout: the JSON, or one line per tenant and where the page is."""
+    from ..output.fleet_status import status_payload, write_status
+
+    payload = status_payload(outcomes, now=environment.clock().now(), source=source,
+                             manifest_version=options.manifest.manifest_version)
+    json_path, html_path = write_status(options.out_dir, payload)
+    if output_format == "json":
+        click.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        for t in payload["tenants"]:
+            days = t["credential"]["days_left"]
+            problems = t["failed_checks"] or ([t["error"]] if t["error"] else [])
+            click.echo(f"{t['state']:<11} {t['tenant']}  expires in {days if days is not None else '?'} days"
+                       + (f"  ({', '.join(problems)})" if problems else ""))
+        summary = payload["summary"]
+        click.echo(f"{summary['healthy']} healthy, {summary['attention']} need attention, {summary['unreachable']} "
+                   f"unreachable; {html_path} ({json_path.name} for scripts)")
+    healthy = all(t["state"] == "healthy" for t in payload["tenants"])
+    return ExitStatus.SUCCESS if healthy else ExitStatus.PARTIAL_FAILURE
 
 
 def _skipping(done: dict[str, TenantOutcome]):

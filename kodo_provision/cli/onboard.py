@@ -28,6 +28,7 @@ from .options import (
     output_options,
     parse_duration,
     pfx_password,
+    probe_options,
 )
 
 if TYPE_CHECKING:
@@ -129,12 +130,13 @@ def _emit(result: OnboardResult, output_format: str, show_secret: bool, error: K
                    "(without it they are only reported).")
 @click.option("--verify-budget", type=click.FloatRange(5, 3600), default=180, show_default=True,
               metavar="SECONDS", help="How long verification may wait for Entra to replicate.")
+@probe_options
 @connection_options
 @auth_options
 @output_options
 def onboard(tenant: str, manifest_path: str | None, app_name: str | None, credentials_out: Path | None,
             secret_lifetime: str | None, show_secret: bool, credential_type: str, pfx_password_env: str | None,
-            yes: bool, prune: bool, verify_budget: float, cloud: str,
+            yes: bool, prune: bool, verify_budget: float, probe: bool, probe_mailbox: str | None, cloud: str,
             authority_host: str | None, graph_endpoint: str | None, ca_bundle: str | None,
             client_id: str | None, auth: AuthSettings, output_format: str, log_format: str,
             log_level: str | None, log_file: str | None) -> int:
@@ -156,7 +158,8 @@ def onboard(tenant: str, manifest_path: str | None, app_name: str | None, creden
     pfx = pfx_password(pfx_password_env, certificates_wanted=credential_type == "certificate")
     options = OnboardOptions(tenant=tenant, manifest=manifest, credentials_path=credentials_path,
                              app_name=app_name, secret_lifetime=lifetime, verify_budget_s=verify_budget,
-                             prune=prune, credential_type=credential_type, pfx_password=pfx)
+                             prune=prune, credential_type=credential_type, pfx_password=pfx, probe=probe,
+                             probe_mailbox=probe_mailbox)
     return run_onboard(settings, options, output_format=output_format, yes=yes, show_secret=show_secret,
                        log_format=log_format, log_level=log_level, log_file=log_file)
 

@@ -63,6 +63,18 @@ def connection_options(func: F) -> F:
     return stacked(func, decorators)
 
 
+def probe_options(func: F) -> F:
+    """--probe and --probe-mailbox (verify, onboard): prove data access with one read per granted API."""
+    decorators = [
+        click.option("--probe", is_flag=True,
+                     help="Also read one thing per granted API as the KODO app (its own token), to prove data "
+                          "access: ok / blocked by a tenant setting (with the fix) / missing consent."),
+        click.option("--probe-mailbox", metavar="UPN", default=None,
+                     help="The mailbox the probes read. Default: the first user with a mailbox."),
+    ]
+    return stacked(func, decorators)
+
+
 def _remember_exchange_endpoint(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     ctx.meta["kodo_exchange_endpoint"] = value
 

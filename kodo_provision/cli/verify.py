@@ -22,7 +22,7 @@ from .common import (
     require_credentials_file,
     run_in_tenant,
 )
-from .options import auth_options, connection_options, output_options
+from .options import auth_options, connection_options, output_options, probe_options
 
 VERIFY_HELP = """Check that an onboarded tenant works as the manifest requires, changing nothing.
 
@@ -64,18 +64,14 @@ Exit status:
                     "Default: ./kodo-credentials-<tenant>.json when it exists.")
 @click.option("--token-budget", type=click.FloatRange(0, 600), default=10, show_default=True, metavar="SECONDS",
               help="How long the app-only token check may wait for Entra (a secret minutes old needs more).")
-@click.option("--probe", is_flag=True,
-              help="Also read one thing per granted API as the KODO app, to prove data access (needs the "
-                   "credentials file).")
-@click.option("--probe-mailbox", metavar="UPN", default=None,
-              help="The mailbox the probes read. Default: the first user with a mailbox.")
+@probe_options
 @connection_options
 @auth_options
 @output_options
 def verify(tenant: str, manifest_path: str | None, app_name: str | None, credentials_path: Path | None,
-           token_budget: float, probe: bool, probe_mailbox: str | None, cloud: str, authority_host: str | None, graph_endpoint: str | None,
-           ca_bundle: str | None, client_id: str | None, auth: AuthSettings, output_format: str, log_format: str,
-           log_level: str | None, log_file: str | None) -> int:
+           token_budget: float, probe: bool, probe_mailbox: str | None, cloud: str, authority_host: str | None,
+           graph_endpoint: str | None, ca_bundle: str | None, client_id: str | None, auth: AuthSettings,
+           output_format: str, log_format: str, log_level: str | None, log_file: str | None) -> int:
     options = lifecycle_options(tenant, manifest_path, app_name, credentials_path)
     if credentials_path is not None:
         require_credentials_file(credentials_path)  # else "passed" while the secret checks were skipped

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import environment
 from ..apply.executor import ApplyOutcome, apply_plan
+from ..apply.probe import BLOCKED, ERROR, MISSING, probe_data_access
 from ..apply.revoke import apply_revocations
 from ..apply.secret import remove_unhanded_secrets
 from ..apply.secret_policy import blocked_note, clamp_to_policy, refuse_if_blocked
@@ -352,6 +353,25 @@ async def _prove_credential(run: OnboardRun, report: VerificationReport) -> None
         report.permissions, report.token_errors = await check_app_token(
             session.cloud, run.org.id, client_id, creds["client_secret"], run.desired,
             ca_bundle=session.ca_bundle, budget_s=run.options.verify_budget_s)
+    if run.options.probe and report.ok and creds:
+        report.probes = await probe_data_access(
+            session.cloud, run.org.id, client_id, str(creds.get("client_secret") or ""), run.desired,
+            ca_bundle=session.ca_bundle, mailbox=run.options.probe_mailbox,
+            certificate_path=str(creds["certificate_path"]) if creds.get("certificate_path") else None)
+
+
+def _refuse_blocked_reads(result: OnboardResult, report: VerificationReport) -> None:
+    """--probe: onboarding worked, but a read the manifest grants did not: exit 6 naming each and its fix."""
+    failed = [p for p in report.probes if p.state in (BLOCKED, MISSING, ERROR)]
+    if not failed:
+        return
+    error = VerificationError(
+        f"onboarded, but the app cannot read {len(failed)} kind(s) of data it is granted: "
+        + ", ".join(p.name for p in failed),
+        detail="; ".join(f"{p.name}: {p.detail}" + (f" -> {p.action}" if p.action else "") for p in failed),
+        hint="the tenant's admin acts as each probe line says; then kodo-provision verify --probe")
+    error.result = result  # type: ignore[attr-defined]
+    raise error
 
 
 def _record(run: OnboardRun) -> OnboardResult:
@@ -361,6 +381,8 @@ def _record(run: OnboardRun) -> OnboardResult:
     result.audit_path = record_run(run.trail, result, run.options, run.desired.unique_name, run.actual)
     log.info("onboard.finished", status=result.status, client_id=result.client_id, changes=len(result.applied))
     report = result.verification
+    if report is not None and report.ok:
+        _refuse_blocked_reads(result, report)
     if report is None or report.ok:
         return result
     missing = [f"{p.resource}/{p.permission}" for p in report.permissions if not p.granted]

@@ -37,6 +37,9 @@ class OnboardOptions:
     credential_type: str = "secret"
     # With a certificate: also write a PFX encrypted with this password.
     pfx_password: str | None = field(default=None, repr=False)
+    # After verification, read one thing per granted API as the app (apply/probe.py); the mailbox to read.
+    probe: bool = False
+    probe_mailbox: str | None = None
 
 
 @dataclass

@@ -51,6 +51,7 @@ class HealthReport:
     credentials_path: Path | None
     checks: list[Check] = field(default_factory=list)
     probes: list[ProbeResult] = field(default_factory=list)  # --probe: one read per API
+    credential_expires_at: datetime | None = None  # the held (or newest) secret's or certificate's end
 
     @property
     def failed(self) -> list[Check]:
@@ -74,6 +75,7 @@ class HealthReport:
             "checks": [c.to_dict() for c in self.checks],
             "failed": [c.name for c in self.failed],
             "probes": [p.to_dict() for p in self.probes],
+            "credential_expires_at": self.credential_expires_at.isoformat() if self.credential_expires_at else None,
         }
 
     def add_probes(self, results: list[ProbeResult]) -> None:
@@ -86,6 +88,7 @@ class HealthReport:
 
 
 def _expiry_check(report: HealthReport, what: str, end: datetime | None, now: datetime) -> None:
+    report.credential_expires_at = end
     if end is None:
         report.add("secret_expiry", True, f"{what} has no expiry date")
     elif end <= now:

@@ -69,7 +69,7 @@ class DataReader:
             body = response.json() if response.content else None
         except ValueError:
             body = None
-        error = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+        error = body["error"] if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
         return ReadAnswer(response.status_code, str(error.get("code") or ""), str(error.get("message") or ""), body)
 
     async def ews_get_inbox(self, endpoint: str, token: str, mailbox: str) -> ReadAnswer:

@@ -24,6 +24,9 @@ def render_step(step: Step, status: str) -> str:
     return f"  {symbol} {step.describe()}" + ("" if status == "done" else f" ({status})")
 
 
+_PROBE_MARK = {"ok": "ok", "not_probed": "WARN"}
+
+
 def render_result(result: OnboardResult, *, show_secret: str | None = None) -> str:
     """The hand-off summary: the three strings KODO needs (secret only on request)."""
     verification = result.verification
@@ -55,5 +58,7 @@ def render_result(result: OnboardResult, *, show_secret: str | None = None) -> s
             lines.append(f"  {'ok' if check.granted else 'FAIL'}  {check.resource} / {check.permission} "
                          "(in the app-only token's roles)")
         lines += [f"  FAIL  {e}" for e in verification.token_errors]
+        lines += [f"  {_PROBE_MARK.get(p.state, 'FAIL')}  probe {p.name}: {p.api}: {p.detail}"
+                  + (f" -> {p.action}" if p.action and p.state != "ok" else "") for p in verification.probes]
     lines += [f"Note          {n}" for n in result.notes]
     return "\n".join(lines) + "\n"

@@ -110,3 +110,14 @@ def test_probe_without_a_credentials_file_is_refused_before_sign_in(sim, kodo):
     run = kodo("verify", "--probe", expect=2)
     assert "--probe reads as the KODO app" in run.err and "--credentials" in run.err
     assert not [r for r in sim.request_log if r.kind == "login"]
+
+
+def test_onboard_probe_hands_off_and_then_names_what_the_tenant_blocks(sim, kodo, tmp_path):
+    """onboard --probe: the credentials are written and verified; a blocked read then exits 6 with the fix."""
+    run = kodo("onboard", "--yes", "--probe", "--exchange-endpoint", sim.url, expect=6)
+    assert (tmp_path / f"kodo-credentials-{CONTOSO}.json").exists()
+    assert "probe ews: Office 365 Exchange Online" in run.out and "Set-OrganizationConfig" in run.out
+    assert "onboarded, but the app cannot read 1 kind(s) of data it is granted: ews" in run.err
+    sim.update_tenant(CONTOSO, exchange={"ews_enabled": True})
+    again = kodo("onboard", "--yes", "--probe", "--exchange-endpoint", sim.url, "--output", "json")
+    assert {p["name"]: p["state"] for p in again.json()["verification"]["probes"]}["ews"] == "ok"
