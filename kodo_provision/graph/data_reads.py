@@ -16,6 +16,12 @@ from urllib.parse import quote
 import httpx
 
 from .client import DEFAULT_TIMEOUT, ssl_context
+from .errors import GraphThrottled, TransientNetworkError, parse_retry_after
+from .retry import Policy, run_with_policy
+from .settings import RetrySettings
+
+# A probe is a health check, not a backup: throttling gets a shorter budget than provisioning's.
+PROBE_RETRIES = RetrySettings(throttling_budget_s=60.0, network_attempts=3)
 
 
 @dataclass(frozen=True)
@@ -59,12 +65,33 @@ class DataReader:
     async def __aexit__(self, *exc: object) -> None:
         await self._http.aclose()
 
+    async def _send(self, operation: str, method: str, url: str, **kwargs: Any) -> httpx.Response | ReadAnswer:
+        """The request under the throttling and network policy (graph/retry.py): 429/503/504 wait for
+        Retry-After, a dropped connection is tried again (a read is safe to repeat). What is left after the
+        budget comes back as a ReadAnswer."""
+        async def once() -> httpx.Response:
+            try:
+                response = await self._http.request(method, url, **kwargs)
+            except httpx.HTTPError as exc:
+                raise TransientNetworkError(f"{operation}: {type(exc).__name__}", detail=str(exc)) from None
+            if response.status_code in (429, 503, 504):
+                raise GraphThrottled(operation, response.status_code, "throttled", response.reason_phrase,
+                                     retry_after=parse_retry_after(response.headers.get("retry-after")))
+            return response
+
+        try:
+            return await run_with_policy(operation, Policy.IDEMPOTENT, once, PROBE_RETRIES)
+        except GraphThrottled as exc:
+            return ReadAnswer(exc.status or 0, "throttled", f"still throttled after retries (HTTP {exc.status})")
+        except TransientNetworkError as exc:
+            return ReadAnswer(0, "network", exc.one_line())
+
     async def graph_get(self, base_url: str, path: str, token: str) -> ReadAnswer:
         """GET {base_url}{path} with the app's token; Graph's error body parsed."""
-        try:
-            response = await self._http.get(base_url.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"})
-        except httpx.HTTPError as exc:
-            return ReadAnswer(0, type(exc).__name__, str(exc) or "network error")
+        response = await self._send(f"probe GET {path.split('?')[0]}", "GET", base_url.rstrip("/") + path,
+                                    headers={"Authorization": f"Bearer {token}"})
+        if isinstance(response, ReadAnswer):
+            return response
         try:
             body = response.json() if response.content else None
         except ValueError:
@@ -79,11 +106,10 @@ class DataReader:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/xml; charset=utf-8",
                    "X-AnchorMailbox": mailbox}
         url = endpoint.rstrip("/") + "/EWS/Exchange.asmx"
-        try:
-            response = await self._http.post(url, content=_GET_INBOX.format(mailbox=_xml_text(mailbox)),
-                                              headers=headers)
-        except httpx.HTTPError as exc:
-            return ReadAnswer(0, type(exc).__name__, str(exc) or "network error")
+        response = await self._send("probe EWS GetFolder", "POST", url, headers=headers,
+                                    content=_GET_INBOX.format(mailbox=_xml_text(mailbox)))
+        if isinstance(response, ReadAnswer):
+            return response
         if response.status_code == 200:
             match = _RESPONSE_CODE.search(response.text)
             return ReadAnswer(200, soap_code=match.group(1) if match else "no ResponseCode")

@@ -121,3 +121,40 @@ def test_onboard_probe_hands_off_and_then_names_what_the_tenant_blocks(sim, kodo
     sim.update_tenant(CONTOSO, exchange={"ews_enabled": True})
     again = kodo("onboard", "--yes", "--probe", "--exchange-endpoint", sim.url, "--output", "json")
     assert {p["name"]: p["state"] for p in again.json()["verification"]["probes"]}["ews"] == "ok"
+
+
+def test_probes_wait_out_throttling_instead_of_reporting_it(onboarded, kodo):
+    """A throttled read (429 with Retry-After) is retried under the throttling policy, not reported as blocked."""
+    onboarded.update_tenant(CONTOSO, exchange={"ews_enabled": True})
+    onboarded.set_faults(throttle_rate=0.4, retry_after_s=0, seed=7)
+    found = probes(kodo, onboarded, expect=0)
+    assert {p["state"] for p in found.values()} == {"ok", "not_probed"}
+    reads = [r.status for r in onboarded.request_log if r.route and r.route.split(".")[0] in ("users", "sites")]
+    assert 429 in reads, reads  # the probes' own reads were throttled, and waited
+
+
+def test_a_user_without_a_mailbox_is_passed_over_or_not_probed(tmp_path, monkeypatch, capfd):
+    """The default mailbox is the first user *with* one; a named user without one is "not probed", with the fix."""
+    from kodo_provision.cli.main import main
+    from kodo_provision.simulator import Faults, Scenario, Simulator
+    from tests.virtual_time import virtual_time
+
+    data = Scenario.default().model_dump()
+    contoso = next(t for t in data["tenants"] if t["domain"] == CONTOSO)
+    for user in contoso["users"]:
+        user["mailbox"] = user["upn"] != MAILBOX  # the first user by UPN has no mailbox
+    contoso["exchange"]["ews_enabled"] = True
+    monkeypatch.chdir(tmp_path)
+    with Simulator(scenario=Scenario.model_validate(data), faults=Faults()) as sim:
+        common = ["--tenant", CONTOSO, "--authority-host", sim.url, "--graph-endpoint", sim.url,
+                  "--ca-bundle", str(sim.ca_bundle_path), "--ca-bundle-only", "--exchange-endpoint", sim.url]
+        assert main(["onboard", "--yes", *common], environment=virtual_time()) == 0
+        capfd.readouterr()
+        assert main(["verify", "--probe", "--output", "json", *common], environment=virtual_time()) == 0
+        found = {p["name"]: p for p in __import__("json").loads(capfd.readouterr().out)["probes"]}
+        assert found["mail"]["state"] == "ok" and found["mail"]["detail"].endswith(" of appadmin@contoso.onmicrosoft.com")
+        assert main(["verify", "--probe", "--probe-mailbox", MAILBOX, "--output", "json", *common],
+                    environment=virtual_time()) == 0  # not probed is a warning
+        found = {p["name"]: p for p in __import__("json").loads(capfd.readouterr().out)["probes"]}
+    assert found["mail"]["state"] == found["ews"]["state"] == "not_probed"
+    assert "--probe-mailbox" in found["mail"]["action"]
