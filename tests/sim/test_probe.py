@@ -3,6 +3,8 @@ and tells "blocked by a tenant setting" (with the admin's fix) from "permission 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .conftest import CONTOSO, kodo_apps, tenant_state
@@ -151,10 +153,11 @@ def test_a_user_without_a_mailbox_is_passed_over_or_not_probed(tmp_path, monkeyp
         assert main(["onboard", "--yes", *common], environment=virtual_time()) == 0
         capfd.readouterr()
         assert main(["verify", "--probe", "--output", "json", *common], environment=virtual_time()) == 0
-        found = {p["name"]: p for p in __import__("json").loads(capfd.readouterr().out)["probes"]}
-        assert found["mail"]["state"] == "ok" and found["mail"]["detail"].endswith(" of appadmin@contoso.onmicrosoft.com")
+        found = {p["name"]: p for p in json.loads(capfd.readouterr().out)["probes"]}
+        assert found["mail"]["state"] == "ok"
+        assert found["mail"]["detail"].endswith(" of appadmin@contoso.onmicrosoft.com")
         assert main(["verify", "--probe", "--probe-mailbox", MAILBOX, "--output", "json", *common],
                     environment=virtual_time()) == 0  # not probed is a warning
-        found = {p["name"]: p for p in __import__("json").loads(capfd.readouterr().out)["probes"]}
+        found = {p["name"]: p for p in json.loads(capfd.readouterr().out)["probes"]}
     assert found["mail"]["state"] == found["ews"]["state"] == "not_probed"
     assert "--probe-mailbox" in found["mail"]["action"]
