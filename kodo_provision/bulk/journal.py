@@ -1,9 +1,11 @@
 """The bulk run's journal: append-only JSON lines, fsync'd per record, so a crash loses nothing.
 
 Records (`event`):
-- `run_started`: a bulk run began (who signed in, how many tenants). `new_pass`: it runs every tenant
-  again over a folder whose earlier run finished (e.g. a fleet moving to another manifest): what earlier
-  passes finished no longer counts as done, their credentials files are reused.
+- `pass_started`: written first (before the sign-in) by a run that is not a --resume/--only-failed: a pass
+  over every tenant begins, with its manifest version and --prune. Over a folder whose earlier pass finished
+  (e.g. a fleet moving to another manifest) what earlier passes finished no longer counts as done; their
+  credentials files are reused. Until this pass's `run_started`, the pass counts as unfinished.
+- `run_started`: a bulk run began (who signed in, how many tenants).
 - `tenant_started`: a tenant's flow is about to change it, with the run ID that names any secret it
   adds (apply/secret.py). Written and fsync'd *before* the first change.
 - `tenant_finished`: the tenant's outcome (succeeded or failed), plus the run IDs of earlier
@@ -38,18 +40,21 @@ class JournalState:
     finished: dict[str, dict[str, Any]] = field(default_factory=dict)  # tenant -> last tenant_finished
     interrupted: dict[str, list[str]] = field(default_factory=dict)  # tenant -> run IDs never finished
     runs: int = 0
+    passes: int = 0
     consented: dict[str, str] = field(default_factory=dict)  # tenant -> partner sign-in app consented there
-    last_run_tenants: int = 0  # how many tenants the latest run set out to do
+    last_run_tenants: int | None = 0  # how many tenants the latest run set out to do (None: not known yet)
     finished_since_last_run: int = 0
+    pass_settings: dict[str, Any] = field(default_factory=dict)  # the latest pass: manifest_version, prune
 
     @property
     def exists(self) -> bool:
-        return self.runs > 0 or bool(self.finished) or bool(self.interrupted)
+        return self.runs > 0 or self.passes > 0 or bool(self.finished) or bool(self.interrupted)
 
     @property
     def complete(self) -> bool:
         """The latest run finished every tenant it set out to do, and no attempt was cut short."""
-        return not self.interrupted and self.finished_since_last_run >= self.last_run_tenants
+        return (not self.interrupted and self.last_run_tenants is not None
+                and self.finished_since_last_run >= self.last_run_tenants)
 
 
 def load_journal(path: Path) -> JournalState:
@@ -66,11 +71,13 @@ def load_journal(path: Path) -> JournalState:
         except ValueError:
             continue  # a torn write from a killed process
         event, tenant = record.get("event"), record.get("tenant")
-        if event == "run_started":
+        if event == "pass_started":
+            state.passes += 1
+            state.finished, state.last_run_tenants, state.finished_since_last_run = {}, None, 0
+            state.pass_settings = {k: record.get(k) for k in ("manifest_version", "prune")}
+        elif event == "run_started":
             state.runs += 1
             state.last_run_tenants, state.finished_since_last_run = int(record.get("tenants") or 0), 0
-            if record.get("new_pass"):
-                state.finished = {}
         elif event == "tenant_started" and tenant and record.get("run_id"):
             started.setdefault(tenant, []).append(record["run_id"])
         elif event == "partner_consent" and tenant and record.get("client_id"):

@@ -188,11 +188,13 @@ def bulk(tenants_file: Path | None, all_customers: bool, partner_center: bool, p
     previous = load_journal(out_dir / JOURNAL_NAME)
     source = str(tenants_file) if tenants_file else "Partner Center (all customers)"
     read_only = plan_only or status_only
-    prior, select = ({}, None) if read_only else _previous_run(out_dir, previous, resume, only_failed)
+    prior, select = ({}, None) if read_only else _previous_run(out_dir, previous, resume, only_failed, manifest,
+                                                              prune)
     new_pass = not read_only and previous.exists and not (resume or only_failed)
     if not read_only:
         _confirm(yes, "every customer" if all_customers else f"{len(select(rows) if select else rows)} tenant(s)",
-                 source)
+                 source + (f", revoking what manifest {manifest.manifest_version} does not list (--prune)" if prune
+                           else ""))
         out_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(out_dir)
     options = BulkOptions(out_dir=out_dir, manifest=manifest, concurrency=concurrency, auth=auth,
@@ -233,15 +235,16 @@ def _check_status_mode(status_only: bool, changing_flags: bool, out_dir: Path) -
                          hint="pass the --out of the run that onboarded the tenants")
 
 
-def _previous_run(out_dir: Path, previous: JournalState, resume: bool, only_failed: bool
-                  ) -> tuple[dict[str, TenantOutcome], Any]:
+def _previous_run(out_dir: Path, previous: JournalState, resume: bool, only_failed: bool, manifest: Manifest,
+                  prune: bool) -> tuple[dict[str, TenantOutcome], Any]:
     """What an earlier run in `out_dir` finished, and which rows this run takes (None: all)."""
     if previous.exists and not (resume or only_failed) and not previous.complete:
         raise UsageError(f"{out_dir} holds a bulk run that did not finish",
-                         hint="continue it with --resume (or retry its failures with --only-failed), or pass "
-                              "another --out")
+                         hint="continue it with --resume (the same --manifest and --prune), or pass another --out")
+    if resume or only_failed:
+        _check_same_pass(previous, manifest, prune)
     if resume:
-        # Finished, and no later attempt interrupted: skip. Anything else runs (again).
+        # Finished in this pass, and no later attempt interrupted: skip. Anything else runs (again).
         prior = {t: TenantOutcome.from_dict(r["outcome"]) for t, r in previous.finished.items()
                  if r.get("outcome") and t not in previous.interrupted}
         return prior, _skipping(prior)
@@ -250,9 +253,27 @@ def _previous_run(out_dir: Path, previous: JournalState, resume: bool, only_fail
         if not report:
             raise UsageError(f"no report.json in {out_dir} to take the failures from",
                              hint="run without --only-failed first, or pass the --out of that run")
+        if previous.exists and not previous.complete:
+            raise UsageError(f"the last bulk run in {out_dir} did not finish: its report is not the whole pass",
+                             hint="finish it with --resume first; then --only-failed retries its failures")
         return ({t: o for t, o in report.items() if o.status != FAILED},
                 _only({t for t, o in report.items() if o.status == FAILED}))
     return {}, None
+
+
+def _check_same_pass(previous: JournalState, manifest: Manifest, prune: bool) -> None:
+    """--resume / --only-failed continue the pass in the folder: with its manifest and --prune, or a fleet
+    ends up half on one profile and half on another."""
+    settings = previous.pass_settings
+    if not settings:
+        return  # a journal of an older version of the tool: nothing recorded to compare
+    if settings.get("manifest_version") != manifest.manifest_version or bool(settings.get("prune")) != prune:
+        flags = f"--manifest <version {settings.get('manifest_version')}>" + (" --prune" if settings.get("prune")
+                                                                                 else "")
+        raise UsageError(f"the run in this folder applies manifest {settings.get('manifest_version')}"
+                         f"{' with --prune' if settings.get('prune') else ''}; this command asks for "
+                         f"{manifest.manifest_version}{' with --prune' if prune else ''}",
+                         hint=f"continue it with the same options ({flags}), or pass another --out")
 
 
 def _confirm(yes: bool, count: str, source: str) -> None:
@@ -281,6 +302,8 @@ def _run(settings: ConnectionSettings, options: BulkOptions, rows: list[TenantRo
         return [by_tenant.get(r.tenant) or TenantOutcome(r.tenant, r.line, PENDING) for r in all_rows]
 
     journal = None if plan_only or options.status_only else Journal(journal_path)
+    if journal is not None and select is None:  # a pass over every tenant: on disk before the sign-in
+        journal.append("pass_started", manifest_version=options.manifest.manifest_version, prune=options.prune)
     progress.start(len(select(rows) if select else rows))
     try:
         if rows or options.all_customers:

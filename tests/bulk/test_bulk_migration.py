@@ -88,3 +88,30 @@ def test_a_fleet_of_30_moves_to_the_graph_profile_through_a_kill_and_a_resume(bu
                 tokens.close()
             assert {"MailboxItem.Export.All", "Mail.ReadWrite"} <= roles, tenant
         assert not list(Path(out).glob(".kodo-credentials-*.tmp"))
+
+
+def test_a_folder_whose_pass_did_not_finish_takes_only_the_same_pass(bulk_run, tmp_path):
+    """A pass killed mid-way: a plain run is refused, --resume with another manifest or without --prune is
+    refused, --only-failed is refused; all before any sign-in."""
+    tenants = [customer(i) for i in range(2)]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "journal.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (
+        {"event": "pass_started", "manifest_version": "2026.12.1-graph", "prune": True},
+        {"event": "run_started", "tenants": 2},
+        {"event": "tenant_started", "tenant": tenants[0], "run_id": "r1"})))
+    (out / "report.json").write_text(json.dumps({"tenants": [{"tenant": t, "line": 1, "status": "failed"}
+                                                             for t in tenants]}))
+    with start(many_tenants(2)) as sim:
+        tenants_file = str(write_tenants_csv(tmp_path / "t.csv", tenants))
+        plain = bulk_run(sim, tenants_file, "--out", "out", "--yes", "--manifest", "kodo-graph", "--prune", expect=2)
+        assert "did not finish" in plain.err and "--resume" in plain.err
+        seed = bulk_run(sim, tenants_file, "--out", "out", "--yes", "--resume", expect=2)
+        assert "applies manifest 2026.12.1-graph with --prune" in seed.err, seed.err
+        unpruned = bulk_run(sim, tenants_file, "--out", "out", "--yes", "--resume", "--manifest", "kodo-graph",
+                            expect=2)
+        assert "with --prune" in unpruned.err
+        failed_only = bulk_run(sim, tenants_file, "--out", "out", "--yes", "--only-failed", "--manifest",
+                               "kodo-graph", "--prune", expect=2)
+        assert "did not finish" in failed_only.err
+        assert not [r for r in sim.request_log if r.kind == "login"], "refused before any sign-in"
