@@ -69,6 +69,11 @@ class BulkOptions:
     # --status: read-only; per tenant the health report with probes (credentials from out_dir).
     status_only: bool = False
     probe_mailbox: str | None = None
+    @property
+    def read_only(self) -> bool:
+        """--plan and --status change nothing: no partner app set-up, no consent push, no onboarding."""
+        return self.plan_only or self.status_only
+
     # Which of the resolved rows run (--resume / --only-failed); None: all.
     select_rows: Callable[[list[TenantRow]], list[TenantRow]] | None = field(default=None, compare=False)
 
@@ -170,9 +175,9 @@ class BulkRunner:
                                                      thread_name_prefix="kodo-bulk"))
         user = await self._start()
         self.reporter.signed_in()
-        if isinstance(self.operator, OperatorSignIn) and self.options.partner_center and self.options.plan_only \
+        if isinstance(self.operator, OperatorSignIn) and self.options.partner_center and self.options.read_only \
                 and remembered(self.settings.cloud.authority_host, self.options.home_tenant) is None:
-            # --plan before the partner sign-in app exists: setting it up would be a change.
+            # --plan/--status before the partner sign-in app exists: setting it up would be a change.
             self._first_partner_plan = bool(await read_gdap_roles(self.settings, self.operator, user))
         elif isinstance(self.operator, OperatorSignIn) and self.options.partner_center:
             self.partner, self.operator = await open_partner_route(
@@ -235,6 +240,10 @@ class BulkRunner:
                     await self._work(row, access, outcome)
         except ConsentPlanned as planned:
             outcome.status, outcome.plan = PLANNED, [*planned.steps, LATER_STEP]
+            if self.options.status_only:  # not reachable without a change: say which, change nothing
+                outcome.status, outcome.plan = FAILED, None
+                outcome.error = "the partner sign-in app is not consented in this customer: " + "; ".join(planned.steps)
+                outcome.hint = "run the same bulk command without --status first (it consents the app)"
         except KodoError as exc:
             _fail(outcome, exc)
             result: OnboardResult | None = getattr(exc, "result", None)
@@ -291,7 +300,7 @@ class BulkRunner:
         customer = self.partner.customer(row.tenant)
         outcome.tenant_id = customer.tenant_id
         self.partner.check_roles(customer)
-        if self.options.plan_only:
+        if self.options.read_only:
             # Read-only: a silent token tells whether the app is consented there; no push.
             if not await asyncio.to_thread(self.partner.probe.reached, customer.tenant_id, PROBE_SETS[0]):
                 raise ConsentPlanned(CONSENT_STEP)

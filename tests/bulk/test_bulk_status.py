@@ -7,7 +7,7 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
-from .conftest import customer, many_tenants, start
+from .conftest import PARTNER, customer, many_tenants, start
 
 REPO = Path(__file__).parents[2]
 
@@ -88,3 +88,24 @@ def test_fleet_status_page_shows_expiry_and_probe_states_per_tenant(bulk_run, tm
     assert any("Mail.ReadWrite" in d for d in by_tenant[tenants[5]]["drift"])
     assert by_tenant[tenants[3]]["credential"]["days_left"] in (19, 20)
     assert status["summary"] == {"total": 6, "healthy": 0, "attention": 5, "unreachable": 1}
+
+
+def test_status_of_a_partner_without_its_sign_in_app_changes_nothing_and_says_why(bulk_run, tmp_path):
+    """--status is read-only on the partner route too: no sign-in app is set up, no consent pushed."""
+    tenants = [customer(i) for i in range(2)]
+    tenants_file = tmp_path / "t.csv"
+    tenants_file.write_text("tenant\n" + "".join(f"{t}\n" for t in tenants))
+    with start(many_tenants(2)) as sim:
+        bulk_run(sim, str(tenants_file), "--out", "out", "--yes")
+        (tmp_path / "config" / "kodo-provision" / "partner-sign-in.json").unlink()  # another admin's machine
+        partner_app = next(a for a in sim.tenant(PARTNER).dump()["applications"]
+                           if a.get("uniqueName") == "kodo-provisioning-partner-signin")
+        sim.tenant(PARTNER).delete_application(partner_app["id"])  # and nobody set the app up yet
+        sim.clear_request_log()
+        run = bulk_run(sim, str(tenants_file), "--out", "out", "--status", "--output", "json", expect=8)
+        writes = [f"{r.kind} {r.method} {r.path}" for r in sim.request_log if r.kind in ("graph", "partner")
+                  and r.method in ("POST", "PATCH", "DELETE", "PUT") and "$batch" not in r.path]
+        assert writes == []
+    status = json.loads(run.out)
+    assert [t["state"] for t in status["tenants"]] == ["unreachable", "unreachable"]
+    assert "not consented in this customer" in status["tenants"][0]["error"]
