@@ -11,6 +11,7 @@ Sources:
 - A token without EWS permission: 401 / 403 with x-ms-diagnostics 2000008 (otris/ews-cpp#148,
   ecederstrand/exchangelib#1321: third-party reports of the real header).
 - SOAP response codes: https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/responsecode
+- The impersonated mailbox is named by its primary SMTP address (ConnectingSID/PrimarySmtpAddress), not the UPN.
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ def _get_folder_response(response_class: str, code: str, folder: str = "") -> by
                  '</m:GetFolderResponseMessage></m:ResponseMessages></m:GetFolderResponse>')
 
 
+def _impersonation_required() -> bytes:
+    """An app-only token without ExchangeImpersonation: a SOAP fault (the text as public EWS clients quote it,
+    e.g. the stackoverflow question 56148996 they link; ResponseCode ErrorInvalidExchangeImpersonationHeaderData)."""
+    return _soap('<s:Fault><faultcode xmlns:a="http://schemas.microsoft.com/exchange/services/2006/types">'
+                 'a:ErrorInvalidExchangeImpersonationHeaderData</faultcode><faultstring xml:lang="en-US">'
+                 'ExchangeImpersonation SOAP header must be present for this type of OAuth token.</faultstring>'
+                 '</s:Fault>')
+
+
 def _blocked_by_tenant(tenant: Tenant, app_id: str) -> bool:
     """EWS off for the organization, never enabled (blocked by default), or this app not allow-listed."""
     exchange = tenant.spec.exchange
@@ -75,7 +85,10 @@ def handle(core: SimulatorCore, headers: dict[str, str], body: bytes) -> tuple[i
     if _blocked_by_tenant(tenant, str(claims.get("appid", ""))):
         return 403, {}, b"", tenant.id
     match = _IMPERSONATED.search(body.decode("utf-8", "replace"))
-    user = tenant.user_by_upn(match.group(1)) if match else None
+    if match is None:
+        return 500, {}, _impersonation_required(), tenant.id
+    smtp = match.group(1).lower()
+    user = next((u for u in tenant.users.values() if u.mail and u.mail.lower() == smtp), None)
     if user is None or not user.mailbox:
         return 200, {}, _get_folder_response("Error", "ErrorNonExistentMailbox"), tenant.id
     if user.upn.lower() in {u.lower() for u in tenant.spec.exchange.app_scope_excludes}:

@@ -10,7 +10,7 @@ import functools
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -50,6 +50,12 @@ class UserSpec(_Model):
     # An Exchange Online mailbox (a licence with Exchange). Without one, mail reads answer 404
     # MailboxNotEnabledForRESTAPI (workloads.py).
     mailbox: bool = True
+    # The primary SMTP address (user.mail). Default: the UPN when the user has a mailbox. Often differs from the
+    # UPN in real tenants (UPN @x.onmicrosoft.com, mail @x.com); Graph addresses users by ID or UPN only.
+    mail: str | None = None
+    user_type: Literal["Member", "Guest"] = "Member"
+    # A provisioned OneDrive; without one GET /users/{id}/drive answers 404 (workloads.py).
+    onedrive: bool = True
 
     @field_validator("roles")
     @classmethod

@@ -217,14 +217,18 @@ class Simulator:
 
     def update_tenant(self, tenant: str, **settings: Any) -> None:
         """Change a tenant's scenario settings while it runs, e.g. exchange={"ews_enabled": True} or
-        sharepoint=False (validated like a scenario file; reset() restores the scenario's)."""
+        sharepoint=False (validated like a scenario file; a mapping is merged into the current one, so
+        exchange={"app_scope_excludes": [...]} keeps ews_enabled; reset() restores the scenario's)."""
         from .scenario import TenantSpec
 
         with self.core.lock:
             t = self.core.directory.resolve(tenant)
             if t is None:
                 raise KeyError(tenant)
-            t.spec = TenantSpec.model_validate(t.spec.model_dump() | settings)
+            current = t.spec.model_dump()
+            merged = {k: current.get(k, {}) | v if isinstance(v, dict) and isinstance(current.get(k), dict) else v
+                      for k, v in settings.items()}
+            t.spec = TenantSpec.model_validate(current | merged)
 
     def reset(self) -> None:
         """Back to the scenario's initial tenants, faults and sign-in behaviour; clears the log."""

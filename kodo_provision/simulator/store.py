@@ -104,6 +104,9 @@ class User:
     role_ids: tuple[str, ...]
     partner_access: dict[str, tuple[str, ...]]  # customer tenant id -> role template ids
     mailbox: bool = True  # an Exchange Online mailbox
+    mail: str | None = None  # primary SMTP address
+    user_type: str = "Member"
+    onedrive: bool = True
 
     def graph_body(self) -> dict[str, Any]:
         """The user resource: https://learn.microsoft.com/en-us/graph/api/resources/user"""
@@ -111,7 +114,8 @@ class User:
             "id": self.id,
             "userPrincipalName": self.upn,
             "displayName": self.display_name,
-            "mail": self.upn if self.mailbox else None,
+            "mail": self.mail,
+            "userType": self.user_type,
             "givenName": None,
             "surname": None,
             "jobTitle": None,
@@ -147,6 +151,9 @@ class Tenant:
                 role_ids=tuple(u.roles),
                 partner_access={},  # resolved by Directory once all tenants exist
                 mailbox=u.mailbox,
+                mail=u.mail or (u.upn if u.mailbox else None),
+                user_type=u.user_type,
+                onedrive=u.onedrive,
             )
         missing = {m.lower() for m in spec.missing_resources}
         for app_id, res in first_party_resources().items():

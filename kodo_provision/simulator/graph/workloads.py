@@ -75,10 +75,26 @@ def list_users(ctx: Ctx) -> GraphResponse:
     return collection(ctx, "users", users, {"userPrincipalName", "mail", "id"}, "user")
 
 
+# https://learn.microsoft.com/en-us/graph/api/resources/mailfolder (well-known folder names)
+WELL_KNOWN_FOLDERS = {"archive", "clutter", "conflicts", "conversationhistory", "deleteditems", "drafts", "inbox",
+                      "junkemail", "localfailures", "msgfolderroot", "outbox", "recoverableitemsdeletions",
+                      "scheduled", "searchfolders", "sentitems", "serverfailures", "syncissues"}
+
+
+@route("GET", r"/users/(?P<ref>[^/]+)", "users.get")
+def get_user(ctx: Ctx, ref: str) -> GraphResponse:
+    """GET /users/{id | userPrincipalName} - https://learn.microsoft.com/en-us/graph/api/user-get (an SMTP
+    address that is not the UPN is not a key: 404)"""
+    ctx.require(USER_READ, READ_USERS_APPLICATION)
+    return entity(ctx, "users", _user(ctx, ref).graph_body())
+
+
 @route("GET", r"/users/(?P<ref>[^/]+)/mailFolders/(?P<folder>[^/]+)", "users.mailFolders.get")
 def get_mail_folder(ctx: Ctx, ref: str, folder: str) -> GraphResponse:
     """GET /users/{id}/mailFolders/{id | well-known name} - https://learn.microsoft.com/en-us/graph/api/mailfolder-get"""
     user = _mailbox_user(ctx, ref, READ_MAIL_APPLICATION)
+    if folder.lower() not in WELL_KNOWN_FOLDERS and not folder.startswith(f"AAMk-{user.id}-"):
+        raise GraphError(400, "ErrorInvalidIdMalformed", "Id is malformed.")
     body: dict[str, Any] = {"id": f"AAMk-{user.id}-{folder.lower()}", "displayName": folder.title(),
                             "parentFolderId": f"AAMk-{user.id}-root", "childFolderCount": 0,
                             "unreadItemCount": 0, "totalItemCount": 0}
@@ -101,15 +117,23 @@ def get_exchange_settings(ctx: Ctx, ref: str) -> GraphResponse:
 def list_mailbox_folders(ctx: Ctx, mailbox: str) -> GraphResponse:
     """GET /admin/exchange/mailboxes/{id}/folders - https://learn.microsoft.com/en-us/graph/api/mailbox-list-folders
     (MailboxFolder.Read.All). Outside the app's RBAC scope: the generic 403 (no documented body)."""
-    user_id = mailbox.removeprefix("MBX:").split("@")[0]
     if ctx.delegated or not ctx.app_roles & set(READ_MAILBOX_FOLDERS_APPLICATION):
         raise exchange_access_denied()
-    user = _user(ctx, user_id)
+    user = _mailbox_by_id(ctx, mailbox)
     if user.upn.lower() in {u.lower() for u in ctx.tenant.spec.exchange.app_scope_excludes}:
         raise exchange_access_denied()
     folders = [{"id": f"{mailbox}-{name.lower()}", "displayName": name, "parentFolderId": f"{mailbox}-root",
                 "childFolderCount": 0, "totalItemCount": 0} for name in ("Inbox", "Sent Items", "Calendar")]
     return collection(ctx, f"admin/exchange/mailboxes('{mailbox}')/folders", folders, {"displayName"}, "mailboxFolder")
+
+
+def _mailbox_by_id(ctx: Ctx, mailbox: str) -> User:
+    """The user whose primaryMailboxId (usersettings-list-exchange) this is; anything else: 404 (the mailbox
+    API documents no error body for an unknown mailbox: the generic one)."""
+    for user in ctx.tenant.users.values():
+        if user.mailbox and mailbox == f"MBX:{user.id}@{ctx.tenant.id}":
+            return user
+    raise GraphError(404, "ResourceNotFound", "Resource not found.")
 
 
 @route("GET", r"/sites/root", "sites.root")
@@ -130,6 +154,10 @@ def get_user_drive(ctx: Ctx, ref: str) -> GraphResponse:
         raise no_sharepoint()
     ctx.require(("Files.Read.All", "Files.ReadWrite.All"), READ_FILES_APPLICATION)
     user = _user(ctx, ref)
+    if not user.onedrive:
+        # Not provisioned (never signed in, no licence, a shared mailbox): reported by backup tools, e.g.
+        # alcionai/corso ("ResourceNotFound User's mysite not found"); Microsoft documents no body.
+        raise GraphError(404, "ResourceNotFound", "User's mysite not found.")
     return entity(ctx, "drives", {"id": f"b!{user.id}", "driveType": "business", "name": "OneDrive"})
 
 
