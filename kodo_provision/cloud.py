@@ -32,6 +32,8 @@ class Cloud:
     # Exchange Online's EWS host (`verify --probe`); the global cloud's only: no other is assumed.
     # https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-authenticate-an-ews-application-by-using-oauth
     exchange_endpoint: str | None = None
+    # The resource URI of Exchange Online's tokens (their `aud`), apart from where requests go, like Graph's.
+    exchange_resource: str | None = None
 
     @property
     def graph_base_url(self) -> str:
@@ -50,7 +52,7 @@ class Cloud:
 CLOUDS: dict[str, Cloud] = {
     "global": Cloud("global", "https://login.microsoftonline.com", "https://graph.microsoft.com",
                     "https://graph.microsoft.com", partner_center_endpoint="https://api.partnercenter.microsoft.com",
-                    exchange_endpoint="https://outlook.office365.com"),
+                    exchange_endpoint="https://outlook.office365.com", exchange_resource="https://outlook.office365.com"),
     "usgov": Cloud("usgov", "https://login.microsoftonline.us", "https://graph.microsoft.us",
                    "https://graph.microsoft.us"),
     "usgov-dod": Cloud("usgov-dod", "https://login.microsoftonline.us", "https://dod-graph.microsoft.us",
@@ -128,5 +130,9 @@ def resolve_cloud(name: str = "global", *, authority_host: str | None = None,
                                                                    "--partner-center-endpoint"))
     if exchange_endpoint:
         cloud = replace(cloud, exchange_endpoint=_https_url(exchange_endpoint, "--exchange-endpoint"))
+    elif not cloud.known_authority:
+        # Tokens of a custom authority (a simulator, a gateway) are not for Microsoft's EWS host: no EWS
+        # request unless its endpoint is named too.
+        cloud = replace(cloud, exchange_endpoint=None)
     check_token_destinations(cloud, frozenset(h.lower() for h in allow_endpoints))
     return cloud

@@ -4,89 +4,42 @@ settings, application RBAC scopes and licences decide too.
 
 Each read ends in one of:
   ok          the read worked
-  blocked     the token holds the permission, yet the tenant refused: a tenant setting (the action says which)
-  missing     the app-only token lacks the permission: admin consent is missing
-  not_probed  nothing to read with (no mailbox to read, a retired API, no endpoint in this cloud)
-  error       the read failed otherwise (network, an unexpected answer)
+  blocked     the token holds the permission, yet the tenant refused (403, an EWS access denial, no SharePoint
+              licence): a tenant setting; the action says which and what the admin runs
+  missing     the app-only token lacks a permission the read needs: admin consent is missing
+  not_probed  nothing to read with (no mailbox, no OneDrive, a retired API, an API this cloud lacks)
+  error       anything else (a 401, the network, an unexpected answer)
 "Blocked" is told from "missing" by the token's `roles`, not by error texts, which Microsoft does not
-document for most of these refusals (https://learn.microsoft.com/en-us/graph/errors: branch on codes).
+document for most of these refusals (https://learn.microsoft.com/en-us/graph/errors: branch on codes). Two
+answers are recognised by their code and text because they name a condition rather than a refusal: "no
+mailbox" (MailboxNotEnabledForRESTAPI) and "no SharePoint licence" (400 "Tenant does not have a SPO license.").
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from dataclasses import dataclass
 
-from ..auth import AppOnlyCertificateTokens, AppOnlyTokens
 from ..cloud import Cloud
-from ..errors import KodoError, clip
-from ..graph.data_reads import DataReader, ReadAnswer, user_path
+from ..errors import clip
+from ..graph.data_reads import DataReader, ReadAnswer
 from ..manifest.resolve import DesiredState
-
-OK, BLOCKED, MISSING, NOT_PROBED, ERROR = "ok", "blocked", "missing", "not_probed", "error"
-GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
-AAD_GRAPH_APP_ID = "00000002-0000-0000-c000-000000000000"
-EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """One read's outcome. `name` is stable for scripts; `action` is what the tenant's admin does about it."""
-
-    name: str
-    api: str
-    state: str
-    detail: str
-    action: str = ""
-
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "api": self.api, "state": self.state, "detail": self.detail,
-                "action": self.action}
-
-
-@dataclass(frozen=True)
-class Probe:
-    """A read that proves one kind of access; it runs when the manifest grants one of `permissions`."""
-
-    name: str
-    resource_app_id: str
-    permissions: tuple[str, ...]
-    what: str
-    needs_mailbox: bool = False
-
-
-# Least-privileged permissions per read, from each API page's "Permissions" table.
-PROBES = (
-    # https://learn.microsoft.com/en-us/graph/api/user-list
-    Probe("directory", GRAPH_APP_ID, ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All",
-                                      "Directory.ReadWrite.All"), "list users"),
-    # https://learn.microsoft.com/en-us/graph/api/mailfolder-get
-    Probe("mail", GRAPH_APP_ID, ("Mail.ReadBasic.All", "Mail.Read", "Mail.ReadWrite"),
-          "read the inbox folder of", needs_mailbox=True),
-    # https://learn.microsoft.com/en-us/graph/api/mailbox-list-folders
-    Probe("mailbox_export", GRAPH_APP_ID, ("MailboxFolder.Read.All", "MailboxFolder.ReadWrite.All"),
-          "list the mailbox folders (export API) of", needs_mailbox=True),
-    # https://learn.microsoft.com/en-us/graph/api/drive-get
-    Probe("onedrive", GRAPH_APP_ID, ("Files.Read.All", "Files.ReadWrite.All"), "read the OneDrive of",
-          needs_mailbox=True),
-    # https://learn.microsoft.com/en-us/graph/api/site-get
-    Probe("sharepoint", GRAPH_APP_ID, ("Sites.Read.All", "Sites.ReadWrite.All", "Sites.Manage.All",
-                                       "Sites.FullControl.All"), "read the root SharePoint site"),
-    Probe("ews", EXCHANGE_APP_ID, ("full_access_as_app",), "read the inbox over EWS of", needs_mailbox=True),
-    Probe("azure_ad_graph", AAD_GRAPH_APP_ID, (), "(retired API)"),
+from .probe_model import (
+    BLOCKED,
+    ERROR,
+    MISSING,
+    NOT_PROBED,
+    OK,
+    PROBES,
+    MailboxUser,
+    Probe,
+    ProbeContext,
+    ProbeResult,
 )
+from .probe_reads import app_tokens, fetch_tokens, read, read_directory
 
-
-@dataclass
-class ProbeContext:
-    """What every read of one tenant shares."""
-
-    cloud: Cloud
-    client_id: str
-    reader: DataReader
-    tokens: dict[str, tuple[str, frozenset[str]]]  # resource app ID -> (token, roles)
-    mailbox: str | None = None
+__all__ = ["BLOCKED", "ERROR", "MISSING", "NOT_PROBED", "OK", "ProbeResult", "applicable", "probe_data_access"]
+_DENIED_IN_SOAP = ("ErrorAccessDenied", "ErrorImpersonateUserDenied", "ErrorImpersonationDenied")
 
 
 def applicable(desired: DesiredState) -> list[tuple[Probe, str]]:
@@ -100,9 +53,8 @@ def applicable(desired: DesiredState) -> list[tuple[Probe, str]]:
     return out
 
 
-def _block_action(name: str, client_id: str, mailbox: str | None) -> str:
+def _block_action(name: str, client_id: str, mailbox: str) -> str:
     """What the tenant's admin does when the tenant refuses a read the app holds the permission for."""
-    target = mailbox or "<mailbox>"
     if name == "ews":
         # Set-OrganizationConfig: https://learn.microsoft.com/en-us/powershell/module/exchangepowershell/set-organizationconfig
         return (f'EWS is off for the organization or the app is not allow-listed: Set-OrganizationConfig -EwsEnabled '
@@ -110,55 +62,43 @@ def _block_action(name: str, client_id: str, mailbox: str | None) -> str:
                 "profile needs no EWS)")
     if name in ("mail", "mailbox_export"):
         # https://learn.microsoft.com/en-us/exchange/permissions-exo/application-rbac
-        return (f"an Exchange application access policy or RBAC for Applications scope keeps the app from {target}; "
-                f"check with: Test-ServicePrincipalAuthorization -Identity {client_id} -Resource {target}")
+        return (f"an Exchange application access policy or RBAC for Applications scope keeps the app from {mailbox}; "
+                f"check with: Test-ServicePrincipalAuthorization -Identity {client_id} -Resource {mailbox}")
     if name in ("sharepoint", "onedrive"):
         return "SharePoint refuses the app: check the tenant's SharePoint app-only access settings"
     return "the tenant refuses the app although its token holds the permission"
 
 
-def _classify(probe: Probe, api: str, answer: ReadAnswer, ctx: ProbeContext) -> ProbeResult:
-    """The state of a read that was made."""
-    target = f" {ctx.mailbox}" if probe.needs_mailbox else ""
-    if answer.ok:
-        return ProbeResult(probe.name, api, OK, f"could {probe.what}{target}")
-    if answer.status == 0:
-        return ProbeResult(probe.name, api, ERROR, f"could not {probe.what}{target}: {clip(answer.message)}")
-    if answer.code.startswith("MailboxNotEnabled") or answer.soap_code == "ErrorNonExistentMailbox":
-        return ProbeResult(probe.name, api, NOT_PROBED, f"{ctx.mailbox} has no Exchange Online mailbox",
-                           "pass --probe-mailbox with the address of a user who has one")
+def _condition(probe: Probe, api: str, answer: ReadAnswer, target: str) -> ProbeResult | None:
+    """Answers that name a condition of the tenant or the user rather than a refusal."""
+    if answer.code.startswith("MailboxNotEnabled") or answer.code == "NoPrimaryMailboxId" \
+            or answer.soap_code == "ErrorNonExistentMailbox":
+        return ProbeResult(probe.name, api, NOT_PROBED, f"{target} has no Exchange Online mailbox",
+                           "pass --probe-mailbox with the UPN of a user who has one")
+    if probe.name == "onedrive" and answer.status == 404:
+        return ProbeResult(probe.name, api, NOT_PROBED, f"{target} has no OneDrive provisioned",
+                           "pass --probe-mailbox with the UPN of a user who has one")
     if answer.status == 400 and "SPO license" in answer.message:
         return ProbeResult(probe.name, api, BLOCKED, "the tenant has no SharePoint Online (no SPO licence)",
                            "a SharePoint Online (or Microsoft 365) licence turns it on")
-    if answer.status in (401, 403) or answer.soap_code in (
-            "ErrorAccessDenied", "ErrorImpersonateUserDenied", "ErrorImpersonationDenied"):
-        said = answer.soap_code or " ".join(x for x in (answer.code, answer.message) if x) or "no reason given"
-        return ProbeResult(probe.name, api, BLOCKED,
-                           f"could not {probe.what}{target}: HTTP {answer.status} ({clip(said, 100)})",
-                           _block_action(probe.name, ctx.client_id, ctx.mailbox))
-    return ProbeResult(probe.name, api, ERROR, f"could not {probe.what}{target}: HTTP {answer.status} "
-                       f"{answer.code or answer.soap_code} {clip(answer.message, 100)}".rstrip())
+    return None
 
 
-async def _read(probe: Probe, ctx: ProbeContext) -> ReadAnswer:
-    """The one read of `probe` (a mailbox is known where the read needs one)."""
-    base, token = ctx.cloud.graph_base_url, ctx.tokens.get(probe.resource_app_id, ("", frozenset()))[0]
-    mailbox = ctx.mailbox or ""
-    if probe.name == "mail":
-        return await ctx.reader.graph_get(base, user_path(mailbox, "/mailFolders/inbox?$select=id"), token)
-    if probe.name == "mailbox_export":
-        # The export API addresses a mailbox by its ID: https://learn.microsoft.com/en-us/graph/api/usersettings-list-exchange
-        settings = await ctx.reader.graph_get(base, user_path(mailbox, "/settings/exchange"), token)
-        mailbox_id = (settings.body or {}).get("primaryMailboxId") if settings.ok else None
-        if not mailbox_id:
-            return settings
-        return await ctx.reader.graph_get(base, f"/admin/exchange/mailboxes/{mailbox_id}/folders?$top=1", token)
-    if probe.name == "onedrive":
-        return await ctx.reader.graph_get(base, user_path(mailbox, "/drive?$select=id"), token)
-    if probe.name == "sharepoint":
-        return await ctx.reader.graph_get(base, "/sites/root?$select=id", token)
-    assert probe.name == "ews" and ctx.cloud.exchange_endpoint
-    return await ctx.reader.ews_get_inbox(ctx.cloud.exchange_endpoint, token, mailbox)
+def _classify(probe: Probe, api: str, answer: ReadAnswer, ctx: ProbeContext) -> ProbeResult:
+    """The state of a read that was made."""
+    target = ctx.mailbox.upn if probe.needs_mailbox and ctx.mailbox else ""
+    what = f"{probe.what} {target}".strip()
+    if answer.ok:
+        return ProbeResult(probe.name, api, OK, f"could {what}")
+    condition = _condition(probe, api, answer, target)
+    if condition is not None:
+        return condition
+    said = answer.soap_code or " ".join(x for x in (answer.code, answer.message) if x) or "no reason given"
+    if answer.status == 403 or answer.soap_code in _DENIED_IN_SOAP:
+        return ProbeResult(probe.name, api, BLOCKED, f"could not {what}: HTTP {answer.status} ({clip(said, 100)})",
+                           _block_action(probe.name, ctx.client_id, target or "<mailbox>"))
+    status = f"HTTP {answer.status}" if answer.status else "no answer"
+    return ProbeResult(probe.name, api, ERROR, f"could not {what}: {status} ({clip(said, 100)})")
 
 
 def _not_readable(probe: Probe, api: str, ctx: ProbeContext, granted: set[str]) -> ProbeResult | None:
@@ -166,89 +106,63 @@ def _not_readable(probe: Probe, api: str, ctx: ProbeContext, granted: set[str]) 
     if probe.name == "azure_ad_graph":
         return ProbeResult(probe.name, api, NOT_PROBED, "retired (2025): no request works with its permissions",
                            "move to the Graph-only profile: onboard --manifest kodo-graph --prune")
+    if probe.name == "mailbox_export" and ctx.cloud.name != "global":
+        return ProbeResult(probe.name, api, NOT_PROBED, f"the mailbox export API is not in the {ctx.cloud.name} "
+                           "cloud (global only: https://learn.microsoft.com/graph/api/mailbox-exportitems)")
+    if probe.name == "ews" and not ctx.cloud.exchange_endpoint:
+        return ProbeResult(probe.name, api, NOT_PROBED, f"no EWS endpoint for the {ctx.cloud.name} cloud or these "
+                           "custom endpoints", "pass --exchange-endpoint URL")
     token = ctx.tokens.get(probe.resource_app_id)
     if token is None:
-        return ProbeResult(probe.name, api, ERROR, f"no app-only token for {api}")
-    if not token[1] & set(probe.permissions):
-        wanted = " or ".join(sorted(granted & set(probe.permissions)))
-        return ProbeResult(probe.name, api, MISSING, f"the app-only token for {api} lacks {wanted}",
-                           "grant admin consent (kodo-provision onboard grants what the manifest lists)")
-    if probe.name == "ews" and not ctx.cloud.exchange_endpoint:
-        return ProbeResult(probe.name, api, NOT_PROBED, f"no EWS endpoint is known for the {ctx.cloud.name} cloud",
-                           "pass --exchange-endpoint URL")
-    if probe.needs_mailbox and not ctx.mailbox:
-        return ProbeResult(probe.name, api, NOT_PROBED, "no user with a mailbox to read was found",
-                           "pass --probe-mailbox with the address of a user who has a mailbox")
+        why = ctx.token_errors.get(probe.resource_app_id, "not requested")
+        return ProbeResult(probe.name, api, ERROR, f"no app-only token for {api}: {why}")
+    for needed in (probe.permissions, probe.also_needs):
+        if needed and not token[1] & set(needed):
+            wanted = " or ".join(sorted(granted & set(needed))) or " or ".join(needed[:2])
+            return ProbeResult(probe.name, api, MISSING, f"the app-only token for {api} lacks {wanted}",
+                               "grant admin consent (kodo-provision onboard grants what the manifest lists)")
+    if probe.needs_mailbox and ctx.mailbox is None:
+        return ProbeResult(probe.name, api, NOT_PROBED, ctx.no_mailbox or "no mailbox to read",
+                           "pass --probe-mailbox with the UPN of a user who has a mailbox")
     return None
 
 
-async def _directory(probe: Probe, api: str, ctx: ProbeContext, granted: set[str]) -> ProbeResult:
-    """List users; the first with a mailbox (`mail`) becomes the one the mailbox reads use."""
+async def _directory(probe: Probe, api: str, ctx: ProbeContext, granted: set[str], named: str | None
+                     ) -> ProbeResult:
+    """List users (or read the named one): proves directory reads and finds the mailbox to read."""
     skipped = _not_readable(probe, api, ctx, granted)
     if skipped is not None:
         return skipped
-    token = ctx.tokens[probe.resource_app_id][0]
-    answer = await ctx.reader.graph_get(ctx.cloud.graph_base_url,
-                                        "/users?$top=20&$select=id,userPrincipalName,mail", token)
-    if answer.ok and ctx.mailbox is None:
-        users = (answer.body or {}).get("value") or []
-        ctx.mailbox = next((str(u["mail"]) for u in users if u.get("mail")), None)
+    answer = await read_directory(ctx, ctx.tokens[probe.resource_app_id][0], named)
     return _classify(probe, api, answer, ctx)
 
 
 async def _one(probe: Probe, api: str, ctx: ProbeContext, granted: set[str]) -> ProbeResult:
     skipped = _not_readable(probe, api, ctx, granted)
-    return skipped if skipped is not None else _classify(probe, api, await _read(probe, ctx), ctx)
-
-
-def _app_tokens(cloud: Cloud, tenant_id: str, client_id: str, secret: str, certificate_path: str | None,
-                ca_bundle: str | None) -> AppOnlyTokens:
-    if certificate_path:
-        return AppOnlyCertificateTokens(cloud, tenant_id, client_id, certificate_path, ca_bundle=ca_bundle)
-    return AppOnlyTokens(cloud, tenant_id, client_id, secret, ca_bundle=ca_bundle)
-
-
-def _fetch_tokens(tokens: AppOnlyTokens, desired: DesiredState, app_ids: set[str]
-                  ) -> tuple[dict[str, tuple[str, frozenset[str]]], dict[str, str]]:
-    """(resource app ID -> (token, roles)), (resource app ID -> why there is none). Synchronous (a thread)."""
-    got: dict[str, tuple[str, frozenset[str]]] = {}
-    failed: dict[str, str] = {}
-    for resource in desired.resources:
-        audience = resource.sp.token_resource if resource.sp else None
-        if resource.app_id not in app_ids or audience is None:
-            continue
-        try:
-            token, claims = tokens.token(audience)
-        except KodoError as exc:
-            failed[resource.app_id] = exc.one_line()
-            continue
-        got[resource.app_id] = (token, frozenset(claims.get("roles") or ()))
-    return got, failed
+    return skipped if skipped is not None else _classify(probe, api, await read(probe, ctx), ctx)
 
 
 async def probe_data_access(cloud: Cloud, tenant_id: str, client_id: str, secret: str, desired: DesiredState, *,
                             ca_bundle: str | None, certificate_path: str | None = None,
                             mailbox: str | None = None) -> list[ProbeResult]:
     """One read per API the manifest grants, as the KODO app (its secret or certificate); never writes.
-    The directory read goes first: it finds a user with a mailbox (unless `mailbox` names one)."""
+    The directory read goes first: it finds the mailbox the other reads use (`mailbox`: a UPN to use)."""
     wanted = applicable(desired)
     granted = {r.app_id: {p.name for p in r.application} for r in desired.resources}
-    tokens = _app_tokens(cloud, tenant_id, client_id, secret, certificate_path, ca_bundle)
+    resources = {p.resource_app_id for p, _ in wanted
+                 if p.permissions and (p.name != "ews" or cloud.exchange_endpoint)}
+    tokens = app_tokens(cloud, tenant_id, client_id, secret, certificate_path, ca_bundle)
     try:
-        fetched, failed = await asyncio.to_thread(
-            _fetch_tokens, tokens, desired, {p.resource_app_id for p, _ in wanted if p.permissions})
+        fetched, failed = await asyncio.to_thread(fetch_tokens, tokens, cloud, resources)
     finally:
         tokens.close()
     async with DataReader(ca_bundle=ca_bundle) as reader:
-        ctx = ProbeContext(cloud, client_id, reader, fetched, mailbox)
-        first = [await _directory(p, api, ctx, granted[p.resource_app_id]) for p, api in wanted
-                 if p.name == "directory"]
+        ctx = ProbeContext(cloud, client_id, reader, fetched, token_errors=failed,
+                           no_mailbox="the manifest grants no permission to list users")
+        first = [await _directory(p, api, ctx, granted[p.resource_app_id], mailbox)
+                 for p, api in wanted if p.name == "directory"]
+        if ctx.mailbox is None and mailbox and (not first or first[0].state == MISSING):
+            ctx.mailbox = MailboxUser(mailbox, mailbox, mailbox)  # the directory cannot be read: the UPN as given
         rest: list[Awaitable[ProbeResult]] = [_one(p, api, ctx, granted[p.resource_app_id]) for p, api in wanted
                                               if p.name != "directory"]
-        results = first + list(await asyncio.gather(*rest))
-    return [ProbeResult(r.name, r.api, ERROR, f"no app-only token for {r.api}: {failed[_app_of(r)]}")
-            if r.state == ERROR and _app_of(r) in failed else r for r in results]
-
-
-def _app_of(result: ProbeResult) -> str:
-    return next(p.resource_app_id for p in PROBES if p.name == result.name)
+        return first + list(await asyncio.gather(*rest))

@@ -68,7 +68,6 @@ class BulkOptions:
     new_pass: bool = False
     # --status: read-only; per tenant the health report with probes (credentials from out_dir).
     status_only: bool = False
-    probe_mailbox: str | None = None
     @property
     def read_only(self) -> bool:
         """--plan and --status change nothing: no partner app set-up, no consent push, no onboarding."""
@@ -374,8 +373,7 @@ class BulkRunner:
                              hint="onboard it first (bulk without --status), or pass the --out of that run")
         report = await verify_tenant(session, options, credentials_path=options.credentials_path,
                                      token_budget_s=min(self.options.verify_budget_s, 30),
-                                     now=environment.clock().now(), probe=True,
-                                     probe_mailbox=self.options.probe_mailbox)
+                                     now=environment.clock().now(), probe=True)
         outcome.health = report.to_dict()
         outcome.tenant_id, outcome.tenant_name = report.tenant_id, report.tenant_name
         outcome.client_id, outcome.credentials_file = report.app.client_id, str(options.credentials_path)

@@ -2,7 +2,8 @@
 
 CSV: a header line, then one tenant per line. YAML: a list of mappings (or `tenants: [...]`).
 Columns: `tenant` (required: GUID or verified domain), `app_name`, `secret_lifetime`, `manifest`
-(optional, per tenant; a relative manifest path is relative to the tenants file), `credential`
+(optional, per tenant; a relative manifest path is relative to the tenants file, or a bundled profile's name:
+kodo, kodo-graph), `credential`
 (optional: `secret` or `certificate`; overrides the run's --credential for this tenant).
 
 Every problem is collected and reported in ONE UsageError naming each bad line: an operator
@@ -27,7 +28,7 @@ import yaml
 from ..auth import validate_tenant
 from ..errors import KodoError, UsageError
 from ..manifest.durations import parse_duration
-from ..manifest.load import load_manifest
+from ..manifest.load import BUNDLED_PROFILES, load_manifest, manifest_path_for
 from ..manifest.model import Manifest
 
 COLUMNS = ("tenant", "app_name", "secret_lifetime", "manifest", "credential")
@@ -257,6 +258,8 @@ class _RowReader:
         if not value:
             return None, None
         manifest_path = (self.path.parent / value).resolve() if not Path(value).is_absolute() else Path(value)
+        if not manifest_path.exists():  # a bundled profile's name (kodo, kodo-graph), as --manifest takes it
+            manifest_path = manifest_path_for(value) if value in BUNDLED_PROFILES else manifest_path
         if manifest_path not in self.manifests:
             try:
                 self.manifests[manifest_path] = load_manifest(manifest_path)

@@ -229,7 +229,8 @@ def _check_status_mode(status_only: bool, changing_flags: bool, out_dir: Path) -
     if not status_only:
         return
     if changing_flags:
-        raise UsageError("--status changes nothing, so it does not take --plan, --resume, --only-failed or --prune")
+        raise UsageError("--status changes nothing, so it does not take --plan, --resume, --only-failed or --prune",
+                         hint="run --status on its own; --plan shows what a run would change")
     if not out_dir.is_dir():
         raise UsageError(f"{out_dir} does not exist: --status reads the credentials files a bulk run wrote there",
                          hint="pass the --out of the run that onboarded the tenants")

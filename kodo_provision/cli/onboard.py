@@ -29,6 +29,7 @@ from .options import (
     parse_duration,
     pfx_password,
     probe_options,
+    require_probe,
 )
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ def onboard(tenant: str, manifest_path: str | None, app_name: str | None, creden
             log_level: str | None, log_file: str | None) -> int:
     # Everything checkable is checked before the sign-in prompt: nothing has changed yet.
     tenant = validate_tenant(tenant)
+    require_probe(probe, probe_mailbox)
     lifetime = parse_duration(secret_lifetime)
     manifest = load_manifest(manifest_path)
     lint_before_run(manifest)  # warnings on stderr; lint errors refuse before the sign-in prompt

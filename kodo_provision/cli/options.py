@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -69,10 +70,29 @@ def probe_options(func: F) -> F:
         click.option("--probe", is_flag=True,
                      help="Also read one thing per granted API as the KODO app (its own token), to prove data "
                           "access: ok / blocked by a tenant setting (with the fix) / missing consent."),
-        click.option("--probe-mailbox", metavar="UPN", default=None,
-                     help="The mailbox the probes read. Default: the first user with a mailbox."),
+        click.option("--probe-mailbox", metavar="UPN", default=None, callback=_check_probe_mailbox,
+                     help="The user (UPN) whose mailbox and OneDrive the probes read. Default: the first member "
+                          "user with a mailbox."),
     ]
     return stacked(func, decorators)
+
+
+_ADDRESS = re.compile(r"[!-~]+@[!-~]+\.[!-~]+")
+
+
+def _check_probe_mailbox(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A UPN: printable ASCII, one @ (it ends up in a URL path and an HTTP header)."""
+    if value is not None and (not _ADDRESS.fullmatch(value) or value.count("@") != 1):
+        raise UsageError(f"--probe-mailbox {value!r} is not a user principal name",
+                         hint="pass the user's UPN, e.g. --probe-mailbox alex@contoso.onmicrosoft.com")
+    return value
+
+
+def require_probe(probe: bool, probe_mailbox: str | None) -> None:
+    """--probe-mailbox only means something with --probe."""
+    if probe_mailbox and not probe:
+        raise UsageError("--probe-mailbox names the mailbox the probes read: it needs --probe",
+                         hint="add --probe, or drop --probe-mailbox")
 
 
 def _remember_exchange_endpoint(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:

@@ -22,7 +22,7 @@ from .common import (
     require_credentials_file,
     run_in_tenant,
 )
-from .options import auth_options, connection_options, output_options, probe_options
+from .options import auth_options, connection_options, output_options, probe_options, require_probe
 
 VERIFY_HELP = """Check that an onboarded tenant works as the manifest requires, changing nothing.
 
@@ -72,6 +72,7 @@ def verify(tenant: str, manifest_path: str | None, app_name: str | None, credent
            token_budget: float, probe: bool, probe_mailbox: str | None, cloud: str, authority_host: str | None,
            graph_endpoint: str | None, ca_bundle: str | None, client_id: str | None, auth: AuthSettings,
            output_format: str, log_format: str, log_level: str | None, log_file: str | None) -> int:
+    require_probe(probe, probe_mailbox)
     options = lifecycle_options(tenant, manifest_path, app_name, credentials_path)
     if credentials_path is not None:
         require_credentials_file(credentials_path)  # else "passed" while the secret checks were skipped

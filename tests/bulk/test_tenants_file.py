@@ -129,3 +129,8 @@ def test_property_bad_lines_are_exactly_reported(tmp_path_factory, entries, bom)
         parse_tenants_file(path)
     reported = {int(part.split(":")[0].split()[1]) for part in info.value.detail.split("; ")}
     assert reported == expected_bad
+
+
+def test_a_bundled_profile_by_name_in_the_manifest_column(tmp_path):
+    rows = parse_tenants_file(write(tmp_path, "tenant,manifest\ncontoso.onmicrosoft.com,kodo-graph\n"))
+    assert rows[0].manifest is not None and rows[0].manifest.manifest_version.endswith("-graph")

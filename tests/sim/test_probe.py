@@ -95,8 +95,21 @@ def test_a_revoked_permission_is_missing_not_blocked(onboarded, kodo):
 
 def test_an_unknown_probe_mailbox_is_an_error_that_names_the_answer(onboarded, kodo):
     found = probes(kodo, onboarded, "--probe-mailbox", "nobody@contoso.onmicrosoft.com", expect=6)
-    assert found["mail"]["state"] == "error" and "HTTP 404" in found["mail"]["detail"], found["mail"]
+    assert found["directory"]["state"] == "error" and "HTTP 404" in found["directory"]["detail"], found
+    assert found["mail"]["state"] == "not_probed" and "could not be read (HTTP 404)" in found["mail"]["detail"]
     assert found["sharepoint"]["state"] == "ok"  # reads without a mailbox are unaffected
+
+
+@pytest.mark.parametrize("bad", ["not-an-address", "ü@contoso.onmicrosoft.com", "a@b.c\r\nX-Evil: 1"])
+def test_a_probe_mailbox_that_is_no_upn_is_refused_before_sign_in(sim, kodo, bad):
+    run = kodo("verify", "--probe", "--probe-mailbox", bad, expect=2)
+    assert "is not a user principal name" in run.err
+    assert not [r for r in sim.request_log if r.kind == "login"]
+
+
+def test_probe_mailbox_without_probe_is_refused(sim, kodo):
+    run = kodo("verify", "--probe-mailbox", MAILBOX, expect=2)
+    assert "it needs --probe" in run.err
 
 
 def test_the_graph_profile_proves_the_mailbox_export_api(sim, kodo):
@@ -135,29 +148,53 @@ def test_probes_wait_out_throttling_instead_of_reporting_it(onboarded, kodo):
     assert 429 in reads, reads  # the probes' own reads were throttled, and waited
 
 
-def test_a_user_without_a_mailbox_is_passed_over_or_not_probed(tmp_path, monkeypatch, capfd):
-    """The default mailbox is the first user *with* one; a named user without one is "not probed", with the fix."""
+def test_a_real_directorys_users_guests_aliases_and_missing_onedrives(tmp_path, monkeypatch, capfd):
+    """The mailbox read is a member's: guests (outside addresses) and users without a mailbox are passed over;
+    Graph addresses it by ID, EWS by its SMTP address (not the UPN); a user without OneDrive is "not probed"."""
     from kodo_provision.cli.main import main
     from kodo_provision.simulator import Faults, Scenario, Simulator
     from tests.virtual_time import virtual_time
 
     data = Scenario.default().model_dump()
     contoso = next(t for t in data["tenants"] if t["domain"] == CONTOSO)
+    contoso["users"].insert(0, {"upn": "aaron_fabrikam.com#EXT#@contoso.onmicrosoft.com", "mail": "aaron@fabrikam.com",
+                                "user_type": "Guest"})
     for user in contoso["users"]:
-        user["mailbox"] = user["upn"] != MAILBOX  # the first user by UPN has no mailbox
+        user["mailbox"] = user["upn"] != MAILBOX and user.get("user_type") != "Guest"
+        if user["upn"] == "appadmin@contoso.onmicrosoft.com":
+            user.update(mail="app.admin@contoso.com", onedrive=False)
     contoso["exchange"]["ews_enabled"] = True
     monkeypatch.chdir(tmp_path)
     with Simulator(scenario=Scenario.model_validate(data), faults=Faults()) as sim:
         common = ["--tenant", CONTOSO, "--authority-host", sim.url, "--graph-endpoint", sim.url,
                   "--ca-bundle", str(sim.ca_bundle_path), "--ca-bundle-only", "--exchange-endpoint", sim.url]
+
+        def verify(*extra: str, expect: int) -> dict[str, dict]:
+            capfd.readouterr()
+            assert main(["verify", "--probe", "--output", "json", *extra, *common],
+                        environment=virtual_time()) == expect
+            return {p["name"]: p for p in json.loads(capfd.readouterr().out)["probes"]}
+
         assert main(["onboard", "--yes", *common], environment=virtual_time()) == 0
-        capfd.readouterr()
-        assert main(["verify", "--probe", "--output", "json", *common], environment=virtual_time()) == 0
-        found = {p["name"]: p for p in json.loads(capfd.readouterr().out)["probes"]}
-        assert found["mail"]["state"] == "ok"
+        found = verify(expect=0)  # a OneDrive not provisioned is "not probed": a warning
+        assert found["mail"]["state"] == found["ews"]["state"] == "ok"  # EWS found app.admin@contoso.com
         assert found["mail"]["detail"].endswith(" of appadmin@contoso.onmicrosoft.com")
-        assert main(["verify", "--probe", "--probe-mailbox", MAILBOX, "--output", "json", *common],
-                    environment=virtual_time()) == 0  # not probed is a warning
-        found = {p["name"]: p for p in json.loads(capfd.readouterr().out)["probes"]}
+        assert found["onedrive"]["state"] == "not_probed" and "no OneDrive" in found["onedrive"]["detail"]
+        found = verify("--probe-mailbox", MAILBOX, expect=0)
     assert found["mail"]["state"] == found["ews"]["state"] == "not_probed"
     assert "--probe-mailbox" in found["mail"]["action"]
+
+
+def test_the_export_probe_needs_the_directory_read_it_makes_first(sim, kodo):
+    """Without User.Read.All the mailbox ID cannot be read: "missing", not "blocked"."""
+    kodo("onboard", "--yes", "--manifest", "kodo-graph")
+    state = tenant_state(sim)
+    users_role = next(r["id"] for s in state["servicePrincipals"] if s["displayName"] == "Microsoft Graph"
+                      for r in s["appRoles"] if r["value"] == "User.Read.All")
+    sim.tenant(CONTOSO).delete_app_role_assignment(
+        next(a["id"] for a in state["appRoleAssignments"] if a["appRoleId"] == users_role))
+    found = probes(kodo, sim, "--manifest", "kodo-graph", "--token-budget", "0", "--probe-mailbox", MAILBOX,
+                   expect=6)
+    assert found["directory"]["state"] == found["mailbox_export"]["state"] == "missing"
+    assert "User.Read.All" in found["mailbox_export"]["detail"]
+    assert found["mail"]["state"] == "ok"  # the UPN as given, read without the directory

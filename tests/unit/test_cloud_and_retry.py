@@ -158,3 +158,14 @@ def test_backoff_cap_grows_with_a_long_wait_but_not_a_short_one():
         return polls
 
     assert max(polls_until(90) for _ in range(50)) < 80  # a fixed 1 s cap: ~120 polls
+
+
+def test_ews_goes_only_where_the_cloud_or_the_operator_says():
+    from kodo_provision.cloud import resolve_cloud
+
+    assert resolve_cloud("global").exchange_endpoint == "https://outlook.office365.com"
+    assert resolve_cloud("usgov").exchange_endpoint is None  # no EWS host is assumed for another cloud
+    # A custom authority's tokens are not for Microsoft's EWS host: no EWS unless its endpoint is named too.
+    assert resolve_cloud("global", authority_host="https://127.0.0.1:9").exchange_endpoint is None
+    named = resolve_cloud("global", authority_host="https://127.0.0.1:9", exchange_endpoint="https://127.0.0.1:9")
+    assert named.exchange_endpoint == "https://127.0.0.1:9" and named.exchange_resource == "https://outlook.office365.com"

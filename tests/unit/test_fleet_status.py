@@ -4,6 +4,7 @@ are derived from the health report."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 
 from kodo_provision.bulk.report import FAILED, SUCCEEDED, TenantOutcome
 from kodo_provision.output.fleet_status import render_status_html, status_payload
@@ -18,12 +19,27 @@ def _outcome(tenant: str, name: str, expires_in_days: int | None, probes: list[d
     return TenantOutcome(tenant, 1, SUCCEEDED, tenant_name=name, health=health)
 
 
+class _Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attributes: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attributes |= {name for name, _ in attrs}
+
+
 def test_customer_text_is_escaped_and_nothing_is_loaded_from_elsewhere():
-    evil = '<script>alert("x")</script>'
+    evil = '<script>alert("x")</script>" onmouseover="alert(1)'
+    tenant = "a.onmicrosoft.com\" onclick=\"alert(2)"
     probe = {"name": "mail", "api": "Microsoft Graph", "state": "blocked", "detail": evil, "action": evil}
-    page = render_status_html(status_payload([_outcome("a.onmicrosoft.com", evil, 200, [probe])], now=NOW,
+    page = render_status_html(status_payload([_outcome(tenant, evil, 200, [probe])], now=NOW,
                                              manifest_version="1", source="t.csv"))
-    assert "<script" not in page and "&lt;script&gt;" in page
+    elements = _Elements()
+    elements.feed(page)
+    assert "script" not in elements.tags
+    assert not elements.attributes & {"onmouseover", "onclick"}, "no attribute breakout"
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
 
 
