@@ -245,6 +245,9 @@ def _previous_run(out_dir: Path, previous: JournalState, resume: bool, only_fail
     if resume or only_failed:
         _check_same_pass(previous, manifest, prune)
     if resume:
+        if previous.complete:
+            click.echo(f"note: nothing to resume: the last pass in {out_dir} finished (without --resume the same "
+                       "command starts a new pass over every tenant)", err=True)
         # Finished in this pass, and no later attempt interrupted: skip. Anything else runs (again).
         prior = {t: TenantOutcome.from_dict(r["outcome"]) for t, r in previous.finished.items()
                  if r.get("outcome") and t not in previous.interrupted}

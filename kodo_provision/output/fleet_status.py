@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ..credentials.store import write_private_file
+from ..flows.verify import EXPIRY_WARNING
 
 STATUS_JSON, STATUS_HTML = "status.json", "status.html"
 DRIFT_CHECKS = ("required_resource_access", "service_principal", "application_permission", "delegated_scope",
                 "resource_service_principal", "extra_permission", "app")
 HEALTHY, ATTENTION, UNREACHABLE = "healthy", "attention", "unreachable"
-SOON = timedelta(days=30)
+SOON = EXPIRY_WARNING  # verify's: WARN inside 30 days
 
 
 def tenant_status(outcome: Any, now: datetime) -> dict[str, Any]:
@@ -117,10 +118,9 @@ def _timeline(tenants: list[dict[str, Any]], now: datetime) -> str:
         return left + max(0.0, (when - now).days) * (width - left - 10) / span_days
 
     ticks = "".join(
-        f"<line x1=\"{x(now + timedelta(days=d)):.1f}\" y1=\"0\" x2=\"{x(now + timedelta(days=d)):.1f}\" "
-        f"y2=\"{len(dated) * row + 4}\" stroke=\"#ddd\"/><text x=\"{x(now + timedelta(days=d)) + 2:.1f}\" "
-        f"y=\"{len(dated) * row + 16}\" font-size=\"10\">{(now + timedelta(days=d)):%Y-%m}</text>"
-        for d in range(0, span_days, 30))
+        f"<line x1=\"{x(m):.1f}\" y1=\"0\" x2=\"{x(m):.1f}\" y2=\"{len(dated) * row + 4}\" stroke=\"#ddd\"/>"
+        f"<text x=\"{x(m) + 2:.1f}\" y=\"{len(dated) * row + 16}\" font-size=\"10\">{m:%Y-%m}</text>"
+        for m in _month_starts(now, now + timedelta(days=span_days)))
     bars = "".join(
         f"<g data-tenant=\"{escape(t['tenant'])}\" data-expires=\"{when:%Y-%m-%d}\"><text x=\"0\" y=\"{i * row + 13}\" "
         f"font-size=\"11\">{escape(t['tenant'][:38])}</text><rect x=\"{left}\" y=\"{i * row + 3}\" "
@@ -130,6 +130,17 @@ def _timeline(tenants: list[dict[str, Any]], now: datetime) -> str:
     height = len(dated) * row + 24
     return (f"<svg id=\"expiry-timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" "
             f"role=\"img\" aria-label=\"credential expiry per tenant\">{ticks}{bars}</svg>")
+
+
+def _month_starts(start: datetime, end: datetime) -> list[datetime]:
+    """The first day of each month after `start` up to `end`: one tick and label per month."""
+    months, year, month = [], start.year, start.month
+    while True:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        first = start.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0)
+        if first > end:
+            return months
+        months.append(first)
 
 
 def _colour(days_left: int | None) -> str:
