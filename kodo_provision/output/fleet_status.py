@@ -134,7 +134,8 @@ def _timeline(tenants: list[dict[str, Any]], now: datetime) -> str:
 
 def _month_starts(start: datetime, end: datetime) -> list[datetime]:
     """The first day of each month after `start` up to `end`: one tick and label per month."""
-    months, year, month = [], start.year, start.month
+    months: list[datetime] = []
+    year, month = start.year, start.month
     while True:
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         first = start.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0)
