@@ -140,6 +140,7 @@ def _parse(call: BatchCall, response: dict[str, Any]) -> BatchOutcome:
 async def _post(adapter: Any, items: list[dict[str, Any]], settings: RetrySettings, policy: Policy,
                 operation: str, translate: Any) -> list[dict[str, Any]]:
     info = RequestInformation(Method.POST, "{+baseurl}/$batch", {})
+    info.url = f"{adapter.base_url}/$batch"  # a fixed URL: kiota would expand the template three times a send
     info.headers.try_add("Accept", "application/json")
     info.set_stream_content(json.dumps({"requests": items}).encode(), "application/json")
 
