@@ -145,6 +145,9 @@ class GraphGateway:
     def __init__(self, client: GraphServiceClient, settings: RetrySettings | None = None) -> None:
         self.client = client
         self.settings = settings or RetrySettings()
+        # Resource APIs' service principals read by object ID: Microsoft's own, unchanged during a run, so a
+        # re-plan poll after a --prune does not read them again.
+        self._resources_by_id: dict[str, ResourceServicePrincipal] = {}
 
     # SDK bug (msgraph-sdk 1.65): GraphServiceClient.service_principals_with_app_id() and
     # .applications_with_unique_name() write the key into the client's *shared* path-parameter
@@ -280,13 +283,18 @@ class GraphGateway:
     async def resource_service_principal_by_id(self, object_id: str) -> ResourceServicePrincipal | None:
         """A resource API's service principal by object ID: the one a grant or assignment names.
         https://learn.microsoft.com/en-us/graph/api/serviceprincipal-get"""
+        if object_id in self._resources_by_id:
+            return self._resources_by_id[object_id]
         try:
             sp = await self._get_json(f"read service principal {object_id}", Policy.IDEMPOTENT,
                                       self.client.service_principals.by_service_principal_id(object_id),
                                       _RESOURCE_SP_FIELDS)
         except GraphNotFound:
             return None
-        return json_state.resource_service_principal(sp) if sp else None
+        if not sp:
+            return None
+        self._resources_by_id[object_id] = found = json_state.resource_service_principal(sp)
+        return found
 
     async def application_by_unique_name(self, unique_name: str, *,
                                          policy: Policy = Policy.IDEMPOTENT) -> Application | None:

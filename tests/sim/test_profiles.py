@@ -67,7 +67,12 @@ def test_prune_moves_a_tenant_to_the_graph_profile_and_keeps_its_credentials(sim
                     "- revoke application permission Office 365 Exchange Online / full_access_as_app",
                     "- remove the delegated grant on Windows Azure Active Directory (User.Read.All)"):
         assert removal in planned, planned
+    sim.clear_request_log()
     kodo("onboard", "--yes", "--manifest", "kodo-graph", "--prune")
+    dropped = {s["id"] for s in before["state"]["servicePrincipals"] if s["appId"] in (AAD_GRAPH, EXCHANGE)}
+    reads = [r.path for r in sim.request_log if r.method == "GET" and r.path.split("?")[0].removeprefix(
+        "/servicePrincipals/") in dropped]
+    assert sorted(reads) == sorted(f"/servicePrincipals/{i}" for i in dropped), "each dropped API read once"
 
     after = assert_converged(sim, CONTOSO, creds)
     assert _permissions(after["state"], after["sp_id"], after["app"]) == ({GRAPH}, {GRAPH}, {GRAPH})
