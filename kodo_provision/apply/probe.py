@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
+from ..auth import app_only_tokens
 from ..cloud import Cloud
 from ..errors import clip
 from ..graph.data_reads import DataReader, ReadAnswer
@@ -36,7 +37,7 @@ from .probe_model import (
     ProbeContext,
     ProbeResult,
 )
-from .probe_reads import app_tokens, fetch_tokens, read, read_directory
+from .probe_reads import fetch_tokens, read
 
 __all__ = ["BLOCKED", "ERROR", "MISSING", "NOT_PROBED", "OK", "ProbeResult", "applicable", "probe_data_access"]
 _DENIED_IN_SOAP = ("ErrorAccessDenied", "ErrorImpersonateUserDenied", "ErrorImpersonationDenied")
@@ -127,16 +128,6 @@ def _not_readable(probe: Probe, api: str, ctx: ProbeContext, granted: set[str]) 
     return None
 
 
-async def _directory(probe: Probe, api: str, ctx: ProbeContext, granted: set[str], named: str | None
-                     ) -> ProbeResult:
-    """List users (or read the named one): proves directory reads and finds the mailbox to read."""
-    skipped = _not_readable(probe, api, ctx, granted)
-    if skipped is not None:
-        return skipped
-    answer = await read_directory(ctx, ctx.tokens[probe.resource_app_id][0], named)
-    return _classify(probe, api, answer, ctx)
-
-
 async def _one(probe: Probe, api: str, ctx: ProbeContext, granted: set[str]) -> ProbeResult:
     skipped = _not_readable(probe, api, ctx, granted)
     return skipped if skipped is not None else _classify(probe, api, await read(probe, ctx), ctx)
@@ -151,16 +142,16 @@ async def probe_data_access(cloud: Cloud, tenant_id: str, client_id: str, secret
     granted = {r.app_id: {p.name for p in r.application} for r in desired.resources}
     resources = {p.resource_app_id for p, _ in wanted
                  if p.permissions and (p.name != "ews" or cloud.exchange_endpoint)}
-    tokens = app_tokens(cloud, tenant_id, client_id, secret, certificate_path, ca_bundle)
+    tokens = app_only_tokens(cloud, tenant_id, client_id, secret, certificate_path=certificate_path,
+                             ca_bundle=ca_bundle)
     try:
         fetched, failed = await asyncio.to_thread(fetch_tokens, tokens, cloud, resources)
     finally:
         tokens.close()
     async with DataReader(ca_bundle=ca_bundle) as reader:
-        ctx = ProbeContext(cloud, client_id, reader, fetched, token_errors=failed,
+        ctx = ProbeContext(cloud, client_id, reader, fetched, token_errors=failed, named=mailbox,
                            no_mailbox="the manifest grants no permission to list users")
-        first = [await _directory(p, api, ctx, granted[p.resource_app_id], mailbox)
-                 for p, api in wanted if p.name == "directory"]
+        first = [await _one(p, api, ctx, granted[p.resource_app_id]) for p, api in wanted if p.name == "directory"]
         if ctx.mailbox is None and mailbox and (not first or first[0].state == MISSING):
             ctx.mailbox = MailboxUser(mailbox, mailbox, mailbox)  # the directory cannot be read: the UPN as given
         rest: list[Awaitable[ProbeResult]] = [_one(p, api, ctx, granted[p.resource_app_id]) for p, api in wanted

@@ -83,6 +83,7 @@ class ProbeContext:
     reader: DataReader
     tokens: dict[str, tuple[str, frozenset[str]]]  # resource app ID -> (token, roles)
     mailbox: MailboxUser | None = None
+    named: str | None = None  # --probe-mailbox: the UPN the directory read looks up instead of listing users
     # Why there is no mailbox to read (None: none was looked for yet).
     no_mailbox: str | None = None
     token_errors: dict[str, str] = field(default_factory=dict)  # resource app ID -> why no token

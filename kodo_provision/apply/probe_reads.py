@@ -5,21 +5,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from ..auth import AppOnlyCertificateTokens, AppOnlyTokens
+from ..auth import AppOnlyTokens
 from ..cloud import Cloud
 from ..errors import KodoError
 from ..graph.data_reads import ReadAnswer, user_path
 from .probe_model import EXCHANGE_APP_ID, GRAPH_APP_ID, MailboxUser, Probe, ProbeContext
 
 _USER_FIELDS = "$select=id,userPrincipalName,mail,userType"
-
-
-def app_tokens(cloud: Cloud, tenant_id: str, client_id: str, secret: str, certificate_path: str | None,
-               ca_bundle: str | None) -> AppOnlyTokens:
-    """The KODO app's token source: its certificate when the credentials file names one, else its secret."""
-    if certificate_path:
-        return AppOnlyCertificateTokens(cloud, tenant_id, client_id, certificate_path, ca_bundle=ca_bundle)
-    return AppOnlyTokens(cloud, tenant_id, client_id, secret, ca_bundle=ca_bundle)
 
 
 def fetch_tokens(tokens: AppOnlyTokens, cloud: Cloud, app_ids: set[str]
@@ -50,9 +42,9 @@ def _as_mailbox(user: dict[str, Any]) -> MailboxUser | None:
     return MailboxUser(str(user["id"]), str(user.get("userPrincipalName") or ""), str(user["mail"]))
 
 
-async def read_directory(ctx: ProbeContext, token: str, named: str | None) -> ReadAnswer:
+async def read_directory(ctx: ProbeContext, token: str) -> ReadAnswer:
     """List users (or read the one named by --probe-mailbox); the mailbox the other reads use is set here."""
-    base = ctx.cloud.graph_base_url
+    base, named = ctx.cloud.graph_base_url, ctx.named
     if named:
         answer = await ctx.reader.graph_get(base, f"/users/{quote(named, safe='@')}?{_USER_FIELDS}", token)
         ctx.mailbox = _as_mailbox(answer.body or {}) if answer.ok else None
@@ -70,6 +62,8 @@ async def read(probe: Probe, ctx: ProbeContext) -> ReadAnswer:
     """The one read of `probe` (ctx.mailbox is set where the read needs one)."""
     base, token = ctx.cloud.graph_base_url, ctx.tokens.get(probe.resource_app_id, ("", frozenset()))[0]
     user = ctx.mailbox
+    if probe.name == "directory":
+        return await read_directory(ctx, token)
     if probe.name == "mail":
         assert user is not None
         return await ctx.reader.graph_get(base, user_path(user.id, "/mailFolders/inbox?$select=id"), token)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import environment
-from ..auth import AppOnlyCertificateTokens, AppOnlyTokens
+from ..auth import AppOnlyTokens, app_only_tokens
 from ..cloud import Cloud
 from ..errors import SignInError
 from ..graph.retry import Backoff
@@ -103,9 +103,8 @@ async def check_app_token(cloud: Cloud, tenant_id: str, client_id: str, secret: 
     errors: list[str] = []
 
     def new_tokens() -> AppOnlyTokens:
-        if certificate_path:
-            return AppOnlyCertificateTokens(cloud, tenant_id, client_id, certificate_path, ca_bundle=ca_bundle)
-        return AppOnlyTokens(cloud, tenant_id, client_id, secret, ca_bundle=ca_bundle)
+        return app_only_tokens(cloud, tenant_id, client_id, secret, certificate_path=certificate_path,
+                               ca_bundle=ca_bundle)
 
     tokens = new_tokens()
     # One budget for the whole proof (--verify-budget): the resources share the credential, so a secret

@@ -18,6 +18,7 @@ from .app import (
     AppOnlyTokens,
     AuthSettings,
     acquire_app_token,
+    app_only_tokens,
 )
 from .common import (
     ADMIN_SCOPES,
@@ -42,6 +43,7 @@ from .user import (
 )
 
 __all__ = [
+    "app_only_tokens",
     "ADMIN_SCOPES", "AUTH_METHODS", "AUTOMATION_APP_ROLES", "CONDITIONAL_ACCESS_CODES", "GRAPH_CLI_CLIENT_ID",
     "READ_SCOPES",
     "SIGN_IN_CLASSES", "TENANT_PATTERN", "TOKEN_CACHE_NAME", "AppCaller", "AppIdentitySignIn",

@@ -62,6 +62,14 @@ class AppOnlyCertificateTokens(AppOnlyTokens):
                                                  **authority_kwargs(cloud, ca_bundle))
 
 
+def app_only_tokens(cloud: Cloud, tenant_id: str, client_id: str, secret: str, *, certificate_path: str | None,
+                    ca_bundle: str | None) -> AppOnlyTokens:
+    """The KODO app's own token source: its certificate when the credentials file names one, else its secret."""
+    if certificate_path:
+        return AppOnlyCertificateTokens(cloud, tenant_id, client_id, certificate_path, ca_bundle=ca_bundle)
+    return AppOnlyTokens(cloud, tenant_id, client_id, secret, ca_bundle=ca_bundle)
+
+
 # Application permissions the operator's automation app needs in the customer tenant for an
 # onboarding run without a user: create the app, its secret and service principal; grant application
 # permissions; grant delegated permissions; and read the organization (tenant name and domain).

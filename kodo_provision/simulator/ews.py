@@ -91,7 +91,7 @@ def handle(core: SimulatorCore, headers: dict[str, str], body: bytes) -> tuple[i
     user = next((u for u in tenant.users.values() if u.mail and u.mail.lower() == smtp), None)
     if user is None or not user.mailbox:
         return 200, {}, _get_folder_response("Error", "ErrorNonExistentMailbox"), tenant.id
-    if user.upn.lower() in {u.lower() for u in tenant.spec.exchange.app_scope_excludes}:
+    if tenant.spec.exchange.excludes(user.upn):
         return 200, {}, _get_folder_response("Error", "ErrorAccessDenied"), tenant.id
     folder = f'<m:Folders><t:Folder><t:FolderId Id="AAMk-{user.id}-inbox"/></t:Folder></m:Folders>'
     return 200, {}, _get_folder_response("Success", "NoError", folder), tenant.id

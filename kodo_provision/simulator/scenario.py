@@ -133,6 +133,10 @@ class ExchangeOnlineSpec(_Model):
     ews_allowed_app_ids: list[str] | None = None
     app_scope_excludes: list[str] = Field(default_factory=list)
 
+    def excludes(self, upn: str) -> bool:
+        """Whether the app's Exchange application scope leaves this mailbox out."""
+        return upn.lower() in {u.lower() for u in self.app_scope_excludes}
+
 
 class PartnerCenterSpec(_Model):
     """This tenant is a CSP partner: its Partner Center customer list (reseller relationships).

@@ -62,7 +62,7 @@ def _mailbox_user(ctx: Ctx, ref: str, application: tuple[str, ...]) -> User:
     user = _user(ctx, ref)
     if not user.mailbox:
         raise no_mailbox()
-    if user.upn.lower() in {u.lower() for u in ctx.tenant.spec.exchange.app_scope_excludes}:
+    if ctx.tenant.spec.exchange.excludes(user.upn):
         raise outside_app_scope()
     return user
 
@@ -120,7 +120,7 @@ def list_mailbox_folders(ctx: Ctx, mailbox: str) -> GraphResponse:
     if ctx.delegated or not ctx.app_roles & set(READ_MAILBOX_FOLDERS_APPLICATION):
         raise exchange_access_denied()
     user = _mailbox_by_id(ctx, mailbox)
-    if user.upn.lower() in {u.lower() for u in ctx.tenant.spec.exchange.app_scope_excludes}:
+    if ctx.tenant.spec.exchange.excludes(user.upn):
         raise exchange_access_denied()
     folders = [{"id": f"{mailbox}-{name.lower()}", "displayName": name, "parentFolderId": f"{mailbox}-root",
                 "childFolderCount": 0, "totalItemCount": 0} for name in ("Inbox", "Sent Items", "Calendar")]
