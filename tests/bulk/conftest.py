@@ -10,8 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ import pytest
 
 from kodo_provision.cli.main import main
 from kodo_provision.simulator import Faults, Scenario, Simulator
+from tests.cli_processes import CliProcess
 from tests.virtual_time import virtual_time
 
 PARTNER = "msp-partner.onmicrosoft.com"
@@ -117,14 +116,14 @@ def sigkill_bulk_when(sim, tmp_path: Path, args: list[str], out: Path,
                       signum: int = signal.SIGKILL) -> tuple[int, str]:
     """Run `kodo-provision bulk ARGS --out OUT` as a real process against `sim` (the remembered partner
     app under tmp_path/config, as bulk_run's) and send it `signum` once `ready(journal events)` holds.
-    Returns its exit status and stderr."""
-    argv = [sys.executable, "-m", "kodo_provision.cli.main", "bulk", *args, "--out", str(out), "--yes",
-            "--concurrency", "4", "--authority-host", sim.url, "--graph-endpoint", sim.url,
-            "--partner-center-endpoint", sim.url, "--ca-bundle", str(sim.ca_bundle_path), "--ca-bundle-only"]
+    Returns its exit status and stderr. The process is forked from a parent that has the CLI imported
+    (tests/cli_processes.py)."""
+    argv = ["bulk", *args, "--out", str(out), "--yes", "--concurrency", "4", "--authority-host", sim.url,
+            "--graph-endpoint", sim.url, "--partner-center-endpoint", sim.url, "--ca-bundle",
+            str(sim.ca_bundle_path), "--ca-bundle-only"]
     env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=str(Path(__file__).parents[2]))
+    proc = CliProcess(argv, cwd=Path(__file__).parents[2], env=env)
     try:
         deadline = time.monotonic() + budget_s
         while time.monotonic() < deadline and not ready(journal_events(out / "journal.jsonl")):
@@ -135,6 +134,7 @@ def sigkill_bulk_when(sim, tmp_path: Path, args: list[str], out: Path,
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait(timeout=10)
     if signum == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
     return proc.returncode, err

@@ -138,18 +138,16 @@ def assert_converged(sim, tenant: str, creds_path: Path, unique_name: str = UNIQ
 def signal_cli_when(sim, args: list[str], ready, signum: int, *, settle_s: float = 0.0,
                     budget_s: float = 60, answer_within_s: float = 60, cwd: Path | None = None) -> tuple[int, str, str]:
     """Run `kodo-provision ARGS` as a real process against `sim` (configured endpoints), in `cwd` (default: the
-    repository), send it `signum` once `ready()` holds (then `settle_s` later); return exit status, stdout, stderr."""
+    repository), send it `signum` once `ready()` holds (then `settle_s` later); return exit status, stdout, stderr.
+    The process is forked from a parent that has the CLI imported (tests/cli_processes.py)."""
     import signal as signals
-    import subprocess
-    import sys
     import time
 
+    from tests.cli_processes import CliProcess
+
     env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kodo_provision.cli.main", *args, "--authority-host", sim.url, "--graph-endpoint",
-         sim.url, "--ca-bundle", str(sim.ca_bundle_path), *CA_ONLY],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(cwd or Path(__file__).parents[2]),
-        env={**env, "PYTHONPATH": str(Path(__file__).parents[2])})
+    proc = CliProcess([*args, "--authority-host", sim.url, "--graph-endpoint", sim.url, "--ca-bundle",
+                       str(sim.ca_bundle_path), *CA_ONLY], cwd=cwd or Path(__file__).parents[2], env=env)
     try:
         deadline = time.monotonic() + budget_s
         while time.monotonic() < deadline and not ready():

@@ -1,0 +1,191 @@
+"""CLI processes for the kill and signal tests, forked from a warm parent (a "zygote").
+
+A `python -m kodo_provision.cli.main` spends ~0.6 s of CPU importing the package, msgraph and
+azure-identity before its first request, and the kill and interrupt matrices start some fifty of them
+(a quarter of `make test`'s CPU, issue 17). The zygote imports the package once per test worker and
+forks a child per command. The child is a real process: it runs the same `main(argv)` as
+`python -m kodo_provision.cli.main` (cli/main.py's `__main__` block), in the test's working directory
+and environment, with its own stdout and stderr, with Python's default SIGINT handling, and it ends as
+that interpreter would (SystemExit, non-daemon threads joined, atexit, or death by the signal). Only the
+imports happen before the fork. The README walkthrough, the interactive (pty) tests and the meta tests
+still start the CLI exactly as users do.
+
+Run as `python -m tests.cli_processes`: one request per line on stdin (JSON: argv, cwd, env, stdout,
+stderr), answered on stdout with {"pid"} at once and {"returncode"} when the child has ended.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _warm() -> None:
+    """Import what a command imports (the simulator and the test code aside)."""
+    import importlib
+    import pkgutil
+
+    import kodo_provision
+
+    for module in pkgutil.walk_packages(kodo_provision.__path__, "kodo_provision."):
+        if not module.name.startswith(("kodo_provision.simulator", "kodo_provision.cli.demo",
+                                       "kodo_provision.cli.simulate")):
+            importlib.import_module(module.name)
+    import threading
+
+    assert threading.active_count() == 1, "a fork must not happen with other threads running"
+
+
+def _run_child(request: dict[str, Any]) -> None:
+    """In the forked child: become `kodo-provision ARGV` (never returns: SystemExit ends the process)."""
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - the process's stdin from now on
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.argv = [str(REPO / "kodo_provision" / "cli" / "main.py"), *request["argv"]]
+    from kodo_provision.cli.main import main
+
+    raise SystemExit(main(request["argv"]))
+
+
+def _returncode(status: int) -> int:
+    """As subprocess reports it: the exit status, or minus the signal that ended the process."""
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def serve() -> None:
+    """The zygote's loop: fork a child per request, one at a time, report its pid and its end."""
+    _warm()
+    for line in sys.stdin:
+        request = json.loads(line)
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            _run_child(request)
+        print(json.dumps({"pid": pid}), flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(json.dumps({"returncode": _returncode(status)}), flush=True)
+
+
+class _Zygote:
+    """The test side: the warm parent process of one test worker."""
+
+    def __init__(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.cli_processes"], cwd=str(REPO), env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=False)
+        self._buffer = b""
+        self.busy = False
+
+    def send(self, request: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def read(self, timeout: float | None) -> dict[str, Any] | None:
+        """The next answer, or None if none came within `timeout` seconds."""
+        assert self.proc.stdout is not None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([self.proc.stdout], [], [], left)[0]:
+                return None
+            chunk = os.read(self.proc.stdout.fileno(), 4096)
+            if not chunk:
+                raise RuntimeError(f"the CLI zygote ended (exit {self.proc.wait()})")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+_ZYGOTE: _Zygote | None = None
+
+
+def _zygote() -> _Zygote:
+    global _ZYGOTE
+    if _ZYGOTE is None or _ZYGOTE.proc.poll() is not None:
+        _ZYGOTE = _Zygote()
+        atexit.register(_ZYGOTE.close)
+    return _ZYGOTE
+
+
+class CliProcess:
+    """A running `kodo-provision ARGV` (the part of subprocess.Popen the tests use)."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+        self._zygote = _zygote()
+        assert not self._zygote.busy, "one CLI process at a time per test worker"
+        outputs = Path(tempfile.mkdtemp(prefix="kodo-cli-"))
+        self._stdout, self._stderr = outputs / "stdout", outputs / "stderr"
+        self._zygote.send({"argv": argv, "cwd": str(cwd), "env": env, "stdout": str(self._stdout),
+                           "stderr": str(self._stderr)})
+        self._zygote.busy = True
+        started = self._zygote.read(timeout=60)
+        assert started is not None, "the CLI zygote did not fork in time"
+        self.pid: int = started["pid"]
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """The exit status if the process has ended, else None."""
+        if self.returncode is None:
+            self._ended(timeout=0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the end; subprocess.TimeoutExpired after `timeout` seconds."""
+        if self.returncode is None and not self._ended(timeout):
+            raise subprocess.TimeoutExpired("kodo-provision", timeout or 0)
+        assert self.returncode is not None
+        return self.returncode
+
+    def _ended(self, timeout: float | None) -> bool:
+        answer = self._zygote.read(timeout)
+        if answer is None:
+            return False
+        self.returncode = answer["returncode"]
+        self._zygote.busy = False
+        return True
+
+    def send_signal(self, signum: int) -> None:
+        """Signal the process unless it has ended (as Popen.send_signal)."""
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        """Wait for the end; its stdout and stderr."""
+        self.wait(timeout)
+        texts = [path.read_text(encoding="utf-8", errors="replace") for path in (self._stdout, self._stderr)]
+        shutil.rmtree(self._stdout.parent, ignore_errors=True)
+        return texts[0], texts[1]
+
+
+if __name__ == "__main__":
+    serve()
