@@ -34,8 +34,14 @@ TEST_WORKERS ?= $(shell $(PY) -c "import os; print(2 * (os.cpu_count() or 1))")
 # it every worker and every CLI process the tests start compiles the package, and pytest rewrites every test
 # module's asserts again (collection: ~4.5 s per worker instead of ~1.5 s). The __pycache__ folders are
 # ignored by git (.gitignore).
+# The tests' temporary files (pytest's tmp_path, the simulators' folders, what killed processes leave) go
+# to a folder of this run, on a memory file system where there is one: every credentials and journal write
+# is fsynced, and on a disk four workers wait on each other's flushes. The folder is removed afterwards.
+TEST_TMP_ROOT ?= $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo /tmp)
 test: install
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
+	@tmp=$$(mktemp -d "$(TEST_TMP_ROOT)/kodo-test.XXXXXX") && echo "pytest -n $(TEST_WORKERS) (temporary files: $$tmp)" && \
+	TMPDIR=$$tmp env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal; \
+	status=$$?; rm -rf "$$tmp"; exit $$status
 
 # No network, no simulator: the pure units, the layout's meta tests and the golden plan renderings.
 test-fast: install

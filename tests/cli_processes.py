@@ -17,6 +17,7 @@ stderr), answered on stdout with {"pid"} at once and {"returncode"} when the chi
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import select
@@ -33,18 +34,24 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _warm() -> None:
-    """Import what a command imports (the simulator and the test code aside)."""
+    """Import what a command imports: every module of the package but the simulator's and the two commands
+    that start one (walked without importing the packages left out, as pkgutil.walk_packages would)."""
     import importlib
     import pkgutil
+    import threading
 
     import kodo_provision
 
-    for module in pkgutil.walk_packages(kodo_provision.__path__, "kodo_provision."):
-        if not module.name.startswith(("kodo_provision.simulator", "kodo_provision.cli.demo",
-                                       "kodo_provision.cli.simulate")):
-            importlib.import_module(module.name)
-    import threading
-
+    skipped = ("kodo_provision.simulator", "kodo_provision.cli.demo", "kodo_provision.cli.simulate")
+    pending = [(kodo_provision.__path__, "kodo_provision.")]
+    while pending:
+        path, prefix = pending.pop()
+        for module in pkgutil.iter_modules(path, prefix):
+            if module.name.startswith(skipped):
+                continue
+            imported = importlib.import_module(module.name)
+            if module.ispkg:
+                pending.append((imported.__path__, module.name + "."))
     assert threading.active_count() == 1, "a fork must not happen with other threads running"
 
 
@@ -65,23 +72,29 @@ def _run_child(request: dict[str, Any]) -> None:
     raise SystemExit(main(request["argv"]))
 
 
-def _returncode(status: int) -> int:
-    """As subprocess reports it: the exit status, or minus the signal that ended the process."""
-    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+def _returncode(pid: int) -> int:
+    """Wait for the child's end without reaping it (the test may still signal it, as a Popen parent may
+    signal its unreaped child); as subprocess reports it: the exit status, or minus the ending signal."""
+    ended = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    assert ended is not None
+    return ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
 
 
 def serve() -> None:
-    """The zygote's loop: fork a child per request, one at a time, report its pid and its end."""
+    """The zygote's loop: fork a child per request, one at a time, report its pid and its end, and reap it
+    once the test has read the end ({"reap": pid})."""
     _warm()
     for line in sys.stdin:
         request = json.loads(line)
+        if "reap" in request:
+            os.waitpid(request["reap"], 0)
+            continue
         sys.stdout.flush()
         pid = os.fork()
         if pid == 0:
             _run_child(request)
         print(json.dumps({"pid": pid}), flush=True)
-        _, status = os.waitpid(pid, 0)
-        print(json.dumps({"returncode": _returncode(status)}), flush=True)
+        print(json.dumps({"returncode": _returncode(pid)}), flush=True)
 
 
 class _Zygote:
@@ -134,21 +147,32 @@ def _zygote() -> _Zygote:
     return _ZYGOTE
 
 
+def _abandon_zygote() -> None:
+    """After an answer that never came: the next CLI process gets a new zygote (the old one's pipe may
+    still hold a late answer)."""
+    global _ZYGOTE
+    if _ZYGOTE is not None:
+        _ZYGOTE.proc.kill()
+        _ZYGOTE = None
+
+
 class CliProcess:
-    """A running `kodo-provision ARGV` (the part of subprocess.Popen the tests use)."""
+    """A running `kodo-provision ARGV` (the part of subprocess.Popen the tests use, and `stop`)."""
 
     def __init__(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
         self._zygote = _zygote()
         assert not self._zygote.busy, "one CLI process at a time per test worker"
-        outputs = Path(tempfile.mkdtemp(prefix="kodo-cli-"))
-        self._stdout, self._stderr = outputs / "stdout", outputs / "stderr"
-        self._zygote.send({"argv": argv, "cwd": str(cwd), "env": env, "stdout": str(self._stdout),
-                           "stderr": str(self._stderr)})
+        self._outputs = Path(tempfile.mkdtemp(prefix="kodo-cli-"))
+        self._zygote.send({"argv": argv, "cwd": str(cwd), "env": env, "stdout": str(self._outputs / "stdout"),
+                           "stderr": str(self._outputs / "stderr")})
         self._zygote.busy = True
         started = self._zygote.read(timeout=60)
-        assert started is not None, "the CLI zygote did not fork in time"
+        if started is None:
+            _abandon_zygote()
+            raise AssertionError("the CLI zygote did not fork in time")
         self.pid: int = started["pid"]
         self.returncode: int | None = None
+        self._texts = ("", "")
 
     def poll(self) -> int | None:
         """The exit status if the process has ended, else None."""
@@ -168,11 +192,20 @@ class CliProcess:
         if answer is None:
             return False
         self.returncode = answer["returncode"]
+        self._texts = self._read_outputs()
+        self._zygote.send({"reap": self.pid})  # only now may the pid go: nothing signals it any more
         self._zygote.busy = False
         return True
 
+    def _read_outputs(self) -> tuple[str, str]:
+        texts = tuple(path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+                      for path in (self._outputs / "stdout", self._outputs / "stderr"))
+        shutil.rmtree(self._outputs, ignore_errors=True)
+        return texts[0], texts[1]
+
     def send_signal(self, signum: int) -> None:
-        """Signal the process unless it has ended (as Popen.send_signal)."""
+        """Signal the process unless it has ended (as Popen.send_signal: until the end has been read, the
+        pid is the child's, unreaped)."""
         if self.poll() is None:
             os.kill(self.pid, signum)
 
@@ -182,9 +215,20 @@ class CliProcess:
     def communicate(self, timeout: float | None = None) -> tuple[str, str]:
         """Wait for the end; its stdout and stderr."""
         self.wait(timeout)
-        texts = [path.read_text(encoding="utf-8", errors="replace") for path in (self._stdout, self._stderr)]
-        shutil.rmtree(self._stdout.parent, ignore_errors=True)
-        return texts[0], texts[1]
+        return self._texts
+
+    def stop(self) -> None:
+        """For a test's cleanup: kill the process if it still runs and wait for it; should that fail (the
+        zygote gone or silent), kill the process directly and start over with a new zygote."""
+        try:
+            if self.poll() is None:
+                self.kill()
+                self.wait(timeout=10)
+        except (RuntimeError, subprocess.TimeoutExpired, OSError):
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            _abandon_zygote()
+            shutil.rmtree(self._outputs, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -126,15 +126,14 @@ def sigkill_bulk_when(sim, tmp_path: Path, args: list[str], out: Path,
     proc = CliProcess(argv, cwd=Path(__file__).parents[2], env=env)
     try:
         deadline = time.monotonic() + budget_s
-        while time.monotonic() < deadline and not ready(journal_events(out / "journal.jsonl")):
+        while not ready(journal_events(out / "journal.jsonl")):
             assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, f"the moment to signal never came within {budget_s} s"
             time.sleep(0.02)
         proc.send_signal(signum)
         _out, err = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+        proc.stop()
     if signum == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
     return proc.returncode, err

@@ -150,16 +150,15 @@ def signal_cli_when(sim, args: list[str], ready, signum: int, *, settle_s: float
                        str(sim.ca_bundle_path), *CA_ONLY], cwd=cwd or Path(__file__).parents[2], env=env)
     try:
         deadline = time.monotonic() + budget_s
-        while time.monotonic() < deadline and not ready():
+        while not ready():
             assert proc.poll() is None, f"the command ended before the signal: {proc.communicate()[1][-500:]}"
+            assert time.monotonic() < deadline, f"the moment to signal never came within {budget_s} s"
             time.sleep(0.02)
         time.sleep(settle_s)
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=answer_within_s)  # a bound, not a speed test
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+        proc.stop()
     if signum == signals.SIGKILL:
         assert proc.returncode == -signals.SIGKILL
     return proc.returncode, out, err
