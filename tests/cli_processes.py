@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,23 @@ class CliProcess:
         """Wait for the end; its stdout and stderr."""
         self.wait(timeout)
         return self._texts
+
+    def signal_when(self, ready: Callable[[], bool], signum: int, *, budget_s: float, settle_s: float = 0.0,
+                    answer_within_s: float = 120) -> tuple[str, str]:
+        """Send `signum` once `ready()` holds (then `settle_s` later: the test fails if that moment does not
+        come within `budget_s`); stdout and stderr once the process has ended. The process is stopped
+        whatever happens."""
+        try:
+            deadline = time.monotonic() + budget_s
+            while not ready():
+                assert self.poll() is None, f"the command ended before the signal: {self.communicate()[1][-500:]}"
+                assert time.monotonic() < deadline, f"the moment to signal never came within {budget_s} s"
+                time.sleep(0.02)
+            time.sleep(settle_s)
+            self.send_signal(signum)
+            return self.communicate(timeout=answer_within_s)  # a bound, not a speed test
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         """For a test's cleanup: kill the process if it still runs and wait for it; should that fail (the

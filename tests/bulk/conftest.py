@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,16 +123,7 @@ def sigkill_bulk_when(sim, tmp_path: Path, args: list[str], out: Path,
     env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     proc = CliProcess(argv, cwd=Path(__file__).parents[2], env=env)
-    try:
-        deadline = time.monotonic() + budget_s
-        while not ready(journal_events(out / "journal.jsonl")):
-            assert proc.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, f"the moment to signal never came within {budget_s} s"
-            time.sleep(0.02)
-        proc.send_signal(signum)
-        _out, err = proc.communicate(timeout=120)
-    finally:
-        proc.stop()
+    _out, err = proc.signal_when(lambda: ready(journal_events(out / "journal.jsonl")), signum, budget_s=budget_s)
     if signum == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
     return proc.returncode, err

@@ -141,24 +141,13 @@ def signal_cli_when(sim, args: list[str], ready, signum: int, *, settle_s: float
     repository), send it `signum` once `ready()` holds (then `settle_s` later); return exit status, stdout, stderr.
     The process is forked from a parent that has the CLI imported (tests/cli_processes.py)."""
     import signal as signals
-    import time
 
     from tests.cli_processes import CliProcess
 
     env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy")}
     proc = CliProcess([*args, "--authority-host", sim.url, "--graph-endpoint", sim.url, "--ca-bundle",
                        str(sim.ca_bundle_path), *CA_ONLY], cwd=cwd or Path(__file__).parents[2], env=env)
-    try:
-        deadline = time.monotonic() + budget_s
-        while not ready():
-            assert proc.poll() is None, f"the command ended before the signal: {proc.communicate()[1][-500:]}"
-            assert time.monotonic() < deadline, f"the moment to signal never came within {budget_s} s"
-            time.sleep(0.02)
-        time.sleep(settle_s)
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=answer_within_s)  # a bound, not a speed test
-    finally:
-        proc.stop()
+    out, err = proc.signal_when(ready, signum, budget_s=budget_s, settle_s=settle_s, answer_within_s=answer_within_s)
     if signum == signals.SIGKILL:
         assert proc.returncode == -signals.SIGKILL
     return proc.returncode, out, err
