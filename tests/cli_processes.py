@@ -11,7 +11,8 @@ imports happen before the fork. The README walkthrough, the interactive (pty) te
 still start the CLI exactly as users do.
 
 Run as `python -m tests.cli_processes`: one request per line on stdin (JSON: argv, cwd, env, stdout,
-stderr), answered on stdout with {"pid"} at once and {"returncode"} when the child has ended.
+stderr), answered on stdout with {"pid"} at once and {"returncode"} when the child has ended; the child is
+reaped only on {"reap": pid}, once the test has read its end.
 """
 
 from __future__ import annotations
@@ -61,10 +62,11 @@ def _run_child(request: dict[str, Any]) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
-        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
+    for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, request["stdout"], os.O_WRONLY | os.O_CREAT),
+                            (2, request["stderr"], os.O_WRONLY | os.O_CREAT)):
+        opened = os.open(path, flags, 0o600)
+        os.dup2(opened, fd)
+        os.close(opened)  # the process holds 0, 1 and 2 only, as a started one does
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - the process's stdin from now on
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.argv = [str(REPO / "kodo_provision" / "cli" / "main.py"), *request["argv"]]

@@ -13,7 +13,7 @@ from tests.cli_processes import CliProcess
 
 
 def test_a_forked_cli_reports_its_exit_status_output_directory_and_environment(tmp_path: Path):
-    proc = CliProcess(["--version"], cwd=tmp_path, env={**os.environ, "KODO_TRACEBACK": "0"})
+    proc = CliProcess(["--version"], cwd=tmp_path, env=dict(os.environ))
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and out.startswith("kodo-provision, version") and err == ""
     proc = CliProcess(["no-such-command"], cwd=tmp_path, env=dict(os.environ))
@@ -24,6 +24,11 @@ def test_a_forked_cli_reports_its_exit_status_output_directory_and_environment(t
     proc = CliProcess(["manifest", "lint", "m.yaml"], cwd=tmp_path, env=dict(os.environ))
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "m.yaml" in err
+    # The test's environment, not the parent's: a CA bundle named there is checked before any request.
+    proc = CliProcess(["login", "--tenant", "contoso.onmicrosoft.com"], cwd=tmp_path,
+                      env={**os.environ, "REQUESTS_CA_BUNDLE": str(tmp_path / "no-such-ca.pem")})
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and f"CA bundle {tmp_path / 'no-such-ca.pem'} does not exist" in err
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process state from /proc")
@@ -50,11 +55,11 @@ def _state(pid: int) -> str | None:
         return None
 
 
-def test_a_killed_cli_reports_the_signal_and_cleanup_starts_the_next_one(tmp_path: Path):
+def test_a_killed_cli_reports_the_signal_and_the_next_one_runs(tmp_path: Path):
     proc = CliProcess(["login", "--tenant", "contoso.onmicrosoft.com", "--authority-host", "https://127.0.0.1:9",
                        "--sign-in-timeout", "60"], cwd=tmp_path, env=dict(os.environ))
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=60) == -signal.SIGKILL
-    proc.stop()  # already ended: nothing to do
+    proc.stop()  # already ended: nothing to kill, the zygote stays
     again = CliProcess(["--version"], cwd=tmp_path, env=dict(os.environ))
     assert again.wait(timeout=60) == 0
