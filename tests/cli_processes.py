@@ -10,8 +10,12 @@ that interpreter would (SystemExit, non-daemon threads joined, atexit, or death 
 imports happen before the fork. The README walkthrough, the interactive (pty) tests and the meta tests
 still start the CLI exactly as users do.
 
+The zygote also learns: a child that ends through SystemExit lists the modules it imported (the
+SDK's request builders and models load lazily, on a command's first call), and the zygote imports them
+before the next fork, so later children start where the first one finished.
+
 Run as `python -m tests.cli_processes`: one request per line on stdin (JSON: argv, cwd, env, stdout,
-stderr), answered on stdout with {"pid"} at once and {"returncode"} when the child has ended; the child is
+stderr, modules), answered on stdout with {"pid"} at once and {"returncode"} when the child has ended; the child is
 reaped only on {"reap": pid}, once the test has read its end.
 """
 
@@ -57,6 +61,40 @@ def _warm() -> None:
     assert threading.active_count() == 1, "a fork must not happen with other threads running"
 
 
+# Never imported into the zygote: the simulator (a test's, not a command's) and what a child ran as __main__.
+_NOT_LEARNED = ("kodo_provision.simulator", "kodo_provision.cli.demo", "kodo_provision.cli.simulate", "__main__",
+                "tests")
+
+
+def _modules_listed(path: str) -> list[str]:
+    """The modules a child named at its end; none if it died by a signal."""
+    try:
+        return Path(path).read_text(encoding="utf-8").split()
+    except FileNotFoundError:
+        return []
+
+
+def _learn(names: list[str]) -> None:
+    """Import what a finished child imported and the zygote has not."""
+    import importlib
+    import threading
+
+    for name in names:
+        if name not in sys.modules and not name.startswith(_NOT_LEARNED):
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+    assert threading.active_count() == 1, "a learned import started a thread: the next fork would be unsafe"
+
+
+def _list_modules_at_exit(path: str) -> None:
+    """In the child: at its end (SystemExit, atexit), name the modules it has imported."""
+    def write() -> None:
+        with contextlib.suppress(OSError):
+            Path(path).write_text("\n".join(sorted(sys.modules)), encoding="utf-8")
+
+    atexit.register(write)
+
+
 def _run_child(request: dict[str, Any]) -> None:
     """In the forked child: become `kodo-provision ARGV` (never returns: SystemExit ends the process)."""
     os.chdir(request["cwd"])
@@ -70,6 +108,7 @@ def _run_child(request: dict[str, Any]) -> None:
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - the process's stdin from now on
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.argv = [str(REPO / "kodo_provision" / "cli" / "main.py"), *request["argv"]]
+    _list_modules_at_exit(request["modules"])
     from kodo_provision.cli.main import main
 
     raise SystemExit(main(request["argv"]))
@@ -97,7 +136,10 @@ def serve() -> None:
         if pid == 0:
             _run_child(request)
         print(json.dumps({"pid": pid}), flush=True)
-        print(json.dumps({"returncode": _returncode(pid)}), flush=True)
+        returncode = _returncode(pid)
+        modules = _modules_listed(request["modules"])  # before the answer: then the test removes the outputs
+        print(json.dumps({"returncode": returncode}), flush=True)
+        _learn(modules)
 
 
 class _Zygote:
@@ -167,7 +209,7 @@ class CliProcess:
         assert not self._zygote.busy, "one CLI process at a time per test worker"
         self._outputs = Path(tempfile.mkdtemp(prefix="kodo-cli-"))
         self._zygote.send({"argv": argv, "cwd": str(cwd), "env": env, "stdout": str(self._outputs / "stdout"),
-                           "stderr": str(self._outputs / "stderr")})
+                           "stderr": str(self._outputs / "stderr"), "modules": str(self._outputs / "modules")})
         self._zygote.busy = True
         started = self._zygote.read(timeout=60)
         if started is None:
