@@ -308,14 +308,11 @@ def _self_signed_pem() -> tuple[bytes, bytes]:
     return key_pem + cert.public_bytes(serialization.Encoding.PEM), cert.public_bytes(serialization.Encoding.DER)
 
 
-def test_certificate_credential_client_assertion(sim):
-    import base64
-
-    from azure.identity import CertificateCredential
+def _app_with_certificate(sim, der: bytes):
+    """An app whose keyCredentials hold the certificate `der`, its SP, and full_access_as_app granted."""
     from msgraph.generated.models.app_role_assignment import AppRoleAssignment
     from msgraph.generated.models.key_credential import KeyCredential
 
-    pem, der = _self_signed_pem()
     c = graph_client(sim, sign_in(sim))
 
     async def go():
@@ -327,7 +324,16 @@ def test_certificate_credential_client_assertion(sim):
             principal_id=sp.id, resource_id=exo.id, app_role_id="dc890d15-9560-4a4c-9b7f-a736ec74ec40"))
         return app
 
-    app = run(go())
+    return run(go())
+
+
+def test_certificate_credential_client_assertion(sim):
+    import base64
+
+    from azure.identity import CertificateCredential
+
+    pem, der = _self_signed_pem()
+    app = _app_with_certificate(sim, der)
     stored = sim.tenant(CONTOSO).dump()["applications"][0]["keyCredentials"][0]
     assert stored["key"] is None and base64.b64decode(stored["customKeyIdentifier"])
     cred = CertificateCredential(CONTOSO, app.app_id, certificate_data=pem, authority=sim.url,
@@ -339,3 +345,41 @@ def test_certificate_credential_client_assertion(sim):
         CertificateCredential(CONTOSO, app.app_id, certificate_data=other_pem, authority=sim.url,
                               disable_instance_discovery=True, connection_verify=sim.ca_bundle_path,
                               ).get_token("https://outlook.office365.com/.default")
+
+
+def test_client_assertion_needs_the_documented_claims_and_this_tenants_token_endpoint(sim, raw):
+    """certificate-credentials "Assertion format": PS256 + x5t#S256, aud = the tenant's token endpoint, exp,
+    iss = sub = client ID, jti. No nbf (MSAL sends none). A missing claim or another tenant's endpoint is
+    refused."""
+    import base64
+    import hashlib
+    import uuid
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509 import load_der_x509_certificate
+
+    pem, der = _self_signed_pem()
+    app = _app_with_certificate(sim, der)
+    key = serialization.load_pem_private_key(pem, password=None)
+    thumb = base64.urlsafe_b64encode(hashlib.sha256(load_der_x509_certificate(der).public_bytes(
+        serialization.Encoding.DER)).digest()).decode().rstrip("=")
+    endpoint = f"{sim.url}/{CONTOSO}/oauth2/v2.0/token"
+
+    def ask(**changes):
+        claims_ = {"aud": endpoint, "iss": app.app_id, "sub": app.app_id, "jti": str(uuid.uuid4()),
+                   "exp": int(time.time()) + 600, **changes}
+        assertion = jwt.encode({k: v for k, v in claims_.items() if v is not None}, key, algorithm="PS256",
+                               headers={"x5t#S256": thumb})
+        return raw("POST", f"/{CONTOSO}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": app.app_id, "scope": "https://outlook.office365.com/.default",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion})
+
+    assert ask().status_code == 200
+    for missing in ("jti", "exp", "aud"):
+        answer = ask(**{missing: None})
+        assert answer.status_code == 401 and "AADSTS50027" in answer.json()["error_description"], missing
+    answer = ask(aud=f"{sim.url}/{FABRIKAM}/oauth2/v2.0/token")
+    assert answer.status_code == 401 and "AADSTS700212" in answer.json()["error_description"]
+    answer = ask(exp=int(time.time()) - 60)
+    assert answer.status_code == 401 and "AADSTS700024" in answer.json()["error_description"]
