@@ -8,13 +8,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
-from azure.identity import (
-    CertificateCredential,
-    ClientSecretCredential,
-)
+from azure.identity import ClientSecretCredential
 
 from ..cloud import Cloud
 from ..errors import UsageError, clip
+from .assertion import certificate_credential
 from .common import authority_kwargs, decode_claims
 from .errors import translate_auth_error
 from .user import AsyncCredential, SignedInUser
@@ -52,14 +50,14 @@ class AppOnlyTokens:
 
 class AppOnlyCertificateTokens(AppOnlyTokens):
     """AppOnlyTokens with a certificate: client-assertion JWTs signed by the private key in
-    `certificate_path` (PEM with key + certificate). The x5t#S256 header names the certificate.
-    https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials"""
+    `certificate_path` (PEM with key + certificate; auth/assertion.py). The x5t#S256 header names the
+    certificate. https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials"""
 
     def __init__(self, cloud: Cloud, tenant_id: str, client_id: str, certificate_path: str, *,
                  ca_bundle: str | None = None) -> None:
         self._setup(cloud, tenant_id)
-        self._credential: Any = CertificateCredential(tenant_id, client_id, certificate_path,
-                                                 **authority_kwargs(cloud, ca_bundle))
+        self._credential: Any = certificate_credential(tenant_id, client_id, certificate_path,
+                                                       authority=cloud.authority_host, connection_verify=ca_bundle)
 
 
 def app_only_tokens(cloud: Cloud, tenant_id: str, client_id: str, secret: str, *, certificate_path: str | None,
@@ -130,19 +128,20 @@ class AppIdentitySignIn:
         self.scopes = (cloud.graph_scope(".default"),)
         self.host = urlparse(cloud.authority_host).hostname or cloud.authority_host
         self.caller: AppCaller | None = None
-        kwargs = authority_kwargs(cloud, ca_bundle)
         if auth.method == "certificate":
             assert auth.app_certificate_path
             try:
-                self._credential: Any = CertificateCredential(tenant, auth.app_client_id, auth.app_certificate_path,
-                                                              **kwargs)
+                self._credential: Any = certificate_credential(tenant, auth.app_client_id, auth.app_certificate_path,
+                                                               authority=cloud.authority_host,
+                                                               connection_verify=ca_bundle)
             except (ValueError, OSError) as exc:
                 raise UsageError(f"cannot use the certificate {auth.app_certificate_path}", detail=clip(str(exc), 200),
                                  hint="pass --auth-certificate a PEM file holding the private key and the "
                                       "certificate") from None
         else:
             assert auth.app_client_secret
-            self._credential = ClientSecretCredential(tenant, auth.app_client_id, auth.app_client_secret, **kwargs)
+            self._credential = ClientSecretCredential(tenant, auth.app_client_id, auth.app_client_secret,
+                                                      **authority_kwargs(cloud, ca_bundle))
 
     def sign_in(self) -> SignedInUser:
         """A Graph token for the tenant; who the app is and its roles come from the token's claims.
