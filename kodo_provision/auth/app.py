@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+from azure.core.exceptions import AzureError
 from azure.identity import ClientSecretCredential
 
 from ..cloud import Cloud
@@ -40,7 +40,7 @@ class AppOnlyTokens:
         """An app-only access token for `resource` and its claims (to call the resource with)."""
         try:
             token = self._credential.get_token(f"{resource.rstrip('/')}/.default")
-        except (ClientAuthenticationError, ServiceRequestError) as exc:
+        except AzureError as exc:  # ClientAssertionCredential raises transport errors unwrapped
             raise translate_auth_error(exc, host=self.host, what="app-only token", tenant=self.tenant_id) from None
         return token.token, decode_claims(token.token)
 
@@ -148,7 +148,7 @@ class AppIdentitySignIn:
         enable_cae=True: msgraph asks for CAE tokens, so this token is the one Graph calls reuse."""
         try:
             token = self._credential.get_token(*self.scopes, enable_cae=True)
-        except (ClientAuthenticationError, ServiceRequestError) as exc:
+        except AzureError as exc:  # ClientAssertionCredential raises transport errors unwrapped
             raise translate_auth_error(exc, host=self.host, what="automation app sign-in", tenant=self.tenant,
                                        method=self.method) from None
         claims = decode_claims(token.token)

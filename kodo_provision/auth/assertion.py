@@ -45,15 +45,19 @@ def signing_certificate(path: str) -> SigningCertificate:
     them); parsed again only when the file changes. ValueError for a file that holds no unencrypted RSA
     key or no certificate; OSError for one that cannot be read."""
     status = os.stat(path)
-    return _parsed(os.path.realpath(path), status.st_ino, status.st_size, status.st_mtime_ns)
+    version = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+    return _parsed(os.path.realpath(path), version)
 
 
 @functools.lru_cache(maxsize=64)
-def _parsed(path: str, inode: int, size: int, mtime_ns: int) -> SigningCertificate:
-    """One parse per version of a file (the arguments after `path` name the version)."""
+def _parsed(path: str, version: tuple[int, ...]) -> SigningCertificate:
+    """One parse per version of a file (`version`: its device, inode, size, mtime and ctime)."""
     with open(path, "rb") as handle:
         data = handle.read()
-    key = serialization.load_pem_private_key(data, password=None)
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError as exc:  # cryptography's answer to an encrypted key without a password
+        raise ValueError("the private key is encrypted: export it without a password (PEM)") from exc
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("the private key is not an RSA key (Entra's PS256 client assertions need one)")
     certificate = x509.load_pem_x509_certificate(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from azure.core.exceptions import ServiceRequestError
+from azure.core.exceptions import IncompleteReadError, ServiceRequestError, ServiceResponseError
 
 from ..errors import KodoError, NetworkError, SignInError, clip
 
@@ -46,6 +46,12 @@ def _aadsts(message: str) -> str | None:
 
 _UNREACHABLE = ("Failed to establish a new connection", "Max retries exceeded", "Name or service not known",
                 "Connection refused", "ProxyError", "Temporary failure in name resolution")
+# The request went out and the answer broke off (or never came): MSAL-based credentials wrap this in
+# ClientAuthenticationError, ClientAssertionCredential raises azure-core's own error; the text tells.
+_BROKEN_OFF = ("Connection broken", "Connection aborted", "RemoteDisconnected", "IncompleteRead", "Read timed out",
+               "Connection reset")
+# ClientAssertionCredential's AAD client quotes Entra's description: "Microsoft Entra ID error '(code) ...'".
+_ENTRA_QUOTE = re.compile(r"^Microsoft Entra ID error '(.*?)'?$")
 
 
 # Conditional Access refusals: a policy blocked token issuance (53003), or wants a compliant (53000) or
@@ -79,6 +85,7 @@ def translate_auth_error(exc: Exception, *, host: str, what: str = "sign-in", te
     value) picks the alternative sign-in a Conditional Access refusal points to."""
     message = getattr(exc, "message", None) or str(exc)
     first_line = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+    first_line = _ENTRA_QUOTE.sub(r"\1", first_line)
     # azure-identity wraps transport failures in ClientAuthenticationError too; the text tells.
     if "CERTIFICATE_VERIFY_FAILED" in message or "SSLError" in message:
         return NetworkError(f"TLS certificate of {host} is not trusted", detail=clip(first_line),
@@ -86,8 +93,13 @@ def translate_auth_error(exc: Exception, *, host: str, what: str = "sign-in", te
     if isinstance(exc, ServiceRequestError) or any(m in message for m in _UNREACHABLE):
         return NetworkError(f"cannot reach {host}", detail=clip(first_line),
                             hint="check the network, DNS, HTTPS_PROXY/NO_PROXY, or --authority-host")
-    if "Unable to get authority configuration" in message:
-        # MSAL reports an unknown tenant (AADSTS90002 on the discovery document) this way.
+    if isinstance(exc, (ServiceResponseError, IncompleteReadError)) or any(m in message for m in _BROKEN_OFF):
+        return NetworkError(f"the connection to {host} broke off", detail=clip(first_line),
+                            hint="check the network and HTTPS_PROXY/NO_PROXY, then run again (a re-run picks up "
+                                 "where this one stopped)")
+    if "Unable to get authority configuration" in message or _aadsts(message) == "90002":
+        # MSAL reports an unknown tenant (AADSTS90002 on the discovery document) this way; a credential
+        # without discovery (certificate sign-in) gets AADSTS90002 from the token endpoint.
         return SignInError(f"tenant {tenant or ''} not found at {host}".replace("  ", " "),
                            hint="check the tenant ID or domain, and --cloud for national-cloud tenants")
     code = _aadsts(message)

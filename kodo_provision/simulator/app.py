@@ -32,6 +32,17 @@ class LostResponse(Exception):
     """Raised after a committed write to make uvicorn drop the connection mid-response."""
 
 
+async def _break_off(msg: dict[str, Any], send: Any) -> None:
+    """Answer with a head that announces more than is sent, half the body, then drop the connection."""
+    if msg["type"] == "http.response.start":
+        headers = [h for h in msg["headers"] if h[0].lower() != b"content-length"]
+        await send({**msg, "headers": [*headers, (b"content-length", b"100000")]})
+        return
+    body = msg.get("body", b"")
+    await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+    raise LostResponse("token answer broken off")
+
+
 async def _read_body(receive: Any) -> bytes:
     chunks = []
     while True:
@@ -107,7 +118,12 @@ class SimulatorApp:
         with self.core.lock:
             t = self.core.directory.resolve(seg) if seg else None
 
+        lose = path.endswith("/oauth2/v2.0/token") and self.core.faults.should_lose_token_answer()
+
         async def capture(msg: dict[str, Any]) -> None:
+            if lose:
+                await _break_off(msg, send)  # raises once the half body is out
+                return
             if msg["type"] == "http.response.start":
                 status["code"] = msg["status"]
             elif msg["type"] == "http.response.body":
@@ -125,6 +141,11 @@ class SimulatorApp:
 
         try:
             await self.web(scope, receive, capture)
+        except LostResponse:
+            self.core.log(RequestRecord(method=scope["method"], path=path, host=host, kind="login", status=0,
+                                        start=start, end=clock.time_s(), request_id="",
+                                        tenant_id=t.id if t else None, error_code="LostResponse"))
+            raise
         except ClientDisconnect:
             # The client went away mid-request (the soak SIGKILLs the CLI): nobody to answer, and
             # nothing for the server log; like Entra, the half-received request has no effect.

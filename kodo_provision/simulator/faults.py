@@ -145,6 +145,21 @@ class FaultEngine:
                     return ms
         return self._faults.slow_commit_ms
 
+    def lose_next_token_answers(self, count: int = 1) -> None:
+        """Break off the connection mid-answer for the next `count` token-endpoint requests (the network
+        failing between the client and login.microsoftonline.com; nothing is committed by a token request)."""
+        with self._lock:
+            self._lose_next["login.token"] = self._lose_next.get("login.token", 0) + count
+
+    def should_lose_token_answer(self) -> bool:
+        """Whether to break off this token answer (only lose_next_token_answers asks for it: the Graph
+        faults' "write" and "any" do not reach the token endpoint)."""
+        with self._lock:
+            if self._lose_next.get("login.token", 0) > 0:
+                self._lose_next["login.token"] -= 1
+                return True
+        return False
+
     def clear_targeted(self) -> None:
         """Forget pending lose_next_response / fail_next_after_commit / hold_next_answer requests."""
         with self._lock:

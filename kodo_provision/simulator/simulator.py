@@ -170,6 +170,10 @@ class Simulator:
         """Commit the next matching Graph request(s) but drop the response (route name, "write" or "any")."""
         self.core.faults.lose_next_response(kind, count)
 
+    def lose_next_token_answers(self, count: int = 1) -> None:
+        """Break off the connection mid-answer for the next `count` token-endpoint requests."""
+        self.core.faults.lose_next_token_answers(count)
+
     def fail_next_after_commit(self, kind: str = "write", count: int = 1, status: int = 503) -> None:
         """Commit the next matching Graph write(s) but answer 503/504 (route name, "write" or "any")."""
         self.core.faults.fail_next_after_commit(kind, count, status)

@@ -140,3 +140,31 @@ def test_offboard_with_an_app_lacking_a_permission_is_refused_before_any_request
     assert "DelegatedPermissionGrant.ReadWrite.All" in one_error_line(run.err)
     assert [r for r in sim.request_log if r.kind == "graph"] == []
     assert tenant_state(sim, FABRIKAM) == before
+
+
+@pytest.mark.parametrize("method", ["client-secret", "certificate"])
+def test_a_connection_broken_off_by_the_token_endpoint_is_a_network_error(sim, kodo, tmp_path, monkeypatch, method):
+    """The token endpoint's answers break off mid-body, more often than the transport retries: one line
+    naming the host, exit NETWORK, for either credential (and nothing changed in the tenant)."""
+    monkeypatch.setenv("KODO_AUTH_CLIENT_SECRET", AUTOMATION_SECRET)
+    pem = tmp_path / "automation.pem"
+    pem.write_bytes(CERT.pem_bundle())
+    sim.lose_next_token_answers(10)
+    extra = ["--auth-certificate", str(pem)] if method == "certificate" else []
+    run = kodo("onboard", "--yes", "--auth", method, "--auth-client-id", AUTOMATION_APP_ID, *extra,
+               expect=ExitStatus.NETWORK)
+    line = one_error_line(run.err)
+    assert "127.0.0.1" in line and "broke off" in line, line
+    assert any(r.kind == "login" and r.error_code == "LostResponse" for r in sim.request_log)
+    assert not any(r.kind == "graph" for r in sim.request_log)
+
+
+@pytest.mark.parametrize("method", ["client-secret", "certificate"])
+def test_an_unknown_tenant_reads_the_same_for_either_credential(sim, kodo, tmp_path, monkeypatch, method):
+    monkeypatch.setenv("KODO_AUTH_CLIENT_SECRET", AUTOMATION_SECRET)
+    pem = tmp_path / "automation.pem"
+    pem.write_bytes(CERT.pem_bundle())
+    extra = ["--auth-certificate", str(pem)] if method == "certificate" else []
+    run = kodo("onboard", "--yes", "--auth", method, "--auth-client-id", AUTOMATION_APP_ID, *extra,
+               tenant="nosuchtenant.onmicrosoft.com", expect=ExitStatus.SIGN_IN_FAILED)
+    assert one_error_line(run.err).startswith("error: tenant nosuchtenant.onmicrosoft.com not found at "), run.err

@@ -64,3 +64,13 @@ def test_a_file_that_cannot_sign_is_refused(tmp_path):
         signing_certificate(str(path))
     with pytest.raises(OSError):
         signing_certificate(str(tmp_path / "missing.pem"))
+
+
+def test_an_encrypted_key_is_refused_with_a_hint(tmp_path):
+    made = generate_certificate("kodo", now=datetime.now(UTC), lifetime=timedelta(days=30))
+    key = serialization.load_pem_private_key(made.private_pem, password=None)
+    path = tmp_path / "encrypted.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.BestAvailableEncryption(b"pw")) + made.certificate_pem)
+    with pytest.raises(ValueError, match="encrypted"):
+        signing_certificate(str(path))
