@@ -7,7 +7,7 @@ client ID), jti, nbf. https://learn.microsoft.com/en-us/entra/identity-platform/
 azure-identity's CertificateCredential reads and checks the PEM file each time it is built, and MSAL parses
 the key again for every assertion it signs (~40 ms each, profiled in issue 17): a verification that polls
 the token service while a new certificate replicates paid that on every poll, and a bulk run on every
-tenant. Here the file is read once per version (path, inode, size, mtime) and each assertion costs one
+tenant. Here the file is read once per version (device, inode, size, mtime, ctime) and each assertion costs one
 signature. ClientAssertionCredential sends it as azure-identity's own AAD client does
 (client_assertion_type jwt-bearer to {authority}/{tenant}/oauth2/v2.0/token).
 """

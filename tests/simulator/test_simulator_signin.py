@@ -356,13 +356,11 @@ def test_client_assertion_needs_the_documented_claims_and_this_tenants_token_end
     import uuid
 
     from cryptography.hazmat.primitives import serialization
-    from cryptography.x509 import load_der_x509_certificate
 
     pem, der = _self_signed_pem()
     app = _app_with_certificate(sim, der)
     key = serialization.load_pem_private_key(pem, password=None)
-    thumb = base64.urlsafe_b64encode(hashlib.sha256(load_der_x509_certificate(der).public_bytes(
-        serialization.Encoding.DER)).digest()).decode().rstrip("=")
+    thumb = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
     endpoint = f"{sim.url}/{CONTOSO}/oauth2/v2.0/token"
 
     def ask(**changes):
