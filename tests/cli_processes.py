@@ -39,6 +39,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 
+# The package's modules a command does not import: the simulator (a test's) and the two commands that start one.
+_NOT_COMMAND_MODULES = ("kodo_provision.simulator", "kodo_provision.cli.demo", "kodo_provision.cli.simulate")
+
+
 def _warm() -> None:
     """Import what a command imports: every module of the package but the simulator's and the two commands
     that start one (walked without importing the packages left out, as pkgutil.walk_packages would)."""
@@ -48,12 +52,11 @@ def _warm() -> None:
 
     import kodo_provision
 
-    skipped = ("kodo_provision.simulator", "kodo_provision.cli.demo", "kodo_provision.cli.simulate")
     pending = [(kodo_provision.__path__, "kodo_provision.")]
     while pending:
         path, prefix = pending.pop()
         for module in pkgutil.iter_modules(path, prefix):
-            if module.name.startswith(skipped):
+            if module.name.startswith(_NOT_COMMAND_MODULES):
                 continue
             imported = importlib.import_module(module.name)
             if module.ispkg:
@@ -61,9 +64,8 @@ def _warm() -> None:
     assert threading.active_count() == 1, "a fork must not happen with other threads running"
 
 
-# Never imported into the zygote: the simulator (a test's, not a command's) and what a child ran as __main__.
-_NOT_LEARNED = ("kodo_provision.simulator", "kodo_provision.cli.demo", "kodo_provision.cli.simulate", "__main__",
-                "tests")
+# Never learned from a child either: what it ran as __main__, and the tests' own modules.
+_NOT_LEARNED = (*_NOT_COMMAND_MODULES, "__main__", "tests")
 
 
 def _modules_listed(path: str) -> list[str]:
